@@ -1,0 +1,164 @@
+//! The profile's `config.toml`: accounts and their connection settings.
+//!
+//! Loading tolerates unknown and missing keys so that a config written by a
+//! newer or older Tern still opens. Passwords are never written here: an
+//! account may only point at a password file the user manages.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    #[serde(rename = "account", skip_serializing_if = "Vec::is_empty")]
+    pub accounts: Vec<AccountConfig>,
+}
+
+/// One XMPP account as the user configured it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AccountConfig {
+    /// The bare JID, as typed by the user.
+    pub jid: String,
+    /// Server host name or address; empty means DNS SRV lookup of the JID's domain.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// XEP-0368: TLS from the first byte instead of STARTTLS.
+    pub direct_tls: bool,
+    /// A file holding the password, maintained by the user (`--password-file`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not valid: {source}")]
+    Parse {
+        path: PathBuf,
+        source: Box<toml::de::Error>,
+    },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot encode the configuration: {0}")]
+    Encode(#[from] toml::ser::Error),
+}
+
+impl Config {
+    /// Reads `path`; a missing file is an empty configuration.
+    pub fn load(path: &Path) -> Result<Self, Error> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
+            Err(source) => {
+                return Err(Error::Read {
+                    path: path.to_path_buf(),
+                    source,
+                });
+            }
+        };
+        Self::parse(&text).map_err(|source| Error::Parse {
+            path: path.to_path_buf(),
+            source: Box::new(source),
+        })
+    }
+
+    pub fn parse(text: &str) -> Result<Self, toml::de::Error> {
+        toml::from_str(text)
+    }
+
+    /// Writes atomically: a crash mid-write leaves the old file intact.
+    pub fn save(&self, path: &Path) -> Result<(), Error> {
+        let text = toml::to_string_pretty(self)?;
+        let tmp = path.with_extension("toml.tmp");
+        let write = |p: &Path| -> std::io::Result<()> {
+            if let Some(dir) = p.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            std::fs::write(p, &text)?;
+            std::fs::rename(p, path)
+        };
+        write(&tmp).map_err(|source| Error::Write {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+
+    /// The account Tern signs in with (the first one configured).
+    pub fn account(&self) -> Option<&AccountConfig> {
+        self.accounts.first()
+    }
+
+    /// Replaces the account with the same JID, or adds it first.
+    pub fn upsert_account(&mut self, account: AccountConfig) {
+        self.accounts.retain(|a| a.jid != account.jid);
+        self.accounts.insert(0, account);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tolerates_unknown_and_missing_keys() {
+        let text = include_str!("../tests/fixtures/config-v1.toml");
+        let config = Config::parse(text).unwrap();
+        assert_eq!(config.accounts.len(), 2);
+        let a = &config.accounts[0];
+        assert_eq!(a.jid, "alice@example.org");
+        assert_eq!(a.host.as_deref(), Some("xmpp.example.org"));
+        assert_eq!(a.port, Some(5223));
+        assert!(a.direct_tls);
+        let b = &config.accounts[1];
+        assert_eq!(b.jid, "bob@example.net");
+        assert_eq!(b.host, None);
+        assert!(!b.direct_tls);
+    }
+
+    #[test]
+    fn empty_and_missing_files_are_empty_configs() {
+        assert_eq!(Config::parse("").unwrap(), Config::default());
+        let tmp = tempfile::tempdir().unwrap();
+        assert_eq!(
+            Config::load(&tmp.path().join("none.toml")).unwrap(),
+            Config::default()
+        );
+    }
+
+    #[test]
+    fn malformed_file_is_an_error_not_a_panic() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("config.toml");
+        std::fs::write(&path, "[[account]]\nport = \"not a number\"\n").unwrap();
+        assert!(matches!(Config::load(&path), Err(Error::Parse { .. })));
+    }
+
+    #[test]
+    fn round_trip_never_writes_a_password() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("sub/config.toml");
+        let mut config = Config::default();
+        config.upsert_account(AccountConfig {
+            jid: "alice@example.org".into(),
+            host: Some("127.0.0.1".into()),
+            port: Some(15222),
+            direct_tls: false,
+            password_file: Some("/secret/pw".into()),
+        });
+        config.save(&path).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.contains("password ="));
+        assert_eq!(Config::load(&path).unwrap(), config);
+    }
+}

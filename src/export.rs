@@ -1,0 +1,53 @@
+//! `tern export`: the stored history as JSON lines on standard output.
+
+use std::io::Write;
+
+use serde::Serialize;
+
+use crate::store::{self, Direction, Record};
+
+/// One line of the export.
+#[derive(Debug, Serialize)]
+pub struct Line<'a> {
+    pub account: &'a str,
+    pub peer: &'a str,
+    pub direction: Direction,
+    pub body: &'a str,
+    /// RFC 3339, UTC.
+    pub time: String,
+    pub id: &'a str,
+}
+
+impl<'a> From<&'a Record> for Line<'a> {
+    fn from(r: &'a Record) -> Self {
+        Line {
+            account: &r.account,
+            peer: &r.peer,
+            direction: r.direction,
+            body: &r.body,
+            time: r.time.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            id: &r.id,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Store(#[from] store::Error),
+    #[error("cannot write the export: {0}")]
+    Write(#[from] std::io::Error),
+}
+
+/// Writes every stored message (of `peer`, if given) as one JSON object per line.
+pub fn write(store: &store::Store, peer: Option<&str>, out: &mut impl Write) -> Result<u64, Error> {
+    let mut count = 0;
+    for record in store.all(peer) {
+        let record = record?;
+        serde_json::to_writer(&mut *out, &Line::from(&record)).map_err(std::io::Error::from)?;
+        out.write_all(b"\n")?;
+        count += 1;
+    }
+    out.flush()?;
+    Ok(count)
+}

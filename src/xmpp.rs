@@ -1,0 +1,241 @@
+//! The XMPP side of Tern: a worker per account that owns the connection.
+//!
+//! The UI talks to a worker only through [`Command`]s sent with a [`Handle`]
+//! and [`Event`]s it receives; nothing here knows about iced.
+
+mod connector;
+pub mod uri;
+mod worker;
+
+use std::fmt;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+pub use tokio_xmpp::jid::{BareJid, Jid};
+pub use worker::spawn;
+
+use crate::store::Record;
+
+/// How to reach and sign in to one account.
+#[derive(Clone)]
+pub struct Settings {
+    pub jid: BareJid,
+    pub password: Password,
+    /// Host name or address; `None` means DNS SRV lookup of the JID's domain.
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    /// XEP-0368 direct TLS instead of STARTTLS.
+    pub direct_tls: bool,
+    /// The certificate roots TLS trusts.
+    pub trust: connector::Trust,
+}
+
+pub use connector::Trust;
+
+impl fmt::Debug for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Settings")
+            .field("jid", &self.jid)
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("direct_tls", &self.direct_tls)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A password that never shows up in `Debug` output or logs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Password(String);
+
+impl Password {
+    pub fn new(secret: impl Into<String>) -> Self {
+        Self(secret.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(…)")
+    }
+}
+
+/// What the UI asks a worker to do.
+#[derive(Debug, Clone)]
+pub enum Command {
+    /// Sign in with (new) settings; the worker drops any current connection first.
+    ///
+    /// An interactive sign-in (the user pressed "Sign in") stops at the first
+    /// failure and reports it; an automatic one (start-up) keeps retrying
+    /// network failures, visibly. Both stop on failures only the user can fix.
+    Connect {
+        settings: Box<Settings>,
+        interactive: bool,
+    },
+    /// Skip the wait before the next reconnection attempt.
+    RetryNow,
+    /// Go offline politely (unavailable presence, stream close).
+    Disconnect,
+    SendMessage {
+        to: BareJid,
+        body: String,
+    },
+    SetPresence(OwnPresence),
+}
+
+/// The user's own presence.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct OwnPresence {
+    pub availability: Availability,
+    pub status: String,
+}
+
+/// Presence as people understand it (RFC 6121 `show`, plus offline).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub enum Availability {
+    Chat,
+    #[default]
+    Available,
+    Away,
+    ExtendedAway,
+    DoNotDisturb,
+    Offline,
+}
+
+/// What a worker reports.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// The first event: how to send commands to this worker.
+    Ready(Handle),
+    Connection(ConnectionState),
+    /// The full roster after sign-in.
+    Roster(Vec<Contact>),
+    /// One roster item changed (added, renamed, regrouped, removed).
+    RosterPush(Contact),
+    /// A contact's resource changed presence.
+    Presence {
+        from: Jid,
+        availability: Availability,
+        status: Option<String>,
+    },
+    /// Messages already written to the history, in arrival order.
+    Messages(Vec<Record>),
+}
+
+/// A roster item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Contact {
+    pub jid: BareJid,
+    pub name: Option<String>,
+    pub groups: Vec<String>,
+    pub subscription: Subscription,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subscription {
+    None,
+    To,
+    From,
+    Both,
+    /// The item was removed from the roster.
+    Removed,
+}
+
+/// The connection as the user should see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConnectionState {
+    Connecting,
+    Online {
+        jid: Jid,
+        /// `true` when XEP-0198 resumed the previous session (nothing was lost).
+        resumed: bool,
+    },
+    /// Lost the connection; trying again after `retry_in`.
+    Retrying {
+        reason: Failure,
+        retry_in: Duration,
+    },
+    /// Stopped: needs the user (wrong password, untrusted certificate…) or was asked to.
+    Offline(Option<Failure>),
+}
+
+/// Why a connection attempt failed, in terms the user can act on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Failure {
+    #[error("wrong address or password")]
+    NotAuthorized,
+    #[error("the server offers no sign-in method Tern accepts")]
+    NoMechanism,
+    #[error("server not found: {0}")]
+    UnknownHost(String),
+    #[error("server unreachable: {0}")]
+    Unreachable(String),
+    #[error("timed out")]
+    Timeout,
+    #[error("the server's certificate is not trusted: {0}")]
+    Certificate(String),
+    #[error("the server does not offer TLS")]
+    NoTls,
+    #[error("the connection was lost: {0}")]
+    Lost(String),
+    #[error("protocol error: {0}")]
+    Protocol(String),
+}
+
+impl Failure {
+    /// Failures that retrying cannot fix: the user must change something.
+    pub fn needs_user(&self) -> bool {
+        matches!(
+            self,
+            Self::NotAuthorized | Self::NoMechanism | Self::Certificate(_) | Self::NoTls
+        )
+    }
+}
+
+/// Sends commands to one worker.
+#[derive(Debug, Clone)]
+pub struct Handle {
+    tx: mpsc::UnboundedSender<Command>,
+}
+
+impl Handle {
+    pub(crate) fn new(tx: mpsc::UnboundedSender<Command>) -> Self {
+        Self { tx }
+    }
+
+    /// Queues a command; `false` when the worker has stopped.
+    pub fn send(&self, command: Command) -> bool {
+        self.tx.send(command).is_ok()
+    }
+
+    pub fn connect(&self, settings: Settings, interactive: bool) -> bool {
+        self.send(Command::Connect {
+            settings: Box::new(settings),
+            interactive,
+        })
+    }
+
+    pub fn send_message(&self, to: BareJid, body: String) -> bool {
+        self.send(Command::SendMessage { to, body })
+    }
+
+    pub fn set_presence(&self, presence: OwnPresence) -> bool {
+        self.send(Command::SetPresence(presence))
+    }
+
+    pub fn retry_now(&self) -> bool {
+        self.send(Command::RetryNow)
+    }
+
+    pub fn disconnect(&self) -> bool {
+        self.send(Command::Disconnect)
+    }
+}

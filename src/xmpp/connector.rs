@@ -1,0 +1,351 @@
+//! One connection attempt: TCP (with `TCP_NODELAY`), TLS, SASL, ready for binding.
+//!
+//! tokio-xmpp 6's own connectors leave Nagle on (40 ms per round trip), offer
+//! SCRAM only in its `-PLUS` form over TLS 1.3 and so fall back to PLAIN on
+//! servers without tls-exporter, and retry authentication failures forever.
+//! This module does the same steps with those three fixed; `worker` decides
+//! what to do with each attempt's outcome.
+
+use std::borrow::Cow;
+use std::collections::BTreeSet;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use sasl::common::{ChannelBinding, Credentials};
+use tokio::io::BufStream;
+use tokio::net::TcpStream;
+use tokio_rustls::rustls::{self, RootCertStore, pki_types::ServerName};
+use tokio_xmpp::connect::DnsConfig;
+use tokio_xmpp::error::{AuthError, ProtocolError};
+use tokio_xmpp::jid::Jid;
+use tokio_xmpp::parsers::{ns, starttls};
+use tokio_xmpp::stanzastream::Connection;
+use tokio_xmpp::xmlstream::{
+    PendingFeaturesRecv, ReadError, RecvFeaturesError, StreamHeader, Timeouts, XmppStream,
+    XmppStreamElement, initiate_stream,
+};
+
+use super::{Failure, Settings};
+
+/// How long one attempt (DNS, TCP, TLS, SASL) may take before it counts as failed.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The certificate roots TLS trusts.
+#[derive(Clone, Debug)]
+pub struct Trust(Arc<RootCertStore>);
+
+impl Trust {
+    /// The platform's roots; honours `SSL_CERT_FILE` and `SSL_CERT_DIR` (rustls-native-certs).
+    pub fn system() -> Self {
+        let loaded = rustls_native_certs::load_native_certs();
+        for error in &loaded.errors {
+            tracing::warn!("certificate store: {error}");
+        }
+        let mut roots = RootCertStore::empty();
+        let (added, ignored) = roots.add_parsable_certificates(loaded.certs);
+        tracing::debug!("trusting {added} system certificates ({ignored} unparsable)");
+        Self(Arc::new(roots))
+    }
+
+    /// Exactly the certificates in a PEM file (tests, pinned private servers).
+    pub fn from_pem_file(path: &std::path::Path) -> io::Result<Self> {
+        let pem = std::fs::read(path)?;
+        let mut roots = RootCertStore::empty();
+        for cert in rustls_pemfile_certs(&pem) {
+            roots
+                .add(cert)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        }
+        if roots.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "no certificate in file",
+            ));
+        }
+        Ok(Self(Arc::new(roots)))
+    }
+
+    fn client_config(&self, direct_tls: bool) -> Arc<rustls::ClientConfig> {
+        let mut config = rustls::ClientConfig::builder()
+            .with_root_certificates(self.0.clone())
+            .with_no_client_auth();
+        if direct_tls {
+            // XEP-0368: direct TLS endpoints may share a port with HTTPS and route by ALPN.
+            config.alpn_protocols = vec![b"xmpp-client".to_vec()];
+        }
+        Arc::new(config)
+    }
+}
+
+fn rustls_pemfile_certs(pem: &[u8]) -> Vec<rustls::pki_types::CertificateDer<'static>> {
+    use rustls::pki_types::pem::PemObject;
+    rustls::pki_types::CertificateDer::pem_slice_iter(pem)
+        .filter_map(Result::ok)
+        .collect()
+}
+
+type TlsStream = BufStream<tokio_rustls::client::TlsStream<TcpStream>>;
+
+/// Connects, secures and authenticates one stream; the caller binds it.
+pub async fn connect(settings: &Settings) -> Result<Connection, Failure> {
+    match tokio::time::timeout(ATTEMPT_TIMEOUT, connect_inner(settings)).await {
+        Ok(result) => result,
+        Err(_) => Err(Failure::Timeout),
+    }
+}
+
+async fn connect_inner(settings: &Settings) -> Result<Connection, Failure> {
+    let domain = settings.jid.domain().as_str().to_owned();
+    let tcp = resolve(settings).await?;
+    tcp.set_nodelay(true)
+        .map_err(|e| Failure::Lost(e.to_string()))?;
+    let (pending, binding) = if settings.direct_tls {
+        let tls = tls_handshake(settings, &domain, tcp).await?;
+        let binding = channel_binding(&tls);
+        let pending = initiate(BufStream::new(tls), &domain).await?;
+        (pending, binding)
+    } else {
+        starttls(settings, &domain, tcp).await?
+    };
+    let (features, stream): (_, XmppStream<TlsStream>) =
+        pending.recv_features().await.map_err(lost)?;
+
+    let (mechanisms, binding) = choose_mechanisms(&features.sasl_mechanisms, binding)?;
+    let username = settings
+        .jid
+        .node()
+        .map(|n| n.as_str().to_owned())
+        .ok_or(Failure::NotAuthorized)?;
+    let credentials = Credentials::default()
+        .with_username(username)
+        .with_password(settings.password.expose())
+        .with_channel_binding(binding);
+    let stream = tokio_xmpp::client_login(stream, mechanisms, credentials)
+        .await
+        .map_err(classify)?;
+    let stream = stream
+        .send_header(header(&domain))
+        .await
+        .map_err(|e| Failure::Lost(e.to_string()))?;
+    let (features, stream): (_, XmppStream<TlsStream>) =
+        stream.recv_features().await.map_err(lost)?;
+    Ok(Connection {
+        stream: stream.box_stream(),
+        features,
+        identity: Jid::from(settings.jid.clone()),
+    })
+}
+
+/// Picks SASL mechanisms: SCRAM (with channel binding when the server offers
+/// `-PLUS`), PLAIN only when the server offers no SCRAM at all (inside TLS).
+fn choose_mechanisms(
+    offered: &BTreeSet<String>,
+    binding: ChannelBinding,
+) -> Result<(BTreeSet<String>, ChannelBinding), Failure> {
+    let pick = |names: &[&str]| -> BTreeSet<String> {
+        names
+            .iter()
+            .filter(|m| offered.contains(**m))
+            .map(|m| m.to_string())
+            .collect()
+    };
+    let plus = pick(&["SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS"]);
+    if !plus.is_empty() && matches!(binding, ChannelBinding::TlsExporter(_)) {
+        return Ok((plus, binding));
+    }
+    let scram = pick(&["SCRAM-SHA-256", "SCRAM-SHA-1"]);
+    if !scram.is_empty() {
+        // "y": we could bind but the server did not offer it. A server that does
+        // support -PLUS then refuses, which detects a mechanism-stripping attacker.
+        let flag = match binding {
+            ChannelBinding::TlsExporter(_) if plus.is_empty() => ChannelBinding::Unsupported,
+            _ => ChannelBinding::None,
+        };
+        return Ok((scram, flag));
+    }
+    if offered.contains("PLAIN") {
+        tracing::warn!("the server offers no SCRAM mechanism; signing in with PLAIN inside TLS");
+        return Ok((pick(&["PLAIN"]), ChannelBinding::None));
+    }
+    Err(Failure::NoMechanism)
+}
+
+async fn resolve(settings: &Settings) -> Result<TcpStream, Failure> {
+    let domain = settings.jid.domain().as_str();
+    let default_port = if settings.direct_tls { 5223 } else { 5222 };
+    let dns = match (&settings.host, settings.port) {
+        (Some(host), port) => DnsConfig::no_srv(host, port.unwrap_or(default_port)),
+        (None, Some(port)) => DnsConfig::no_srv(domain, port),
+        (None, None) if settings.direct_tls => DnsConfig::srv_xmpps(domain),
+        (None, None) => DnsConfig::srv_default_client(domain),
+    };
+    let target = dns.to_string();
+    dns.resolve().await.map_err(|e| match e {
+        tokio_xmpp::Error::DnsNet(_) | tokio_xmpp::Error::DnsProto(_) | tokio_xmpp::Error::Idna => {
+            Failure::UnknownHost(target)
+        }
+        tokio_xmpp::Error::Io(io) => Failure::Unreachable(format!("{target}: {io}")),
+        // tokio-xmpp reports "every address refused" as Disconnected.
+        other => Failure::Unreachable(format!("{target}: {other}")),
+    })
+}
+
+async fn starttls(
+    settings: &Settings,
+    domain: &str,
+    tcp: TcpStream,
+) -> Result<(PendingFeaturesRecv<TlsStream>, ChannelBinding), Failure> {
+    let pending = initiate(BufStream::new(tcp), domain).await?;
+    let (features, mut stream): (_, XmppStream<BufStream<TcpStream>>) =
+        pending.recv_features().await.map_err(lost)?;
+    if !features.can_starttls() {
+        return Err(Failure::NoTls);
+    }
+    stream
+        .send(&XmppStreamElement::Starttls(starttls::Nonza::Request(
+            starttls::Request,
+        )))
+        .await
+        .map_err(|e| Failure::Lost(e.to_string()))?;
+    loop {
+        match stream
+            .next()
+            .await
+            .map(|r| r.and_then(|e| e.into_read_error()))
+        {
+            Some(Ok(XmppStreamElement::Starttls(starttls::Nonza::Proceed(_)))) => break,
+            Some(Ok(_)) | Some(Err(ReadError::SoftTimeout)) => continue,
+            Some(Err(ReadError::HardError(e))) => return Err(Failure::Lost(e.to_string())),
+            Some(Err(ReadError::ParseError(e))) => return Err(Failure::Protocol(e.to_string())),
+            None | Some(Err(ReadError::StreamFooterReceived)) => return Err(Failure::NoTls),
+        }
+    }
+    let tcp = stream.into_inner().into_inner();
+    let tls = tls_handshake(settings, domain, tcp).await?;
+    let binding = channel_binding(&tls);
+    Ok((initiate(BufStream::new(tls), domain).await?, binding))
+}
+
+async fn tls_handshake(
+    settings: &Settings,
+    domain: &str,
+    tcp: TcpStream,
+) -> Result<tokio_rustls::client::TlsStream<TcpStream>, Failure> {
+    // RFC 7590: the certificate must match the JID's domain, whatever host we connected to.
+    let name = ServerName::try_from(domain.to_owned())
+        .map_err(|e| Failure::UnknownHost(format!("{domain}: {e}")))?;
+    tokio_rustls::TlsConnector::from(settings.trust.client_config(settings.direct_tls))
+        .connect(name, tcp)
+        .await
+        .map_err(|e| match tls_error(&e) {
+            Some(rustls::Error::InvalidCertificate(reason)) => {
+                Failure::Certificate(format!("{reason:?}"))
+            }
+            Some(other) => Failure::Protocol(format!("TLS: {other}")),
+            None => Failure::Lost(e.to_string()),
+        })
+}
+
+fn tls_error(e: &io::Error) -> Option<&rustls::Error> {
+    e.get_ref()?.downcast_ref::<rustls::Error>()
+}
+
+/// tls-exporter (RFC 9266) on TLS 1.3; nothing on 1.2 (rustls has no tls-unique).
+fn channel_binding(tls: &tokio_rustls::client::TlsStream<TcpStream>) -> ChannelBinding {
+    let (_, conn) = tls.get_ref();
+    if conn.protocol_version() != Some(rustls::ProtocolVersion::TLSv1_3) {
+        return ChannelBinding::None;
+    }
+    match conn.export_keying_material(vec![0u8; 32], b"EXPORTER-Channel-Binding", None) {
+        Ok(data) => ChannelBinding::TlsExporter(data),
+        Err(_) => ChannelBinding::None,
+    }
+}
+
+fn header(domain: &str) -> StreamHeader<'static> {
+    StreamHeader {
+        to: Some(Cow::Owned(domain.to_owned())),
+        from: None,
+        id: None,
+    }
+}
+
+async fn initiate<S: tokio::io::AsyncBufRead + tokio::io::AsyncWrite + Unpin>(
+    io: S,
+    domain: &str,
+) -> Result<PendingFeaturesRecv<S>, Failure> {
+    initiate_stream(io, ns::JABBER_CLIENT, header(domain), Timeouts::tight())
+        .await
+        .map_err(|e| Failure::Lost(e.to_string()))
+}
+
+fn lost(e: RecvFeaturesError) -> Failure {
+    match e {
+        RecvFeaturesError::Io(io) => Failure::Lost(io.to_string()),
+        // e.g. host-unknown when the server does not serve the JID's domain.
+        RecvFeaturesError::StreamError(error) => Failure::Protocol(error.to_string()),
+    }
+}
+
+fn classify(e: tokio_xmpp::Error) -> Failure {
+    use tokio_xmpp::Error;
+    match e {
+        Error::Auth(AuthError::Fail(condition)) => {
+            tracing::info!("authentication refused: {condition:?}");
+            Failure::NotAuthorized
+        }
+        Error::Auth(AuthError::NoMechanism) => Failure::NoMechanism,
+        Error::Auth(other) => Failure::Protocol(other.to_string()),
+        Error::Protocol(ProtocolError::NoTls) => Failure::NoTls,
+        Error::Io(io) => Failure::Lost(io.to_string()),
+        Error::Disconnected => Failure::Lost("disconnected".into()),
+        other => Failure::Protocol(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn offered(names: &[&str]) -> BTreeSet<String> {
+        names.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn plus_is_used_when_offered_and_bound() {
+        let (m, cb) = choose_mechanisms(
+            &offered(&["SCRAM-SHA-1", "SCRAM-SHA-1-PLUS", "PLAIN"]),
+            ChannelBinding::TlsExporter(vec![1; 32]),
+        )
+        .unwrap();
+        assert_eq!(m, offered(&["SCRAM-SHA-1-PLUS"]));
+        assert!(matches!(cb, ChannelBinding::TlsExporter(_)));
+    }
+
+    #[test]
+    fn scram_beats_plain_and_signals_binding_support() {
+        let (m, cb) = choose_mechanisms(
+            &offered(&["SCRAM-SHA-1", "PLAIN"]),
+            ChannelBinding::TlsExporter(vec![1; 32]),
+        )
+        .unwrap();
+        assert_eq!(m, offered(&["SCRAM-SHA-1"]));
+        assert_eq!(cb.header(), b"y,,");
+        let (_, cb) =
+            choose_mechanisms(&offered(&["SCRAM-SHA-256"]), ChannelBinding::None).unwrap();
+        assert_eq!(cb.header(), b"n,,");
+    }
+
+    #[test]
+    fn plain_only_when_nothing_else_and_never_anonymous() {
+        let (m, _) = choose_mechanisms(&offered(&["PLAIN"]), ChannelBinding::None).unwrap();
+        assert_eq!(m, offered(&["PLAIN"]));
+        assert_eq!(
+            choose_mechanisms(&offered(&["ANONYMOUS", "EXTERNAL"]), ChannelBinding::None)
+                .unwrap_err(),
+            Failure::NoMechanism
+        );
+    }
+}

@@ -1,0 +1,378 @@
+//! The XMPP worker against a real Prosody: sign-in, roster, presence, chat,
+//! failures that must reach the user, reconnection, and a stall stress test.
+
+#[path = "support/client.rs"]
+mod client;
+#[path = "support/prosody.rs"]
+mod prosody;
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use client::{Client, settings};
+use prosody::{Prosody, RosterEntry};
+use tern::store::Direction;
+use tern::xmpp::{Availability, ConnectionState, Event, Failure, OwnPresence, Subscription};
+
+fn friends() -> Vec<RosterEntry<'static>> {
+    vec![
+        RosterEntry {
+            owner: "alice",
+            contact: "bob@localhost",
+            name: "Bob",
+            group: "Friends",
+        },
+        RosterEntry {
+            owner: "bob",
+            contact: "alice@localhost",
+            name: "Alice",
+            group: "Work",
+        },
+    ]
+}
+
+fn accounts() -> [(&'static str, &'static str); 2] {
+    [("alice", "alicepass"), ("bob", "bobpass")]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_roster_presence_and_chat() {
+    let server = Prosody::start_with_roster(&accounts(), &friends());
+    let t0 = Instant::now();
+    let mut alice = Client::online(settings(
+        &server.address(),
+        &server.ca(),
+        "alice@localhost",
+        "alicepass",
+    ))
+    .await;
+    let login = t0.elapsed();
+    let roster = alice
+        .next_event(Duration::from_secs(5), |e| matches!(e, Event::Roster(_)))
+        .await;
+    let Some(Event::Roster(roster)) = roster else {
+        panic!("no roster")
+    };
+    println!("alice signed in and got her roster in {login:?}");
+    assert_eq!(roster.len(), 1);
+    assert_eq!(roster[0].jid.as_str(), "bob@localhost");
+    assert_eq!(roster[0].name.as_deref(), Some("Bob"));
+    assert_eq!(roster[0].groups, vec!["Friends".to_string()]);
+    assert_eq!(roster[0].subscription, Subscription::Both);
+
+    let mut bob = Client::online(settings(
+        &server.address(),
+        &server.ca(),
+        "bob@localhost",
+        "bobpass",
+    ))
+    .await;
+    bob.handle.set_presence(OwnPresence {
+        availability: Availability::Away,
+        status: "out for lunch".into(),
+    });
+    // Alice sees Bob's presence with show and status.
+    let seen = alice
+        .next_event(Duration::from_secs(5), |e| {
+            matches!(e, Event::Presence { from, availability: Availability::Away, status }
+                if from.to_bare().as_str() == "bob@localhost" && status.as_deref() == Some("out for lunch"))
+        })
+        .await;
+    assert!(seen.is_some(), "alice never saw bob away");
+
+    alice
+        .handle
+        .send_message(bob.jid.clone(), "hello bob 👋\nsecond line".into());
+    let got = bob
+        .next_event(Duration::from_secs(5), |e| matches!(e, Event::Messages(_)))
+        .await;
+    let Some(Event::Messages(records)) = got else {
+        panic!("bob got nothing")
+    };
+    assert_eq!(records[0].body, "hello bob 👋\nsecond line");
+    assert_eq!(records[0].peer, "alice@localhost");
+    assert_eq!(records[0].direction, Direction::In);
+
+    // Both histories hold the message, stored before it was shown.
+    let page = bob
+        .store
+        .page("bob@localhost", "alice@localhost", None, 50)
+        .unwrap();
+    assert_eq!(page.records.len(), 1);
+    let page = alice
+        .store
+        .page("alice@localhost", "bob@localhost", None, 50)
+        .unwrap();
+    assert_eq!(page.records.len(), 1);
+    assert_eq!(page.records[0].direction, Direction::Out);
+    let convs = bob.store.conversations("bob@localhost").unwrap();
+    assert_eq!(convs[0].unread, 1);
+
+    // Going offline is seen by the contact.
+    bob.handle.disconnect();
+    let gone = alice
+        .next_event(Duration::from_secs(5), |e| {
+            matches!(
+                e,
+                Event::Presence {
+                    availability: Availability::Offline,
+                    ..
+                }
+            )
+        })
+        .await;
+    assert!(gone.is_some(), "alice never saw bob leave");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_password_is_reported_fast_and_not_retried() {
+    let server = Prosody::start(&[("alice", "alicepass")]);
+    let mut alice = Client::spawn(settings(
+        &server.address(),
+        &server.ca(),
+        "alice@localhost",
+        "WRONG",
+    ));
+    let t0 = Instant::now();
+    alice.handle.connect(alice.settings.clone(), true);
+    let state = alice
+        .next_connection_state(Duration::from_secs(10), |s| {
+            matches!(s, ConnectionState::Offline(_))
+        })
+        .await;
+    println!("wrong password reported after {:?}", t0.elapsed());
+    assert_eq!(
+        state,
+        ConnectionState::Offline(Some(Failure::NotAuthorized))
+    );
+    assert!(t0.elapsed() < Duration::from_secs(5));
+    // Nothing is retried: no further connection events.
+    let more = alice
+        .next_event(Duration::from_secs(3), |e| {
+            matches!(e, Event::Connection(_))
+        })
+        .await;
+    assert!(more.is_none(), "unexpected retry: {more:?}");
+    // Even an automatic sign-in stops on a wrong password.
+    alice.handle.connect(alice.settings.clone(), false);
+    let state = alice
+        .next_connection_state(Duration::from_secs(10), |s| {
+            matches!(s, ConnectionState::Offline(_))
+        })
+        .await;
+    assert_eq!(
+        state,
+        ConnectionState::Offline(Some(Failure::NotAuthorized))
+    );
+    // And the right password then works on the same worker.
+    let mut good = alice.settings.clone();
+    good.password = tern::xmpp::Password::new("alicepass");
+    alice.handle.connect(good, true);
+    alice.wait_online(Duration::from_secs(10)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_unknown_and_untrusted_servers_are_reported() {
+    let server = Prosody::start(&[("alice", "alicepass")]);
+
+    // Nothing listens on this port.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut s = settings(
+        &server.address(),
+        &server.ca(),
+        "alice@localhost",
+        "alicepass",
+    );
+    s.port = Some(closed);
+    let mut c = Client::spawn(s.clone());
+    let t0 = Instant::now();
+    c.handle.connect(s, true);
+    let state = c
+        .next_connection_state(Duration::from_secs(20), |s| {
+            matches!(s, ConnectionState::Offline(_))
+        })
+        .await;
+    println!("unreachable: {state:?} after {:?}", t0.elapsed());
+    assert!(matches!(
+        state,
+        ConnectionState::Offline(Some(Failure::Unreachable(_)))
+    ));
+
+    // A host name that does not exist (.invalid never resolves, RFC 2606).
+    let mut s = settings(
+        &server.address(),
+        &server.ca(),
+        "alice@localhost",
+        "alicepass",
+    );
+    s.host = Some("tern-test.invalid".into());
+    let mut c = Client::spawn(s.clone());
+    let t0 = Instant::now();
+    c.handle.connect(s, true);
+    let state = c
+        .next_connection_state(Duration::from_secs(20), |s| {
+            matches!(s, ConnectionState::Offline(_))
+        })
+        .await;
+    println!("unknown host: {state:?} after {:?}", t0.elapsed());
+    assert!(
+        matches!(
+            state,
+            ConnectionState::Offline(Some(Failure::UnknownHost(_) | Failure::Timeout))
+        ),
+        "{state:?}"
+    );
+
+    // A certificate from a CA the client does not trust.
+    let other = Prosody::start(&[]);
+    let mut s = settings(
+        &server.address(),
+        &other.ca(),
+        "alice@localhost",
+        "alicepass",
+    );
+    s.trust = tern::xmpp::Trust::from_pem_file(&other.ca()).unwrap();
+    let mut c = Client::spawn(s.clone());
+    let t0 = Instant::now();
+    c.handle.connect(s.clone(), false);
+    let state = c
+        .next_connection_state(Duration::from_secs(20), |s| {
+            matches!(s, ConnectionState::Offline(_))
+        })
+        .await;
+    println!("untrusted certificate: {state:?} after {:?}", t0.elapsed());
+    assert!(
+        matches!(
+            state,
+            ConnectionState::Offline(Some(Failure::Certificate(_)))
+        ),
+        "{state:?}"
+    );
+    assert!(t0.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconnects_after_server_restart_and_announces_presence_again() {
+    let mut server = Prosody::start_with_roster(&accounts(), &friends());
+    let mut alice = Client::online(settings(
+        &server.address(),
+        &server.ca(),
+        "alice@localhost",
+        "alicepass",
+    ))
+    .await;
+    let mut bob = Client::online(settings(
+        &server.address(),
+        &server.ca(),
+        "bob@localhost",
+        "bobpass",
+    ))
+    .await;
+    server.restart();
+    // Alice notices, retries visibly, and comes back with a new session.
+    let state = alice
+        .next_connection_state(Duration::from_secs(90), |s| {
+            matches!(s, ConnectionState::Online { resumed: false, .. })
+        })
+        .await;
+    assert!(matches!(state, ConnectionState::Online { .. }));
+    bob.next_connection_state(Duration::from_secs(90), |s| {
+        matches!(s, ConnectionState::Online { .. })
+    })
+    .await;
+    // Bob sees Alice available again: she re-sent presence on the new session.
+    let seen = bob
+        .next_event(Duration::from_secs(10), |e| {
+            matches!(e, Event::Presence { from, availability: Availability::Available, .. }
+                if from.to_bare().as_str() == "alice@localhost")
+        })
+        .await;
+    assert!(seen.is_some(), "bob never saw alice come back");
+    alice
+        .handle
+        .send_message(bob.jid.clone(), "after restart".into());
+    let got = bob
+        .next_event(Duration::from_secs(5), |e| matches!(e, Event::Messages(_)))
+        .await;
+    assert!(got.is_some());
+}
+
+/// tokio-xmpp 6's `Client` stalls when sends and receives collide; the worker
+/// is built to avoid that. Both sides send while receiving and changing
+/// presence; any silence of 10 s with messages outstanding fails the test.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stress_overlapping_sends_and_receives_never_stall() {
+    const N: usize = 600;
+    const ROUNDS: usize = 3;
+    let server = Prosody::start_with_roster(&accounts(), &friends());
+    let mut alice = Client::online(settings(
+        &server.address(),
+        &server.ca(),
+        "alice@localhost",
+        "alicepass",
+    ))
+    .await;
+    let mut bob = Client::online(settings(
+        &server.address(),
+        &server.ca(),
+        "bob@localhost",
+        "bobpass",
+    ))
+    .await;
+    for round in 0..ROUNDS {
+        let t0 = Instant::now();
+        for i in 0..N {
+            alice
+                .handle
+                .send_message(bob.jid.clone(), format!("a{round}-{i}"));
+            bob.handle
+                .send_message(alice.jid.clone(), format!("b{round}-{i}"));
+            if i % 50 == 0 {
+                let p = OwnPresence {
+                    availability: Availability::Chat,
+                    status: format!("{i}"),
+                };
+                alice.handle.set_presence(p.clone());
+                bob.handle.set_presence(p);
+            }
+        }
+        let (from_bob, from_alice) = (format!("b{round}-"), format!("a{round}-"));
+        let (a, b) = tokio::join!(
+            receive(&mut alice, N, &from_bob),
+            receive(&mut bob, N, &from_alice)
+        );
+        println!(
+            "stress round {round}: alice got {a}/{N}, bob got {b}/{N} in {:?}",
+            t0.elapsed()
+        );
+        assert_eq!((a, b), (N, N), "stalled in round {round}");
+    }
+    let total = alice
+        .store
+        .page("alice@localhost", "bob@localhost", None, 10_000)
+        .unwrap();
+    assert_eq!(total.records.len(), 2 * N * ROUNDS);
+}
+
+/// Counts distinct incoming bodies starting with `prefix` until `n`, or a 10 s silence.
+async fn receive(client: &mut Client, n: usize, prefix: &str) -> usize {
+    let mut got = HashSet::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while got.len() < n && Instant::now() < deadline {
+        match tokio::time::timeout(Duration::from_secs(10), client.events.recv()).await {
+            Ok(Some(Event::Messages(records))) => {
+                for r in records {
+                    if r.direction == Direction::In && r.body.starts_with(prefix) {
+                        got.insert(r.body);
+                    }
+                }
+            }
+            Ok(Some(_)) => {}
+            Ok(None) | Err(_) => break,
+        }
+    }
+    got.len()
+}
