@@ -1,10 +1,15 @@
 //! Tern, a desktop XMPP messenger: the library behind the `tern` binary.
 //!
-//! `xmpp` (network) and `store` (disk) know nothing of the UI; `app` and
-//! `screen` are the iced UI and never touch tokio-xmpp.
+//! `xmpp` (network), `store` (disk) and `roster` know nothing of the UI;
+//! `app`, `screen` and `theme` are the iced UI and never touch tokio-xmpp.
 
+pub mod app;
 pub mod config;
 pub mod export;
+pub mod i18n;
 pub mod profile;
+pub mod roster;
+pub mod screen;
 pub mod store;
+pub mod theme;
 pub mod xmpp;

@@ -1,1 +1,200 @@
-fn main() {}
+//! The `tern` command: the messenger window, account set-up and history export.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tern::app::{self, App, Flags};
+use tern::config::{AccountConfig, Config};
+use tern::profile::Profile;
+use tern::store::{self, Store};
+use tern::xmpp::uri::XmppUri;
+use tern::xmpp::{BareJid, Trust};
+
+#[derive(Parser, Debug)]
+#[command(name = "tern", version, about = "A desktop XMPP messenger")]
+#[command(args_conflicts_with_subcommands = true)]
+struct Cli {
+    /// Keep all config, history and cache under DIR (also: TERN_PROFILE)
+    #[arg(long, global = true, value_name = "DIR")]
+    profile: Option<PathBuf>,
+
+    /// Set up this account in the profile (with --password-file)
+    #[arg(long, value_name = "JID", requires = "password_file")]
+    jid: Option<String>,
+
+    /// A file whose first line is the account's password
+    #[arg(long, value_name = "FILE", requires = "jid")]
+    password_file: Option<PathBuf>,
+
+    /// Connect to HOST:PORT instead of looking the server up in DNS
+    #[arg(long, value_name = "HOST:PORT", requires = "jid")]
+    server: Option<String>,
+
+    /// Use direct TLS (XEP-0368) instead of STARTTLS
+    #[arg(long, requires = "jid")]
+    direct_tls: bool,
+
+    /// Log protocol detail
+    #[arg(long, short, global = true)]
+    verbose: bool,
+
+    /// An xmpp: URI to open, e.g. xmpp:bob@example.org
+    #[arg(value_name = "URI")]
+    uri: Option<String>,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Print the stored history as JSON lines
+    Export {
+        /// Only the conversation with this JID
+        #[arg(long, value_name = "JID")]
+        peer: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let profile = match Profile::resolve(cli.profile.as_deref()) {
+        Ok(p) => p,
+        Err(e) => return fail(&e.to_string()),
+    };
+    match cli.command {
+        Some(Command::Export { peer }) => export(&profile, peer.as_deref()),
+        None => run(cli, profile),
+    }
+}
+
+fn run(cli: Cli, profile: Profile) -> ExitCode {
+    tern::i18n::init_from_system();
+    if let Err(e) = profile.create() {
+        return fail(&e.to_string());
+    }
+    if let (Some(jid), Some(password_file)) = (&cli.jid, &cli.password_file)
+        && let Err(e) = set_up_account(
+            &profile,
+            jid,
+            password_file,
+            cli.server.as_deref(),
+            cli.direct_tls,
+        )
+    {
+        return fail(&e);
+    }
+    let open = match cli.uri.as_deref().map(str::parse::<XmppUri>) {
+        None => None,
+        Some(Ok(uri)) => Some(uri),
+        Some(Err(e)) => return fail(&format!("{}: {e}", cli.uri.unwrap_or_default())),
+    };
+    let flags = Flags {
+        profile,
+        trust: Trust::system(),
+        open,
+    };
+    let result = iced::application(move || App::new(flags.clone()), App::update, App::view)
+        .title(App::title)
+        .subscription(App::subscription)
+        .theme(App::theme)
+        .window(iced::window::Settings {
+            size: iced::Size::new(1000.0, 680.0),
+            min_size: Some(iced::Size::new(640.0, 420.0)),
+            ..iced::window::Settings::default()
+        })
+        .run();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e.to_string()),
+    }
+}
+
+/// `--jid --password-file [--server]`: writes the account into the profile's config.
+fn set_up_account(
+    profile: &Profile,
+    jid: &str,
+    password_file: &std::path::Path,
+    server: Option<&str>,
+    direct_tls: bool,
+) -> Result<(), String> {
+    let jid: BareJid = jid
+        .parse()
+        .ok()
+        .filter(|j: &BareJid| j.node().is_some())
+        .ok_or_else(|| format!("{jid} is not an account address (user@domain)"))?;
+    app::read_password(password_file).map_err(|e| format!("{}: {e}", password_file.display()))?;
+    let password_file = std::fs::canonicalize(password_file).map_err(|e| e.to_string())?;
+    let (host, port) = match server {
+        None => (None, None),
+        Some(s) => {
+            let (host, port) = s
+                .rsplit_once(':')
+                .ok_or_else(|| format!("--server {s}: expected HOST:PORT"))?;
+            let port: u16 = port
+                .parse()
+                .map_err(|_| format!("--server {s}: bad port"))?;
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            (Some(host.to_string()), Some(port))
+        }
+    };
+    let path = profile.config_file();
+    let mut config = Config::load(&path).map_err(|e| e.to_string())?;
+    config.upsert_account(AccountConfig {
+        jid: jid.to_string(),
+        host,
+        port,
+        direct_tls,
+        password_file: Some(password_file),
+    });
+    config.save(&path).map_err(|e| e.to_string())
+}
+
+fn export(profile: &Profile, peer: Option<&str>) -> ExitCode {
+    if !profile.history_dir().exists() {
+        return fail(&format!(
+            "no history at {}: is this the right profile?",
+            profile.history_dir().display()
+        ));
+    }
+    let store = match Store::open(&profile.history_dir()) {
+        Ok(s) => s,
+        Err(store::Error::InUse) => {
+            return fail(
+                "the profile is in use by a running Tern; close it or export another profile",
+            );
+        }
+        Err(e) => return fail(&e.to_string()),
+    };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    match tern::export::write(&store, peer, &mut out) {
+        Ok(_) => ExitCode::SUCCESS,
+        // A closed pipe (`tern export | head`) is not an error worth a message.
+        Err(tern::export::Error::Write(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e.to_string()),
+    }
+}
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!("tern: {message}");
+    ExitCode::FAILURE
+}
+
+fn init_logging(verbose: bool) {
+    use tracing_subscriber::EnvFilter;
+    let default = if verbose {
+        "tern=debug,tokio_xmpp=debug,warn"
+    } else {
+        "tern=info,warn"
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

@@ -187,7 +187,7 @@ impl Store {
                 Err(e) => tracing::warn!("skipping an undecodable conversation: {e}"),
             }
         }
-        list.sort_by(|a, b| b.last_time.cmp(&a.last_time));
+        list.sort_by_key(|c| std::cmp::Reverse(c.last_time));
         Ok(list)
     }
 

@@ -399,7 +399,7 @@ impl Worker {
             Iq::Result {
                 id, payload, from, ..
             } => {
-                if !self.from_own_server(from.as_ref()) {
+                if !self.is_own_server(from.as_ref()) {
                     return (true, vec![]);
                 }
                 match (pending.remove(&id), payload) {
@@ -434,7 +434,7 @@ impl Worker {
             } => {
                 if payload.is("query", ns::ROSTER) {
                     // RFC 6121 §2.1.6: only our own server may push roster changes.
-                    if !self.from_own_account(from.as_ref()) {
+                    if !self.is_own_account(from.as_ref()) {
                         tracing::warn!("ignoring a roster push from {from:?}");
                         return (
                             true,
@@ -486,11 +486,11 @@ impl Worker {
         }
     }
 
-    fn from_own_account(&self, from: Option<&Jid>) -> bool {
+    fn is_own_account(&self, from: Option<&Jid>) -> bool {
         from.is_none_or(|j| j.to_bare() == self.account)
     }
 
-    fn from_own_server(&self, from: Option<&Jid>) -> bool {
+    fn is_own_server(&self, from: Option<&Jid>) -> bool {
         from.is_none_or(|j| {
             j.to_bare() == self.account || j.as_str() == self.account.domain().as_str()
         })

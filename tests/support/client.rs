@@ -1,5 +1,5 @@
 //! A Tern worker driven by a test: its handle, its events and its own sled history.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)] // test support: failing loudly is the point
 
 use std::str::FromStr;
 use std::time::{Duration, Instant};

@@ -1,6 +1,6 @@
 //! A real Prosody on loopback for the tests: fresh data dir, free ports,
 //! throwaway CA, accounts and rosters. Stopped and removed on drop.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)] // test support: failing loudly is the point
 
 use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

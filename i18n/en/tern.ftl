@@ -1,0 +1,71 @@
+app-name = Tern
+
+## Sign-in
+login-subtitle = Sign in with your XMPP (Jabber) account
+login-jid = Address
+login-jid-placeholder = you@example.org
+login-password = Password
+login-advanced-show = Show advanced settings
+login-advanced-hide = Hide advanced settings
+login-host = Server
+login-host-placeholder = found via DNS
+login-port = Port
+login-port-placeholder = 5222
+login-direct-tls = Use direct TLS (XEP-0368) instead of STARTTLS
+login-submit = Sign in
+login-connecting = Signing in…
+login-error-jid = Enter your full address, like you@example.org.
+login-error-password = Enter your password.
+login-error-port = The port must be a number from 1 to 65535.
+
+## Connection
+conn-online = Online
+conn-connecting = Connecting…
+conn-retrying = { $reason } — retrying in { $seconds } s
+conn-offline = Offline
+conn-offline-reason = Offline: { $reason }
+conn-retry = Retry now
+sign-out = Sign out
+
+failure-not-authorized = Wrong address or password.
+failure-no-mechanism = The server offers no sign-in method Tern trusts.
+failure-unknown-host = Server not found ({ $host }).
+failure-unreachable = The server cannot be reached ({ $detail }).
+failure-timeout = The server did not answer in time.
+failure-certificate = The server's certificate is not trusted ({ $detail }).
+failure-no-tls = The server does not offer encryption; Tern will not connect without it.
+failure-lost = The connection was lost ({ $detail }).
+failure-protocol = The server sent something unexpected ({ $detail }).
+
+## Presence
+presence-available = Available
+presence-chat = Free to chat
+presence-away = Away
+presence-xa = Not available
+presence-dnd = Busy
+presence-offline = Offline
+status-placeholder = Status message
+
+## Lists
+tab-chats = Chats
+tab-chats-unread = Chats ({ $count })
+tab-contacts = Contacts ({ $count })
+chats-empty = No conversations yet. Pick someone under Contacts to start one.
+contacts-empty = Your contact list is empty.
+contacts-ungrouped = Other contacts
+preview-you = You: { $text }
+
+## Conversation
+chat-none-title = Start a chat
+chat-none-hint = Choose a conversation or a contact on the left.
+chat-empty = No messages with { $name } yet. Say hello!
+chat-composer-placeholder = Message { $name }
+chat-send = Send
+chat-load-older = Load older messages
+chat-loading-older = Loading…
+chat-today = Today
+chat-yesterday = Yesterday
+
+## Errors that stop Tern
+fatal-profile-in-use = This profile is already open in another Tern window. Close it, or start Tern with another --profile.
+fatal-history = The message history cannot be opened: { $error }

@@ -1,0 +1,71 @@
+app-name = Tern
+
+## Sign-in
+login-subtitle = 使用你的 XMPP（Jabber）账号登录
+login-jid = 地址
+login-jid-placeholder = you@example.org
+login-password = 密码
+login-advanced-show = 显示高级设置
+login-advanced-hide = 隐藏高级设置
+login-host = 服务器
+login-host-placeholder = 通过 DNS 查找
+login-port = 端口
+login-port-placeholder = 5222
+login-direct-tls = 使用直接 TLS（XEP-0368）代替 STARTTLS
+login-submit = 登录
+login-connecting = 正在登录…
+login-error-jid = 请输入完整地址，例如 you@example.org。
+login-error-password = 请输入密码。
+login-error-port = 端口必须是 1 到 65535 之间的数字。
+
+## Connection
+conn-online = 在线
+conn-connecting = 正在连接…
+conn-retrying = { $reason } — { $seconds } 秒后重试
+conn-offline = 离线
+conn-offline-reason = 离线：{ $reason }
+conn-retry = 立即重试
+sign-out = 退出登录
+
+failure-not-authorized = 地址或密码错误。
+failure-no-mechanism = 服务器没有提供 Tern 信任的登录方式。
+failure-unknown-host = 找不到服务器（{ $host }）。
+failure-unreachable = 无法连接到服务器（{ $detail }）。
+failure-timeout = 服务器没有及时响应。
+failure-certificate = 服务器证书不受信任（{ $detail }）。
+failure-no-tls = 服务器不提供加密；Tern 不会在没有加密的情况下连接。
+failure-lost = 连接已断开（{ $detail }）。
+failure-protocol = 服务器发送了意外的内容（{ $detail }）。
+
+## Presence
+presence-available = 在线
+presence-chat = 乐意聊天
+presence-away = 离开
+presence-xa = 长时间离开
+presence-dnd = 忙碌
+presence-offline = 离线
+status-placeholder = 状态消息
+
+## Lists
+tab-chats = 聊天
+tab-chats-unread = 聊天（{ $count }）
+tab-contacts = 联系人（{ $count }）
+chats-empty = 还没有会话。在“联系人”中选择一个人开始聊天。
+contacts-empty = 你的联系人列表是空的。
+contacts-ungrouped = 其他联系人
+preview-you = 你：{ $text }
+
+## Conversation
+chat-none-title = 开始聊天
+chat-none-hint = 在左侧选择一个会话或联系人。
+chat-empty = 还没有与 { $name } 的消息。打个招呼吧！
+chat-composer-placeholder = 发消息给 { $name }
+chat-send = 发送
+chat-load-older = 加载更早的消息
+chat-loading-older = 正在加载…
+chat-today = 今天
+chat-yesterday = 昨天
+
+## Errors that stop Tern
+fatal-profile-in-use = 此配置文件已在另一个 Tern 窗口中打开。请关闭它，或使用其他 --profile 启动 Tern。
+fatal-history = 无法打开消息历史：{ $error }

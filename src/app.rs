@@ -1,0 +1,455 @@
+//! The iced application: one state, its messages, `update`, `view` and subscriptions.
+
+pub mod worker;
+
+use iced::theme::Mode;
+use iced::widget::{column, container, text};
+use iced::{Element, Fill, Subscription, Task, Theme, event, window};
+
+use crate::config::{AccountConfig, Config};
+use crate::fl;
+use crate::profile::Profile;
+use crate::screen::{chat, login};
+use crate::store::Store;
+use crate::theme;
+use crate::xmpp::uri::XmppUri;
+use crate::xmpp::{self, BareJid, ConnectionState, Handle, Password, Settings, Trust};
+
+/// What `main` hands the application.
+#[derive(Clone, Debug)]
+pub struct Flags {
+    pub profile: Profile,
+    pub trust: Trust,
+    /// A chat to open once signed in (`tern xmpp:…`).
+    pub open: Option<XmppUri>,
+}
+
+pub struct App {
+    profile: Profile,
+    trust: Trust,
+    config: Config,
+    store: Option<Store>,
+    mode: Mode,
+    screen: Screen,
+    session: Option<Session>,
+    pending_open: Option<XmppUri>,
+}
+
+enum Screen {
+    Login(login::State),
+    Chat(Box<chat::State>),
+    /// Tern cannot run with this profile (in use, damaged).
+    Fatal(String),
+}
+
+/// The signed-in (or signing-in) account and its worker.
+struct Session {
+    account: BareJid,
+    settings: Settings,
+    interactive: bool,
+    handle: Option<Handle>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Message {
+    Login(login::Message),
+    Chat(chat::Message),
+    Worker(Vec<xmpp::Event>),
+    ThemeMode(Mode),
+    WindowFocus(bool),
+    ConfigSaved(Result<(), String>),
+}
+
+impl App {
+    pub fn new(flags: Flags) -> (Self, Task<Message>) {
+        let config = match Config::load(&flags.profile.config_file()) {
+            Ok(config) => config,
+            Err(e) => {
+                tracing::error!("{e}; starting without saved accounts");
+                Config::default()
+            }
+        };
+        let store = Store::open(&flags.profile.history_dir());
+        let mut app = Self {
+            profile: flags.profile,
+            trust: flags.trust,
+            config,
+            store: None,
+            mode: Mode::Light,
+            screen: Screen::Fatal(String::new()),
+            session: None,
+            pending_open: flags.open,
+        };
+        let theme = iced::system::theme().map(Message::ThemeMode);
+        match store {
+            Ok(store) => app.store = Some(store),
+            Err(e) => {
+                app.screen = Screen::Fatal(match e {
+                    crate::store::Error::InUse => fl!("fatal-profile-in-use"),
+                    other => fl!("fatal-history", error = other.to_string()),
+                });
+                return (app, theme);
+            }
+        }
+        let task = app.start_from_config();
+        (app, Task::batch([theme, task]))
+    }
+
+    /// Signs in with the saved account when its password is at hand, else shows the form.
+    fn start_from_config(&mut self) -> Task<Message> {
+        let Some(account) = self.config.account().cloned() else {
+            return self.show_login(login::State::default());
+        };
+        let form = login::State::prefilled(
+            &account.jid,
+            account.host.as_deref(),
+            account.port,
+            account.direct_tls,
+        );
+        let password =
+            account
+                .password_file
+                .as_deref()
+                .and_then(|path| match read_password(path) {
+                    Ok(p) => Some(p),
+                    Err(e) => {
+                        tracing::warn!("cannot read the password file {}: {e}", path.display());
+                        None
+                    }
+                });
+        let (Some(password), Ok(jid)) = (password, account.jid.parse::<BareJid>()) else {
+            return self.show_login(form);
+        };
+        let settings = Settings {
+            jid,
+            password,
+            host: account.host.clone(),
+            port: account.port,
+            direct_tls: account.direct_tls,
+            trust: self.trust.clone(),
+        };
+        self.begin_session(settings, false);
+        self.show_chat()
+    }
+
+    fn show_login(&mut self, form: login::State) -> Task<Message> {
+        let focus = form.first_empty_field();
+        self.screen = Screen::Login(form);
+        iced::widget::operation::focus(focus)
+    }
+
+    fn show_chat(&mut self) -> Task<Message> {
+        let (Some(session), Some(store)) = (&self.session, &self.store) else {
+            return Task::none();
+        };
+        let (mut state, task) = chat::State::new(session.account.clone(), store.clone());
+        let open = match self.pending_open.take() {
+            Some(uri) => state.open_chat(uri.jid, uri.body),
+            None => Task::none(),
+        };
+        self.screen = Screen::Chat(Box::new(state));
+        Task::batch([task, open]).map(Message::Chat)
+    }
+
+    /// Starts (or redirects) the worker for `settings.jid`.
+    fn begin_session(&mut self, settings: Settings, interactive: bool) {
+        if let Some(session) = &mut self.session
+            && session.account == settings.jid
+        {
+            session.settings = settings.clone();
+            session.interactive = interactive;
+            if let Some(handle) = &session.handle {
+                handle.connect(settings, interactive);
+            }
+            return;
+        }
+        // A different account: the old worker stops with its subscription.
+        self.session = Some(Session {
+            account: settings.jid.clone(),
+            settings,
+            interactive,
+            handle: None,
+        });
+    }
+
+    pub fn title(&self) -> String {
+        match &self.screen {
+            Screen::Chat(chat) if chat.unread() > 0 => {
+                format!("({}) {}", chat.unread(), fl!("app-name"))
+            }
+            _ => fl!("app-name"),
+        }
+    }
+
+    pub fn theme(&self) -> Theme {
+        theme::for_mode(self.mode)
+    }
+
+    pub fn update(&mut self, message: Message) -> Task<Message> {
+        match message {
+            Message::ThemeMode(mode) => {
+                self.mode = mode;
+                Task::none()
+            }
+            Message::WindowFocus(focused) => match &mut self.screen {
+                Screen::Chat(chat) => chat.set_window_focused(focused).map(Message::Chat),
+                _ => Task::none(),
+            },
+            Message::ConfigSaved(Ok(())) => Task::none(),
+            Message::ConfigSaved(Err(e)) => {
+                tracing::error!("cannot save the configuration: {e}");
+                Task::none()
+            }
+            Message::Login(message) => {
+                let Screen::Login(form) = &mut self.screen else {
+                    return Task::none();
+                };
+                let (task, event) = form.update(message);
+                let task = task.map(Message::Login);
+                match event {
+                    Some(login::Event::Submit(login)) => Task::batch([task, self.submit(login)]),
+                    None => task,
+                }
+            }
+            Message::Chat(message) => {
+                let Screen::Chat(chat) = &mut self.screen else {
+                    return Task::none();
+                };
+                let (task, event) = chat.update(message);
+                let task = task.map(Message::Chat);
+                let Some(event) = event else { return task };
+                let handle = self.session.as_ref().and_then(|s| s.handle.as_ref());
+                match event {
+                    chat::Event::SendMessage { to, body } => {
+                        if let Some(handle) = handle {
+                            handle.send_message(to, body);
+                        }
+                        task
+                    }
+                    chat::Event::SetPresence(presence) => {
+                        if let Some(handle) = handle {
+                            handle.set_presence(presence);
+                        }
+                        task
+                    }
+                    chat::Event::RetryNow => {
+                        if let Some(handle) = handle {
+                            handle.retry_now();
+                        }
+                        task
+                    }
+                    chat::Event::SignOut => {
+                        if let Some(handle) = handle {
+                            handle.disconnect();
+                        }
+                        let form = self.saved_form();
+                        self.session = None;
+                        Task::batch([task, self.show_login(form)])
+                    }
+                }
+            }
+            Message::Worker(events) => {
+                let mut tasks = Vec::new();
+                for event in events {
+                    tasks.push(self.on_worker_event(event));
+                }
+                Task::batch(tasks)
+            }
+        }
+    }
+
+    fn submit(&mut self, login: login::Login) -> Task<Message> {
+        let account = AccountConfig {
+            jid: login.jid.to_string(),
+            host: login.host.clone(),
+            port: login.port,
+            direct_tls: login.direct_tls,
+            password_file: None,
+        };
+        self.config.upsert_account(account);
+        let (config, path) = (self.config.clone(), self.profile.config_file());
+        let save = Task::perform(
+            async move {
+                tokio::task::spawn_blocking(move || config.save(&path).map_err(|e| e.to_string()))
+                    .await
+                    .map_err(|e| e.to_string())
+                    .and_then(|r| r)
+            },
+            Message::ConfigSaved,
+        );
+        let settings = Settings {
+            jid: login.jid,
+            password: login.password,
+            host: login.host,
+            port: login.port,
+            direct_tls: login.direct_tls,
+            trust: self.trust.clone(),
+        };
+        self.begin_session(settings, true);
+        save
+    }
+
+    fn saved_form(&self) -> login::State {
+        match self.config.account() {
+            Some(a) => login::State::prefilled(&a.jid, a.host.as_deref(), a.port, a.direct_tls),
+            None => login::State::default(),
+        }
+    }
+
+    fn on_worker_event(&mut self, event: xmpp::Event) -> Task<Message> {
+        use xmpp::Event;
+        match event {
+            Event::Ready(handle) => {
+                if let Some(session) = &mut self.session {
+                    handle.connect(session.settings.clone(), session.interactive);
+                    session.handle = Some(handle);
+                }
+                Task::none()
+            }
+            Event::Connection(state) => self.on_connection(state),
+            Event::Roster(contacts) => {
+                if let Screen::Chat(chat) = &mut self.screen {
+                    chat.set_roster(contacts);
+                }
+                Task::none()
+            }
+            Event::RosterPush(contact) => {
+                if let Screen::Chat(chat) = &mut self.screen {
+                    chat.roster_push(contact);
+                }
+                Task::none()
+            }
+            Event::Presence {
+                from,
+                availability,
+                status,
+            } => {
+                if let Screen::Chat(chat) = &mut self.screen {
+                    chat.presence(&from, availability, status);
+                }
+                Task::none()
+            }
+            Event::Messages(records) => match &mut self.screen {
+                Screen::Chat(chat) => chat.messages(records).map(Message::Chat),
+                _ => Task::none(),
+            },
+        }
+    }
+
+    fn on_connection(&mut self, state: ConnectionState) -> Task<Message> {
+        match &mut self.screen {
+            Screen::Login(form) => match state {
+                ConnectionState::Online { .. } => {
+                    if let Some(session) = &mut self.session {
+                        // Once signed in, later failures are retried, not final.
+                        session.interactive = false;
+                    }
+                    let task = self.show_chat();
+                    if let Screen::Chat(chat) = &mut self.screen {
+                        chat.set_connection(state);
+                    }
+                    task
+                }
+                ConnectionState::Offline(Some(failure)) => {
+                    form.set_status(login::Status::Error(chat::failure_text(&failure)));
+                    Task::none()
+                }
+                ConnectionState::Offline(None) => {
+                    form.set_status(login::Status::Idle);
+                    Task::none()
+                }
+                ConnectionState::Retrying { .. } | ConnectionState::Connecting => Task::none(),
+            },
+            Screen::Chat(chat) => {
+                if let (ConnectionState::Online { .. }, Some(session)) = (&state, &mut self.session)
+                {
+                    session.interactive = false;
+                }
+                let needs_user =
+                    matches!(&state, ConnectionState::Offline(Some(f)) if f.needs_user());
+                if needs_user {
+                    // A changed password or certificate: back to the form, with the reason.
+                    let ConnectionState::Offline(Some(failure)) = &state else {
+                        return Task::none();
+                    };
+                    let mut form = self.saved_form();
+                    form.set_status(login::Status::Error(chat::failure_text(failure)));
+                    self.session = None;
+                    return self.show_login(form);
+                }
+                chat.set_connection(state);
+                Task::none()
+            }
+            Screen::Fatal(_) => Task::none(),
+        }
+    }
+
+    pub fn view(&self) -> Element<'_, Message> {
+        match &self.screen {
+            Screen::Login(form) => form.view().map(Message::Login),
+            Screen::Chat(chat) => chat.view().map(Message::Chat),
+            Screen::Fatal(error) => container(
+                column![text(fl!("app-name")).size(24), text(error.clone()).size(14)]
+                    .spacing(12)
+                    .max_width(480),
+            )
+            .center(Fill)
+            .into(),
+        }
+    }
+
+    pub fn subscription(&self) -> Subscription<Message> {
+        let mut subs = vec![
+            iced::system::theme_changes().map(Message::ThemeMode),
+            event::listen_with(|event, _status, _window| match event {
+                iced::Event::Window(window::Event::Focused) => Some(Message::WindowFocus(true)),
+                iced::Event::Window(window::Event::Unfocused) => Some(Message::WindowFocus(false)),
+                _ => None,
+            }),
+        ];
+        if let (Some(session), Some(store)) = (&self.session, &self.store) {
+            subs.push(
+                worker::subscription(worker::Seed {
+                    account: session.account.clone(),
+                    store: store.clone(),
+                })
+                .map(Message::Worker),
+            );
+        }
+        Subscription::batch(subs)
+    }
+
+    /// The open chat's peer, for tests and automation.
+    pub fn open_peer(&self) -> Option<&BareJid> {
+        match &self.screen {
+            Screen::Chat(chat) => chat.open_peer(),
+            _ => None,
+        }
+    }
+
+    /// Whether the chat screen (rather than the sign-in form) is shown.
+    pub fn is_signed_in(&self) -> bool {
+        matches!(self.screen, Screen::Chat(_))
+    }
+
+    /// The sign-in form's status line, when the form is shown.
+    pub fn login_status(&self) -> Option<&login::Status> {
+        match &self.screen {
+            Screen::Login(form) => Some(form.status()),
+            _ => None,
+        }
+    }
+}
+
+/// Reads a password file: the first line, without its line ending.
+pub fn read_password(path: &std::path::Path) -> std::io::Result<Password> {
+    let text = std::fs::read_to_string(path)?;
+    let line = text.lines().next().unwrap_or_default();
+    if line.is_empty() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "the password file is empty",
+        ));
+    }
+    Ok(Password::new(line))
+}

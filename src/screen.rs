@@ -1,0 +1,5 @@
+//! The screens of the main window.
+
+pub mod chat;
+pub mod conversation;
+pub mod login;

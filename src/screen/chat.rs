@@ -1,0 +1,643 @@
+//! The main window: own account and presence, conversations and contacts on
+//! the left, the open conversation on the right.
+
+use std::str::FromStr;
+
+use chrono::{Local, Utc};
+use iced::widget::{
+    Space, button, column, container, pick_list, row, scrollable, text, text_input,
+};
+use iced::{Alignment, Element, Fill, Length, Task};
+
+use super::conversation;
+use crate::fl;
+use crate::roster::Roster;
+use crate::store::{Conversation, Direction, Record, Store};
+use crate::theme;
+use crate::xmpp::{Availability, BareJid, ConnectionState, Contact, Failure, OwnPresence};
+
+pub struct State {
+    account: BareJid,
+    store: Store,
+    connection: ConnectionState,
+    roster: Roster,
+    conversations: Vec<Conversation>,
+    own: OwnPresence,
+    status_draft: String,
+    tab: Tab,
+    open: Option<conversation::State>,
+    window_focused: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tab {
+    Chats,
+    Contacts,
+}
+
+#[derive(Debug, Clone)]
+pub enum Message {
+    Tab(Tab),
+    Open(BareJid),
+    Availability(AvailabilityChoice),
+    StatusDraft(String),
+    StatusSubmit,
+    RetryNow,
+    SignOut,
+    ConversationsLoaded(Result<Vec<Conversation>, String>),
+    MarkedRead,
+    Conversation(conversation::Message),
+}
+
+pub enum Event {
+    SendMessage { to: BareJid, body: String },
+    SetPresence(OwnPresence),
+    RetryNow,
+    SignOut,
+}
+
+/// The own-presence choices, with their labels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AvailabilityChoice(pub Availability);
+
+impl AvailabilityChoice {
+    const ALL: [AvailabilityChoice; 5] = [
+        Self(Availability::Available),
+        Self(Availability::Chat),
+        Self(Availability::Away),
+        Self(Availability::ExtendedAway),
+        Self(Availability::DoNotDisturb),
+    ];
+}
+
+impl std::fmt::Display for AvailabilityChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&availability_label(self.0))
+    }
+}
+
+pub fn availability_label(a: Availability) -> String {
+    match a {
+        Availability::Available => fl!("presence-available"),
+        Availability::Chat => fl!("presence-chat"),
+        Availability::Away => fl!("presence-away"),
+        Availability::ExtendedAway => fl!("presence-xa"),
+        Availability::DoNotDisturb => fl!("presence-dnd"),
+        Availability::Offline => fl!("presence-offline"),
+    }
+}
+
+impl State {
+    pub fn new(account: BareJid, store: Store) -> (Self, Task<Message>) {
+        let state = Self {
+            account,
+            store,
+            connection: ConnectionState::Connecting,
+            roster: Roster::default(),
+            conversations: Vec::new(),
+            own: OwnPresence::default(),
+            status_draft: String::new(),
+            tab: Tab::Chats,
+            open: None,
+            window_focused: true,
+        };
+        let task = state.load_conversations();
+        (state, task)
+    }
+
+    pub fn account(&self) -> &BareJid {
+        &self.account
+    }
+
+    pub fn connection(&self) -> &ConnectionState {
+        &self.connection
+    }
+
+    pub fn open_peer(&self) -> Option<&BareJid> {
+        self.open.as_ref().map(|c| c.peer())
+    }
+
+    pub fn conversation(&self) -> Option<&conversation::State> {
+        self.open.as_ref()
+    }
+
+    pub fn roster(&self) -> &Roster {
+        &self.roster
+    }
+
+    /// Total unread messages, for the window title.
+    pub fn unread(&self) -> u32 {
+        self.conversations.iter().map(|c| c.unread).sum()
+    }
+
+    pub fn set_connection(&mut self, state: ConnectionState) {
+        if !matches!(state, ConnectionState::Online { .. }) {
+            self.roster.clear_presence();
+        }
+        self.connection = state;
+    }
+
+    pub fn set_roster(&mut self, contacts: Vec<Contact>) {
+        self.roster.replace(contacts);
+    }
+
+    pub fn roster_push(&mut self, contact: Contact) {
+        self.roster.push(contact);
+    }
+
+    pub fn presence(&mut self, from: &crate::xmpp::Jid, a: Availability, status: Option<String>) {
+        self.roster.presence(from, a, status);
+    }
+
+    pub fn set_window_focused(&mut self, focused: bool) -> Task<Message> {
+        self.window_focused = focused;
+        if focused {
+            self.mark_open_read()
+        } else {
+            Task::none()
+        }
+    }
+
+    /// Messages stored by the worker: update the list and the open conversation.
+    pub fn messages(&mut self, records: Vec<Record>) -> Task<Message> {
+        let mut read_open = false;
+        for record in records {
+            let reading =
+                self.window_focused && self.open_peer().is_some_and(|p| p.as_str() == record.peer);
+            let conv = match self
+                .conversations
+                .iter_mut()
+                .position(|c| c.peer == record.peer)
+            {
+                Some(i) => {
+                    let c = self.conversations.remove(i);
+                    self.conversations.insert(0, c);
+                    &mut self.conversations[0]
+                }
+                None => {
+                    self.conversations.insert(
+                        0,
+                        Conversation {
+                            peer: record.peer.clone(),
+                            ..Conversation::default()
+                        },
+                    );
+                    &mut self.conversations[0]
+                }
+            };
+            conv.last_time = Some(record.time);
+            conv.last_body = record.body.lines().next().unwrap_or_default().to_string();
+            conv.last_direction = Some(record.direction);
+            if record.direction == Direction::In {
+                if reading {
+                    read_open = true;
+                } else {
+                    conv.unread = conv.unread.saturating_add(1);
+                }
+            }
+            if let Some(open) = &mut self.open {
+                open.push(record);
+            }
+        }
+        if read_open {
+            self.mark_open_read()
+        } else {
+            Task::none()
+        }
+    }
+
+    /// Opens (or focuses) the chat with `peer`, with an optional draft.
+    pub fn open_chat(&mut self, peer: BareJid, draft: Option<String>) -> Task<Message> {
+        if self.open_peer() == Some(&peer) && draft.is_none() {
+            return iced::widget::operation::focus(conversation::COMPOSER);
+        }
+        let (state, task) =
+            conversation::State::open(&self.store, self.account.as_str(), peer, draft);
+        self.open = Some(state);
+        self.tab = Tab::Chats;
+        Task::batch([task.map(Message::Conversation), self.mark_open_read()])
+    }
+
+    fn mark_open_read(&mut self) -> Task<Message> {
+        let Some(peer) = self.open_peer().cloned() else {
+            return Task::none();
+        };
+        let Some(conv) = self
+            .conversations
+            .iter_mut()
+            .find(|c| c.peer == peer.as_str())
+        else {
+            return Task::none();
+        };
+        if conv.unread == 0 {
+            return Task::none();
+        }
+        conv.unread = 0;
+        let (store, account) = (self.store.clone(), self.account.to_string());
+        Task::perform(
+            async move {
+                let _ = tokio::task::spawn_blocking(move || {
+                    if let Err(e) = store.mark_read(&account, peer.as_str()) {
+                        tracing::warn!("cannot mark the conversation read: {e}");
+                    }
+                })
+                .await;
+            },
+            |_| Message::MarkedRead,
+        )
+    }
+
+    fn load_conversations(&self) -> Task<Message> {
+        let (store, account) = (self.store.clone(), self.account.to_string());
+        Task::perform(
+            async move {
+                tokio::task::spawn_blocking(move || {
+                    store.conversations(&account).map_err(|e| e.to_string())
+                })
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|r| r)
+            },
+            Message::ConversationsLoaded,
+        )
+    }
+
+    pub fn update(&mut self, message: Message) -> (Task<Message>, Option<Event>) {
+        match message {
+            Message::Tab(tab) => self.tab = tab,
+            Message::Open(peer) => return (self.open_chat(peer, None), None),
+            Message::Availability(AvailabilityChoice(a)) => {
+                self.own.availability = a;
+                return (Task::none(), Some(Event::SetPresence(self.own.clone())));
+            }
+            Message::StatusDraft(s) => self.status_draft = s,
+            Message::StatusSubmit => {
+                self.own.status = self.status_draft.trim().to_string();
+                return (Task::none(), Some(Event::SetPresence(self.own.clone())));
+            }
+            Message::RetryNow => return (Task::none(), Some(Event::RetryNow)),
+            Message::SignOut => return (Task::none(), Some(Event::SignOut)),
+            Message::ConversationsLoaded(Ok(mut list)) => {
+                // Keep what arrived while loading (it is newer than the list).
+                for c in self.conversations.drain(..).rev() {
+                    list.retain(|l| l.peer != c.peer);
+                    list.insert(0, c);
+                }
+                self.conversations = list;
+            }
+            Message::ConversationsLoaded(Err(e)) => {
+                tracing::error!("cannot load conversations: {e}");
+            }
+            Message::MarkedRead => {}
+            Message::Conversation(message) => {
+                let Some(open) = &mut self.open else {
+                    return (Task::none(), None);
+                };
+                let (task, event) = open.update(message, &self.store);
+                let task = task.map(Message::Conversation);
+                return match event {
+                    Some(conversation::Event::Send(body)) => (
+                        task,
+                        Some(Event::SendMessage {
+                            to: open.peer().clone(),
+                            body,
+                        }),
+                    ),
+                    Some(conversation::Event::Error(e)) => {
+                        tracing::error!("history: {e}");
+                        (task, None)
+                    }
+                    None => (task, None),
+                };
+            }
+        }
+        (Task::none(), None)
+    }
+
+    pub fn view(&self) -> Element<'_, Message> {
+        let sidebar = container(
+            column![self.account_header(), self.tabs(), self.list()]
+                .spacing(8)
+                .height(Fill),
+        )
+        .width(Length::Fixed(290.0))
+        .height(Fill)
+        .padding([12, 10])
+        .style(theme::sidebar);
+
+        let main: Element<'_, Message> = match &self.open {
+            Some(open) => {
+                let peer = open.peer();
+                column![
+                    self.chat_header(peer),
+                    open.view(self.peer_name(peer), self.own_name())
+                        .map(Message::Conversation)
+                ]
+                .into()
+            }
+            None => container(
+                column![
+                    text(fl!("chat-none-title")).size(20),
+                    text(fl!("chat-none-hint")).size(14).style(|t| text::Style {
+                        color: Some(theme::muted(t))
+                    }),
+                ]
+                .spacing(8)
+                .align_x(Alignment::Center),
+            )
+            .center(Fill)
+            .into(),
+        };
+        row![sidebar, main].height(Fill).into()
+    }
+
+    fn own_name(&self) -> &str {
+        self.account
+            .node()
+            .map(|n| n.as_str())
+            .unwrap_or(self.account.as_str())
+    }
+
+    fn peer_name<'a>(&'a self, peer: &'a BareJid) -> &'a str {
+        self.roster
+            .get(peer)
+            .and_then(|c| c.name.as_deref())
+            .or_else(|| peer.node().map(|n| n.as_str()))
+            .unwrap_or(peer.as_str())
+    }
+
+    fn account_header(&self) -> Element<'_, Message> {
+        let (dot_color, line): (fn(&iced::Theme) -> iced::Color, String) = match &self.connection {
+            ConnectionState::Online { .. } => (
+                |t| theme::availability(t, Availability::Available),
+                fl!("conn-online"),
+            ),
+            ConnectionState::Connecting => (
+                |t| theme::availability(t, Availability::Away),
+                fl!("conn-connecting"),
+            ),
+            ConnectionState::Retrying { reason, retry_in } => (
+                |t| theme::availability(t, Availability::Away),
+                fl!(
+                    "conn-retrying",
+                    reason = failure_text(reason),
+                    seconds = retry_in.as_secs()
+                ),
+            ),
+            ConnectionState::Offline(None) => (
+                |t| theme::availability(t, Availability::Offline),
+                fl!("conn-offline"),
+            ),
+            ConnectionState::Offline(Some(f)) => (
+                theme::danger_text,
+                fl!("conn-offline-reason", reason = failure_text(f)),
+            ),
+        };
+        let mut state_line = row![
+            container(Space::new().width(8).height(8))
+                .style(move |t: &iced::Theme| { theme::dot(dot_color(t))(t) }),
+            text(line).size(12).width(Fill).style(|t| text::Style {
+                color: Some(theme::muted(t))
+            }),
+        ]
+        .spacing(6)
+        .align_y(Alignment::Center);
+        if matches!(
+            self.connection,
+            ConnectionState::Retrying { .. } | ConnectionState::Offline(_)
+        ) {
+            state_line = state_line.push(
+                button(text(fl!("conn-retry")).size(12))
+                    .padding(0)
+                    .style(theme::link_button)
+                    .on_press(Message::RetryNow),
+            );
+        }
+
+        let presence = pick_list(
+            AvailabilityChoice::ALL,
+            Some(AvailabilityChoice(self.own.availability)),
+            Message::Availability,
+        )
+        .text_size(13)
+        .padding([4, 8]);
+        let status = text_input(&fl!("status-placeholder"), &self.status_draft)
+            .on_input(Message::StatusDraft)
+            .on_submit(Message::StatusSubmit)
+            .size(13)
+            .padding([4, 8])
+            .style(theme::input);
+
+        column![
+            row![
+                text(self.account.to_string()).size(15).width(Fill),
+                button(text(fl!("sign-out")).size(12))
+                    .padding(0)
+                    .style(theme::link_button)
+                    .on_press(Message::SignOut),
+            ]
+            .align_y(Alignment::Center),
+            state_line,
+            row![presence, status].spacing(6).align_y(Alignment::Center),
+        ]
+        .spacing(6)
+        .padding([0, 4])
+        .into()
+    }
+
+    fn tabs(&self) -> Element<'_, Message> {
+        let unread = self.unread();
+        let chats = if unread > 0 {
+            fl!("tab-chats-unread", count = unread)
+        } else {
+            fl!("tab-chats")
+        };
+        let tab = |label: String, t: Tab| {
+            button(container(text(label).size(13)).center_x(Fill))
+                .width(Fill)
+                .padding([6, 8])
+                .style(theme::tab(self.tab == t))
+                .on_press(Message::Tab(t))
+        };
+        row![
+            tab(chats, Tab::Chats),
+            tab(
+                fl!("tab-contacts", count = self.roster.len()),
+                Tab::Contacts
+            )
+        ]
+        .spacing(4)
+        .into()
+    }
+
+    fn list(&self) -> Element<'_, Message> {
+        let content: Element<'_, Message> = match self.tab {
+            Tab::Chats if self.conversations.is_empty() => empty(fl!("chats-empty")),
+            Tab::Chats => column(self.conversations.iter().map(|c| self.conversation_row(c)))
+                .spacing(2)
+                .into(),
+            Tab::Contacts if self.roster.is_empty() => empty(fl!("contacts-empty")),
+            Tab::Contacts => {
+                let mut list = column![].spacing(2);
+                for (group, contacts) in self.roster.groups() {
+                    let title = group.unwrap_or_else(|| fl!("contacts-ungrouped"));
+                    list = list.push(
+                        container(text(title.to_uppercase()).size(11).style(|t| text::Style {
+                            color: Some(theme::muted(t)),
+                        }))
+                        .padding([8, 8]),
+                    );
+                    for contact in contacts {
+                        list = list.push(self.contact_row(contact));
+                    }
+                }
+                list.into()
+            }
+        };
+        scrollable(content).height(Fill).into()
+    }
+
+    fn conversation_row<'a>(&'a self, c: &'a Conversation) -> Element<'a, Message> {
+        let Ok(jid) = BareJid::from_str(&c.peer) else {
+            return Space::new().into();
+        };
+        let (availability, _) = self.roster.availability(&jid);
+        let selected = self.open_peer() == Some(&jid);
+        let name = self.roster.display_name(&jid);
+        let time = c.last_time.map(format_list_time).unwrap_or_default();
+        let preview = match c.last_direction {
+            Some(Direction::Out) => fl!("preview-you", text = c.last_body.clone()),
+            _ => c.last_body.clone(),
+        };
+        let mut top = row![
+            presence_dot(availability),
+            text(name).size(14).width(Fill),
+            text(time).size(11).style(|t| text::Style {
+                color: Some(theme::muted(t))
+            }),
+        ]
+        .spacing(8)
+        .align_y(Alignment::Center);
+        let mut bottom = row![
+            Space::new().width(8),
+            text(preview)
+                .size(12)
+                .width(Fill)
+                .wrapping(text::Wrapping::None)
+                .style(|t| text::Style {
+                    color: Some(theme::muted(t))
+                }),
+        ]
+        .spacing(8)
+        .align_y(Alignment::Center);
+        if c.unread > 0 {
+            bottom = bottom.push(
+                container(text(c.unread.to_string()).size(11))
+                    .padding([1, 6])
+                    .style(theme::badge),
+            );
+        }
+        top = top.height(Length::Shrink);
+        button(column![top, bottom].spacing(2))
+            .width(Fill)
+            .padding([6, 8])
+            .style(theme::list_item(selected))
+            .on_press(Message::Open(jid))
+            .into()
+    }
+
+    fn contact_row<'a>(&'a self, contact: &'a Contact) -> Element<'a, Message> {
+        let (availability, status) = self.roster.availability(&contact.jid);
+        let selected = self.open_peer() == Some(&contact.jid);
+        let mut info = column![text(self.roster.display_name(&contact.jid)).size(14)];
+        let detail = status
+            .map(str::to_string)
+            .unwrap_or_else(|| contact.jid.to_string());
+        info = info.push(
+            text(detail)
+                .size(11)
+                .wrapping(text::Wrapping::None)
+                .style(|t| text::Style {
+                    color: Some(theme::muted(t)),
+                }),
+        );
+        button(
+            row![presence_dot(availability), info.width(Fill)]
+                .spacing(8)
+                .align_y(Alignment::Center),
+        )
+        .width(Fill)
+        .padding([6, 8])
+        .style(theme::list_item(selected))
+        .on_press(Message::Open(contact.jid.clone()))
+        .into()
+    }
+
+    fn chat_header<'a>(&'a self, peer: &'a BareJid) -> Element<'a, Message> {
+        let (availability, status) = self.roster.availability(peer);
+        let mut detail = availability_label(availability);
+        if let Some(status) = status {
+            detail = format!("{detail} — {status}");
+        }
+        container(
+            row![
+                presence_dot(availability),
+                column![
+                    text(self.peer_name(peer)).size(17),
+                    text(format!("{peer} · {detail}"))
+                        .size(12)
+                        .style(|t| text::Style {
+                            color: Some(theme::muted(t))
+                        }),
+                ]
+                .spacing(2),
+            ]
+            .spacing(10)
+            .align_y(Alignment::Center),
+        )
+        .width(Fill)
+        .padding([10, 16])
+        .style(theme::header)
+        .into()
+    }
+}
+
+fn presence_dot<'a>(a: Availability) -> Element<'a, Message> {
+    container(Space::new().width(10).height(10))
+        .style(move |t: &iced::Theme| theme::dot(theme::availability(t, a))(t))
+        .into()
+}
+
+fn empty<'a>(label: String) -> Element<'a, Message> {
+    container(text(label).size(13).style(|t| text::Style {
+        color: Some(theme::muted(t)),
+    }))
+    .padding(16)
+    .center_x(Fill)
+    .into()
+}
+
+/// "14:05" today, else the date.
+fn format_list_time(time: chrono::DateTime<Utc>) -> String {
+    let local = time.with_timezone(&Local);
+    if local.date_naive() == Local::now().date_naive() {
+        local.format("%H:%M").to_string()
+    } else {
+        local.format("%m-%d").to_string()
+    }
+}
+
+/// A failure in the user's language.
+pub fn failure_text(f: &Failure) -> String {
+    match f {
+        Failure::NotAuthorized => fl!("failure-not-authorized"),
+        Failure::NoMechanism => fl!("failure-no-mechanism"),
+        Failure::UnknownHost(host) => fl!("failure-unknown-host", host = host.clone()),
+        Failure::Unreachable(detail) => fl!("failure-unreachable", detail = detail.clone()),
+        Failure::Timeout => fl!("failure-timeout"),
+        Failure::Certificate(detail) => fl!("failure-certificate", detail = detail.clone()),
+        Failure::NoTls => fl!("failure-no-tls"),
+        Failure::Lost(detail) => fl!("failure-lost", detail = detail.clone()),
+        Failure::Protocol(detail) => fl!("failure-protocol", detail = detail.clone()),
+    }
+}

@@ -1,0 +1,348 @@
+//! One open conversation: its messages (paged from the history) and the composer.
+
+use chrono::{DateTime, Local, NaiveDate, Utc};
+use iced::keyboard::{self, key};
+use iced::widget::text_editor::{self, Binding, KeyPress};
+use iced::widget::{Space, button, column, container, row, scrollable, text};
+use iced::{Alignment, Element, Fill, Length, Task};
+
+use crate::fl;
+use crate::store::{Cursor, Direction, PAGE_SIZE, Page, Record, Store};
+use crate::theme;
+use crate::xmpp::BareJid;
+
+pub const COMPOSER: &str = "composer";
+pub const MESSAGES: &str = "messages";
+
+/// Messages closer than this to each other (same sender) share one name line.
+const GROUP_WINDOW_SECS: i64 = 5 * 60;
+/// Load older messages when the view is this close to the top.
+const LOAD_MARGIN: f32 = 200.0;
+
+pub struct State {
+    account: String,
+    peer: BareJid,
+    records: Vec<Record>,
+    older: Option<Cursor>,
+    /// Whether the first page has arrived.
+    loaded: bool,
+    loading_older: bool,
+    composer: text_editor::Content,
+}
+
+#[derive(Debug, Clone)]
+pub enum Message {
+    Edit(text_editor::Action),
+    Send,
+    Loaded(Result<Page, String>),
+    OlderLoaded(Result<Page, String>),
+    Scrolled(scrollable::Viewport),
+    LoadOlder,
+}
+
+pub enum Event {
+    Send(String),
+    Error(String),
+}
+
+impl State {
+    /// Opens a conversation and starts loading its newest page.
+    pub fn open(
+        store: &Store,
+        account: &str,
+        peer: BareJid,
+        draft: Option<String>,
+    ) -> (Self, Task<Message>) {
+        let state = Self {
+            account: account.to_string(),
+            peer: peer.clone(),
+            records: Vec::new(),
+            older: None,
+            loaded: false,
+            loading_older: false,
+            composer: text_editor::Content::with_text(draft.as_deref().unwrap_or("")),
+        };
+        let task = load_page(store, account, peer.as_str(), None).map(Message::Loaded);
+        let focus = iced::widget::operation::focus(COMPOSER);
+        let end = iced::widget::operation::move_cursor_to_end(COMPOSER);
+        (state, Task::batch([task, focus, end]))
+    }
+
+    pub fn peer(&self) -> &BareJid {
+        &self.peer
+    }
+
+    pub fn records(&self) -> &[Record] {
+        &self.records
+    }
+
+    /// A message of this conversation was stored: show it.
+    pub fn push(&mut self, record: Record) {
+        if record.peer != self.peer.as_str() || record.account != self.account {
+            return;
+        }
+        // Until the first page arrives it will contain this record anyway.
+        if !self.loaded {
+            return;
+        }
+        let at = self.records.partition_point(|r| r.time <= record.time);
+        self.records.insert(at, record);
+    }
+
+    pub fn update(&mut self, message: Message, store: &Store) -> (Task<Message>, Option<Event>) {
+        match message {
+            Message::Edit(action) => {
+                self.composer.perform(action);
+            }
+            Message::Send => {
+                let body = self.composer.text();
+                let body = body.trim_end_matches(['\n', '\r']);
+                if body.trim().is_empty() {
+                    return (Task::none(), None);
+                }
+                let body = body.to_string();
+                self.composer = text_editor::Content::new();
+                return (scroll_to_end(), Some(Event::Send(body)));
+            }
+            Message::Loaded(Ok(page)) => {
+                // Records pushed before the page arrived are in the page.
+                self.records = page.records;
+                self.older = page.older;
+                self.loaded = true;
+                return (scroll_to_end(), None);
+            }
+            Message::OlderLoaded(Ok(page)) => {
+                self.loading_older = false;
+                self.older = page.older;
+                let mut records = page.records;
+                records.append(&mut self.records);
+                self.records = records;
+            }
+            Message::Loaded(Err(e)) | Message::OlderLoaded(Err(e)) => {
+                self.loading_older = false;
+                self.loaded = true;
+                return (Task::none(), Some(Event::Error(e)));
+            }
+            Message::Scrolled(viewport) => {
+                // The list is anchored to the bottom: the reversed offset is the distance to the top.
+                if viewport.absolute_offset_reversed().y < LOAD_MARGIN {
+                    return (self.load_older(store), None);
+                }
+            }
+            Message::LoadOlder => return (self.load_older(store), None),
+        }
+        (Task::none(), None)
+    }
+
+    fn load_older(&mut self, store: &Store) -> Task<Message> {
+        match (&self.older, self.loading_older) {
+            (Some(cursor), false) => {
+                self.loading_older = true;
+                load_page(
+                    store,
+                    &self.account,
+                    self.peer.as_str(),
+                    Some(cursor.clone()),
+                )
+                .map(Message::OlderLoaded)
+            }
+            _ => Task::none(),
+        }
+    }
+
+    pub fn view<'a>(&'a self, peer_name: &'a str, own_name: &'a str) -> Element<'a, Message> {
+        let mut list = column![].spacing(2).padding([12, 16]);
+        if self.older.is_some() {
+            list = list.push(
+                container(
+                    button(
+                        text(if self.loading_older {
+                            fl!("chat-loading-older")
+                        } else {
+                            fl!("chat-load-older")
+                        })
+                        .size(12),
+                    )
+                    .style(theme::link_button)
+                    .on_press(Message::LoadOlder),
+                )
+                .center_x(Fill),
+            );
+        }
+        if self.loaded && self.records.is_empty() {
+            list = list.push(
+                container(
+                    text(fl!("chat-empty", name = peer_name)).style(|t| text::Style {
+                        color: Some(theme::muted(t)),
+                    }),
+                )
+                .center_x(Fill)
+                .padding(24),
+            );
+        }
+        let mut previous: Option<&Record> = None;
+        for record in &self.records {
+            let day = local_day(record.time);
+            if previous.is_none_or(|p| local_day(p.time) != day) {
+                list = list.push(day_separator(day));
+            }
+            let grouped = previous.is_some_and(|p| {
+                p.direction == record.direction
+                    && local_day(p.time) == day
+                    && (record.time - p.time).num_seconds() < GROUP_WINDOW_SECS
+            });
+            let name = match record.direction {
+                Direction::In => peer_name,
+                Direction::Out => own_name,
+            };
+            let sender_jid = match record.direction {
+                Direction::In => record.peer.as_str(),
+                Direction::Out => record.account.as_str(),
+            };
+            list = list.push(message_view(
+                record,
+                (!grouped).then_some((name, sender_jid)),
+            ));
+            previous = Some(record);
+        }
+
+        let messages = scrollable(list)
+            .id(MESSAGES)
+            .anchor_bottom()
+            .on_scroll(Message::Scrolled)
+            .height(Fill)
+            .width(Fill);
+
+        let composer = text_editor(&self.composer)
+            .id(COMPOSER)
+            .placeholder(fl!("chat-composer-placeholder", name = peer_name))
+            .on_action(Message::Edit)
+            .key_binding(composer_binding)
+            .padding(10)
+            .min_height(40)
+            .max_height(160)
+            .style(theme::composer);
+        let send = button(text(fl!("chat-send")))
+            .padding([10, 16])
+            .style(theme::primary_button)
+            .on_press_maybe((!self.composer.text().trim().is_empty()).then_some(Message::Send));
+        let bottom = row![composer, send]
+            .spacing(8)
+            .padding([10, 16])
+            .align_y(Alignment::End);
+
+        column![messages, bottom].height(Fill).into()
+    }
+}
+
+fn text_editor<'a>(
+    content: &'a text_editor::Content,
+) -> iced::widget::TextEditor<'a, iced::advanced::text::highlighter::PlainText, Message> {
+    iced::widget::text_editor(content)
+}
+
+/// Enter sends; Shift+Enter starts a new line; everything else as usual.
+fn composer_binding(press: KeyPress) -> Option<Binding<Message>> {
+    if let keyboard::Key::Named(key::Named::Enter) = press.key {
+        if !matches!(press.status, text_editor::Status::Focused { .. }) {
+            return None;
+        }
+        return Some(if press.modifiers.shift() {
+            Binding::Enter
+        } else {
+            Binding::Custom(Message::Send)
+        });
+    }
+    Binding::from_key_press(press)
+}
+
+fn scroll_to_end() -> Task<Message> {
+    iced::widget::operation::snap_to_end(MESSAGES)
+}
+
+fn load_page(
+    store: &Store,
+    account: &str,
+    peer: &str,
+    before: Option<Cursor>,
+) -> Task<Result<Page, String>> {
+    let (store, account, peer) = (store.clone(), account.to_string(), peer.to_string());
+    Task::perform(
+        async move {
+            tokio::task::spawn_blocking(move || {
+                store
+                    .page(&account, &peer, before.as_ref(), PAGE_SIZE)
+                    .map_err(|e| e.to_string())
+            })
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r)
+        },
+        |r| r,
+    )
+}
+
+fn local_day(time: DateTime<Utc>) -> NaiveDate {
+    time.with_timezone(&Local).date_naive()
+}
+
+fn day_separator<'a>(day: NaiveDate) -> Element<'a, Message> {
+    let today = Local::now().date_naive();
+    let label = if day == today {
+        fl!("chat-today")
+    } else if today.pred_opt() == Some(day) {
+        fl!("chat-yesterday")
+    } else {
+        day.format("%Y-%m-%d").to_string()
+    };
+    container(text(label).size(12).style(|t| text::Style {
+        color: Some(theme::muted(t)),
+    }))
+    .center_x(Fill)
+    .padding([10, 0])
+    .into()
+}
+
+fn message_view<'a>(
+    record: &'a Record,
+    header: Option<(&'a str, &'a str)>,
+) -> Element<'a, Message> {
+    let time = record
+        .time
+        .with_timezone(&Local)
+        .format("%H:%M")
+        .to_string();
+    let body = text(record.body.as_str()).size(15).width(Fill);
+    let mut block = column![].spacing(2);
+    if let Some((name, jid)) = header {
+        let jid = jid.to_string();
+        block = block.push(Space::new().height(6));
+        block = block.push(
+            row![
+                text(name).size(14).style(move |t| text::Style {
+                    color: Some(theme::jid_color(t, &jid))
+                }),
+                text(time.clone()).size(11).style(|t| text::Style {
+                    color: Some(theme::muted(t))
+                }),
+            ]
+            .spacing(8)
+            .align_y(Alignment::Center),
+        );
+        block = block.push(body);
+    } else {
+        block = block.push(
+            row![
+                body,
+                text(time)
+                    .size(11)
+                    .style(|t| text::Style {
+                        color: Some(theme::muted(t))
+                    })
+                    .width(Length::Shrink),
+            ]
+            .spacing(8),
+        );
+    }
+    block.into()
+}
