@@ -421,8 +421,13 @@ impl App {
 
     /// The open chat's peer, for tests and automation.
     pub fn open_peer(&self) -> Option<&BareJid> {
+        self.open_conversation().map(|c| c.peer())
+    }
+
+    /// The open conversation, for tests and automation.
+    pub fn open_conversation(&self) -> Option<&crate::screen::conversation::State> {
         match &self.screen {
-            Screen::Chat(chat) => chat.open_peer(),
+            Screen::Chat(chat) => chat.conversation(),
             _ => None,
         }
     }

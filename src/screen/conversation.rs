@@ -72,6 +72,11 @@ impl State {
         &self.peer
     }
 
+    /// The composer's text.
+    pub fn draft(&self) -> String {
+        self.composer.text()
+    }
+
     pub fn records(&self) -> &[Record] {
         &self.records
     }

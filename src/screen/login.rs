@@ -57,6 +57,8 @@ pub enum Event {
 
 pub const JID_INPUT: &str = "login-jid";
 pub const PASSWORD_INPUT: &str = "login-password";
+pub const HOST_INPUT: &str = "login-host";
+pub const PORT_INPUT: &str = "login-port";
 
 impl State {
     /// A form prefilled from a saved account.
@@ -175,9 +177,11 @@ impl State {
 
         if self.advanced {
             let host = text_input(&fl!("login-host-placeholder"), &self.host)
+                .id(HOST_INPUT)
                 .on_input_maybe((!connecting).then_some(Message::Host))
                 .on_submit(Message::Submit);
             let port = text_input(&fl!("login-port-placeholder"), &self.port)
+                .id(PORT_INPUT)
                 .on_input_maybe((!connecting).then_some(Message::Port))
                 .on_submit(Message::Submit);
             form = form.push(

@@ -1,0 +1,143 @@
+//! Drives the real `App` headless: its tasks and subscriptions (the XMPP
+//! worker included) run on the test's tokio runtime, and the view is
+//! exercised with `iced_test`'s simulator, as a window would.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)] // test support: failing loudly is the point
+
+use std::collections::HashMap;
+use std::hash::Hasher as _;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use iced::Task;
+use iced::advanced::subscription::{Hasher, into_recipes};
+use iced_test::Simulator;
+use tern::app::{App, Flags, Message};
+use tokio::sync::mpsc;
+
+pub struct Harness {
+    pub app: App,
+    tx: mpsc::UnboundedSender<Message>,
+    rx: mpsc::UnboundedReceiver<Message>,
+    subscriptions: HashMap<u64, tokio::task::JoinHandle<()>>,
+}
+
+impl Harness {
+    pub fn new(flags: Flags) -> Self {
+        let (app, task) = App::new(flags);
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut h = Self {
+            app,
+            tx,
+            rx,
+            subscriptions: HashMap::new(),
+        };
+        h.run_task(task);
+        h.sync_subscriptions();
+        h
+    }
+
+    fn run_task(&self, task: Task<Message>) {
+        let Some(mut stream) = iced_test::runtime::task::into_stream(task) else {
+            return;
+        };
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            while let Some(action) = stream.next().await {
+                // Widget operations (focus, scrolling) need a live UI; outputs are messages.
+                if let iced_test::runtime::Action::Output(message) = action {
+                    let _ = tx.send(message);
+                }
+            }
+        });
+    }
+
+    /// Starts new subscriptions and stops vanished ones, by identity, like iced's runtime.
+    fn sync_subscriptions(&mut self) {
+        let mut alive = HashMap::new();
+        for recipe in into_recipes(self.app.subscription()) {
+            let mut hasher = Hasher::default();
+            recipe.hash(&mut hasher);
+            let id = hasher.finish();
+            let handle = match self.subscriptions.remove(&id) {
+                Some(running) => running,
+                None => {
+                    let mut stream = recipe.stream(futures::stream::pending().boxed());
+                    let tx = self.tx.clone();
+                    tokio::spawn(async move {
+                        while let Some(message) = stream.next().await {
+                            if tx.send(message).is_err() {
+                                break;
+                            }
+                        }
+                    })
+                }
+            };
+            alive.insert(id, handle);
+        }
+        for (_, stopped) in self.subscriptions.drain() {
+            stopped.abort();
+        }
+        self.subscriptions = alive;
+    }
+
+    pub fn update(&mut self, message: Message) {
+        let task = self.app.update(message);
+        self.run_task(task);
+        self.sync_subscriptions();
+    }
+
+    /// Processes messages until `pred` holds; false after `timeout`.
+    pub async fn pump_until(&mut self, timeout: Duration, pred: impl Fn(&App) -> bool) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if pred(&self.app) {
+                return true;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(left, self.rx.recv()).await {
+                Ok(Some(message)) => self.update(message),
+                _ => return pred(&self.app),
+            }
+        }
+    }
+
+    /// Processes whatever is queued for a short while.
+    pub async fn settle(&mut self) {
+        while let Ok(Some(message)) =
+            tokio::time::timeout(Duration::from_millis(200), self.rx.recv()).await
+        {
+            self.update(message);
+        }
+    }
+
+    /// Interacts with the current view, then applies the messages it produced.
+    pub fn interact(&mut self, f: impl FnOnce(&mut Simulator<'_, Message>)) {
+        let messages: Vec<Message> = {
+            let mut ui = iced_test::simulator(self.app.view());
+            f(&mut ui);
+            ui.into_messages().collect()
+        };
+        for m in messages {
+            self.update(m);
+        }
+    }
+
+    /// Whether the current view shows `text`.
+    pub fn shows(&self, text: &str) -> bool {
+        let mut ui = iced_test::simulator(self.app.view());
+        ui.find(text).is_ok()
+    }
+
+    pub fn snapshot(&self, theme: &iced::Theme) -> iced_test::simulator::Snapshot {
+        let mut ui = iced_test::simulator(self.app.view());
+        ui.snapshot(theme).expect("snapshot")
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        for (_, s) in self.subscriptions.drain() {
+            s.abort();
+        }
+    }
+}

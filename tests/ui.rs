@@ -1,0 +1,213 @@
+//! The window's logic, headless (iced_test, tiny-skia), against a real Prosody:
+//! sign in → open a chat → type → Enter → the message is shown and delivered.
+
+#[path = "support/client.rs"]
+mod client;
+#[path = "support/prosody.rs"]
+mod prosody;
+#[path = "support/ui.rs"]
+mod ui;
+
+use std::time::{Duration, Instant};
+
+use client::{Client, settings};
+use iced::keyboard::key::Named;
+use iced_test::selector::id;
+use prosody::{Prosody, RosterEntry};
+use tern::app::Flags;
+use tern::profile::Profile;
+use tern::screen::{conversation, login};
+use tern::xmpp::{Event, Trust};
+use ui::Harness;
+
+fn use_tiny_skia() {
+    // The headless renderer: deterministic, no GPU, no display. Set before any
+    // renderer is created; every test in this binary wants the same value.
+    assert_eq!(
+        std::env::var("ICED_TEST_BACKEND").as_deref(),
+        Ok("tiny-skia"),
+        "run the UI tests with ICED_TEST_BACKEND=tiny-skia (the README's test command does)"
+    );
+}
+
+fn sign_in(h: &mut Harness, server: &Prosody, jid: &str, password: &str) {
+    let port = server.port.to_string();
+    h.interact(|ui| {
+        ui.click(id(login::JID_INPUT)).unwrap();
+        ui.typewrite(jid);
+        ui.click(id(login::PASSWORD_INPUT)).unwrap();
+        ui.typewrite(password);
+        ui.click("Show advanced settings").unwrap();
+    });
+    h.interact(|ui| {
+        ui.click(id(login::HOST_INPUT)).unwrap();
+        ui.typewrite("127.0.0.1");
+        ui.click(id(login::PORT_INPUT)).unwrap();
+        ui.typewrite(&port);
+        ui.click("Sign in").unwrap();
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_open_chat_type_enter_and_see_messages() {
+    use_tiny_skia();
+    tern::i18n::select(&["en".parse().unwrap()]);
+    let server = Prosody::start_with_roster(
+        &[("alice", "alicepass"), ("bob", "bobpass")],
+        &[
+            RosterEntry {
+                owner: "alice",
+                contact: "bob@localhost",
+                name: "Bob",
+                group: "Friends",
+            },
+            RosterEntry {
+                owner: "bob",
+                contact: "alice@localhost",
+                name: "Alice",
+                group: "Friends",
+            },
+        ],
+    );
+    let profile_dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(Flags {
+        profile: Profile::at(profile_dir.path()),
+        trust: Trust::from_pem_file(&server.ca()).unwrap(),
+        open: None,
+    });
+    assert!(h.shows("Sign in with your XMPP (Jabber) account"));
+
+    let t0 = Instant::now();
+    sign_in(&mut h, &server, "alice@localhost", "alicepass");
+    assert!(
+        h.pump_until(Duration::from_secs(10), |app| app.is_signed_in())
+            .await,
+        "not signed in"
+    );
+    let mut shown = false;
+    for _ in 0..50 {
+        h.settle().await;
+        if h.shows("Contacts (1)") {
+            shown = true;
+            break;
+        }
+    }
+    assert!(shown, "roster never shown");
+    println!("UI: sign-in to roster shown in {:?}", t0.elapsed());
+
+    let mut bob = Client::online(settings(
+        &server.address(),
+        &server.ca(),
+        "bob@localhost",
+        "bobpass",
+    ))
+    .await;
+
+    // Open Bob from the contact list, type, press Enter.
+    h.interact(|ui| {
+        ui.click("Contacts (1)").unwrap();
+    });
+    h.interact(|ui| {
+        ui.click("Bob").unwrap();
+    });
+    assert_eq!(h.app.open_peer().map(|j| j.as_str()), Some("bob@localhost"));
+    assert_eq!(h.app.title(), "Tern");
+    h.settle().await;
+    assert!(h.shows("No messages with Bob yet. Say hello!"));
+    h.interact(|ui| {
+        ui.click(id(conversation::COMPOSER)).unwrap();
+        ui.typewrite("hello from the UI");
+        ui.tap_key(Named::Enter);
+    });
+    h.settle().await;
+    assert!(h.shows("hello from the UI"), "sent message not shown");
+    assert!(!h.shows("No messages with Bob yet. Say hello!"));
+
+    // Bob really got it.
+    let got = bob
+        .next_event(Duration::from_secs(5), |e| matches!(e, Event::Messages(_)))
+        .await;
+    let Some(Event::Messages(records)) = got else {
+        panic!("bob got nothing")
+    };
+    assert_eq!(records[0].body, "hello from the UI");
+
+    // Bob answers; it appears in Alice's open chat without any user action.
+    bob.handle.send_message(
+        tern::xmpp::BareJid::new("alice@localhost").unwrap(),
+        "hi Alice, got it".into(),
+    );
+    let mut seen = false;
+    for _ in 0..50 {
+        h.settle().await;
+        if h.shows("hi Alice, got it") {
+            seen = true;
+            break;
+        }
+    }
+    assert!(seen, "reply not shown");
+    // Shift+Enter is a newline, not a send.
+    h.interact(|ui| {
+        ui.click(id(conversation::COMPOSER)).unwrap();
+        ui.typewrite("line one");
+        ui.simulate([shift_enter()]);
+        ui.typewrite("line two");
+    });
+    h.settle().await;
+    let open = h.app.open_conversation().unwrap();
+    assert_eq!(open.records().len(), 2, "Shift+Enter must not send");
+    assert_eq!(open.draft().trim_end(), "line one\nline two");
+    // Enter sends both lines as one message.
+    h.interact(|ui| {
+        ui.click(id(conversation::COMPOSER)).unwrap();
+        ui.tap_key(Named::Enter);
+    });
+    h.settle().await;
+    let open = h.app.open_conversation().unwrap();
+    assert_eq!(open.records().len(), 3);
+    assert_eq!(open.records()[2].body, "line one\nline two");
+    assert!(open.draft().trim().is_empty());
+    let snap = h.snapshot(&tern::theme::for_mode(iced::theme::Mode::Light));
+    let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("ui-chat.png");
+    let _ = std::fs::remove_file(&out);
+    snap.matches_image(&out).unwrap();
+    println!("UI snapshot written to {}", out.display());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_password_is_shown_on_the_sign_in_screen() {
+    use_tiny_skia();
+    tern::i18n::select(&["en".parse().unwrap()]);
+    let server = Prosody::start(&[("alice", "alicepass")]);
+    let profile_dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(Flags {
+        profile: Profile::at(profile_dir.path()),
+        trust: Trust::from_pem_file(&server.ca()).unwrap(),
+        open: None,
+    });
+    let t0 = Instant::now();
+    sign_in(&mut h, &server, "alice@localhost", "nope");
+    assert!(
+        h.pump_until(Duration::from_secs(10), |app| matches!(
+            app.login_status(),
+            Some(login::Status::Error(_))
+        ))
+        .await
+    );
+    println!("UI: wrong password shown after {:?}", t0.elapsed());
+    assert!(h.shows("Wrong address or password."));
+    assert!(!h.app.is_signed_in());
+}
+
+fn shift_enter() -> iced::Event {
+    use iced::keyboard::{self, Key, Location, Modifiers, key::NativeCode, key::Physical};
+    iced::Event::Keyboard(keyboard::Event::KeyPressed {
+        key: Key::Named(Named::Enter),
+        modified_key: Key::Named(Named::Enter),
+        physical_key: Physical::Unidentified(NativeCode::Unidentified),
+        location: Location::Standard,
+        modifiers: Modifiers::SHIFT,
+        repeat: false,
+        text: Some("\n".into()),
+    })
+}
