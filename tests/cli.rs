@@ -1,0 +1,139 @@
+//! The `tern` command line: export, profile selection and argument errors.
+
+use std::process::Command;
+
+use chrono::{TimeZone, Utc};
+use tern::profile::Profile;
+use tern::store::{Direction, NewMessage, Store};
+
+fn tern() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tern"));
+    cmd.env_remove("TERN_PROFILE").env("RUST_LOG", "off");
+    cmd
+}
+
+fn seed(profile: &Profile) {
+    profile.create().unwrap();
+    let store = Store::open(&profile.history_dir()).unwrap();
+    for (n, (peer, direction, body)) in [
+        ("bob@example.org", Direction::In, "hi \"alice\"\nline two"),
+        ("bob@example.org", Direction::Out, "hello bob"),
+        ("carol@example.org", Direction::In, "你好"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        store
+            .insert(NewMessage {
+                account: "alice@example.org".into(),
+                peer: peer.into(),
+                direction,
+                id: format!("id-{n}"),
+                body: body.into(),
+                time: Utc.with_ymd_and_hms(2026, 11, 22, 10, n as u32, 0).unwrap(),
+            })
+            .unwrap();
+    }
+    futures::executor::block_on(store.flush()).unwrap();
+}
+
+fn lines(out: &[u8]) -> Vec<serde_json::Value> {
+    String::from_utf8(out.to_vec())
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn export_prints_json_lines_with_the_documented_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    seed(&Profile::at(dir.path()));
+    let out = tern().args(["export", "--profile"]).arg(dir.path()).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let all = lines(&out.stdout);
+    assert_eq!(all.len(), 3);
+    let first = &all[0];
+    assert_eq!(first["account"], "alice@example.org");
+    assert_eq!(first["peer"], "bob@example.org");
+    assert_eq!(first["direction"], "in");
+    assert_eq!(first["body"], "hi \"alice\"\nline two");
+    assert_eq!(first["id"], "id-0");
+    let time = first["time"].as_str().unwrap();
+    assert!(chrono::DateTime::parse_from_rfc3339(time).is_ok(), "{time}");
+    assert_eq!(all[1]["direction"], "out");
+    assert_eq!(all[2]["body"], "你好");
+
+    // --peer filters; TERN_PROFILE selects the profile too.
+    let out = tern()
+        .args(["export", "--peer", "carol@example.org"])
+        .env("TERN_PROFILE", dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let carol = lines(&out.stdout);
+    assert_eq!(carol.len(), 1);
+    assert_eq!(carol[0]["peer"], "carol@example.org");
+}
+
+#[test]
+fn export_errors_are_clear_not_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = tern()
+        .args(["export", "--profile"])
+        .arg(dir.path().join("nowhere"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no history"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+
+    // A running Tern holds the profile's history: export says so.
+    let profile = Profile::at(dir.path());
+    seed(&profile);
+    let _running = Store::open(&profile.history_dir()).unwrap();
+    let out = tern().args(["export", "--profile"]).arg(dir.path()).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("in use"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn bad_arguments_are_refused_before_any_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let pw = dir.path().join("pw");
+    std::fs::write(&pw, "secret\n").unwrap();
+
+    let out = tern().arg("https://example.org").arg("--profile").arg(dir.path()).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not an xmpp: URI"));
+
+    let out = tern()
+        .args(["--jid", "no-at-sign", "--password-file"])
+        .arg(&pw)
+        .arg("--profile")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not an account address"));
+
+    let out = tern()
+        .args(["--jid", "alice@example.org", "--password-file"])
+        .arg(dir.path().join("missing"))
+        .arg("--profile")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+
+    // --jid needs --password-file.
+    let out = tern().args(["--jid", "alice@example.org"]).output().unwrap();
+    assert!(!out.status.success());
+
+    let out = tern().arg("--version").output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("tern "));
+}

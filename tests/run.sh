@@ -1,0 +1,19 @@
+#!/bin/sh
+# Installs what the tests need (Prosody and openssl from the distribution) and
+# runs the whole suite. Used by the README and by CI (.ci/run).
+set -eu
+cd "$(dirname "$0")/.."
+
+need=""
+command -v prosody >/dev/null 2>&1 || need="$need prosody"
+command -v openssl >/dev/null 2>&1 || need="$need openssl"
+if [ -n "$need" ]; then
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $need
+fi
+
+# Headless, deterministic UI tests: no GPU, no display.
+export ICED_TEST_BACKEND=tiny-skia
+cargo test --locked --all-targets "$@"
