@@ -232,6 +232,18 @@ impl App {
                         }
                         task
                     }
+                    chat::Event::AddContact { jid, name } => {
+                        if let Some(handle) = handle {
+                            handle.add_contact(jid, name);
+                        }
+                        task
+                    }
+                    chat::Event::AnswerSubscription { from, accept } => {
+                        if let Some(handle) = handle {
+                            handle.answer_subscription(from, accept);
+                        }
+                        task
+                    }
                     chat::Event::RetryNow => {
                         if let Some(handle) = handle {
                             handle.retry_now();
@@ -326,6 +338,12 @@ impl App {
             } => {
                 if let Screen::Chat(chat) = &mut self.screen {
                     chat.presence(&from, availability, status);
+                }
+                Task::none()
+            }
+            Event::SubscriptionRequest(from) => {
+                if let Screen::Chat(chat) = &mut self.screen {
+                    chat.subscription_request(from);
                 }
                 Task::none()
             }

@@ -89,6 +89,16 @@ pub enum Command {
         body: String,
     },
     SetPresence(OwnPresence),
+    /// Adds (or renames) a contact and asks to see their presence.
+    AddContact {
+        jid: BareJid,
+        name: Option<String>,
+    },
+    /// Answers someone's request to see our presence.
+    AnswerSubscription {
+        from: BareJid,
+        accept: bool,
+    },
 }
 
 /// The user's own presence.
@@ -128,6 +138,8 @@ pub enum Event {
     },
     /// Messages already written to the history, in arrival order.
     Messages(Vec<Record>),
+    /// Someone asks to see our presence (RFC 6121 §3.1).
+    SubscriptionRequest(BareJid),
 }
 
 /// A roster item.
@@ -229,6 +241,14 @@ impl Handle {
 
     pub fn set_presence(&self, presence: OwnPresence) -> bool {
         self.send(Command::SetPresence(presence))
+    }
+
+    pub fn add_contact(&self, jid: BareJid, name: Option<String>) -> bool {
+        self.send(Command::AddContact { jid, name })
+    }
+
+    pub fn answer_subscription(&self, from: BareJid, accept: bool) -> bool {
+        self.send(Command::AnswerSubscription { from, accept })
     }
 
     pub fn retry_now(&self) -> bool {

@@ -49,7 +49,11 @@ fn lines(out: &[u8]) -> Vec<serde_json::Value> {
 fn export_prints_json_lines_with_the_documented_keys() {
     let dir = tempfile::tempdir().unwrap();
     seed(&Profile::at(dir.path()));
-    let out = tern().args(["export", "--profile"]).arg(dir.path()).output().unwrap();
+    let out = tern()
+        .args(["export", "--profile"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{out:?}");
     let all = lines(&out.stdout);
     assert_eq!(all.len(), 3);
@@ -93,7 +97,11 @@ fn export_errors_are_clear_not_panics() {
     let profile = Profile::at(dir.path());
     seed(&profile);
     let _running = Store::open(&profile.history_dir()).unwrap();
-    let out = tern().args(["export", "--profile"]).arg(dir.path()).output().unwrap();
+    let out = tern()
+        .args(["export", "--profile"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("in use"), "{err}");
@@ -106,7 +114,12 @@ fn bad_arguments_are_refused_before_any_window() {
     let pw = dir.path().join("pw");
     std::fs::write(&pw, "secret\n").unwrap();
 
-    let out = tern().arg("https://example.org").arg("--profile").arg(dir.path()).output().unwrap();
+    let out = tern()
+        .arg("https://example.org")
+        .arg("--profile")
+        .arg(dir.path())
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not an xmpp: URI"));
 
@@ -130,7 +143,10 @@ fn bad_arguments_are_refused_before_any_window() {
     assert!(!out.status.success());
 
     // --jid needs --password-file.
-    let out = tern().args(["--jid", "alice@example.org"]).output().unwrap();
+    let out = tern()
+        .args(["--jid", "alice@example.org"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
 
     let out = tern().arg("--version").output().unwrap();

@@ -50,11 +50,19 @@ fn every_locale_is_complete() {
         let other = messages(&file);
         locales += 1;
         for (id, vars) in &english {
-            let theirs = other.get(id).unwrap_or_else(|| panic!("{lang} lacks `{id}`"));
-            assert_eq!(theirs, vars, "{lang}: `{id}` uses other arguments than English");
+            let theirs = other
+                .get(id)
+                .unwrap_or_else(|| panic!("{lang} lacks `{id}`"));
+            assert_eq!(
+                theirs, vars,
+                "{lang}: `{id}` uses other arguments than English"
+            );
         }
         for id in other.keys() {
-            assert!(english.contains_key(id), "{lang} has `{id}`, which English lacks");
+            assert!(
+                english.contains_key(id),
+                "{lang} has `{id}`, which English lacks"
+            );
         }
     }
     assert!(locales >= 2, "en and zh-CN at least");

@@ -376,3 +376,61 @@ async fn receive(client: &mut Client, n: usize, prefix: &str) -> usize {
     }
     got.len()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adding_a_contact_and_accepting_makes_a_mutual_subscription() {
+    let server = Prosody::start(&[("alice", "alicepass"), ("carol", "carolpass")]);
+    let mut alice = Client::online(settings(
+        &server.address(),
+        &server.ca(),
+        "alice@localhost",
+        "alicepass",
+    ))
+    .await;
+    let mut carol = Client::online(settings(
+        &server.address(),
+        &server.ca(),
+        "carol@localhost",
+        "carolpass",
+    ))
+    .await;
+    alice
+        .handle
+        .add_contact(carol.jid.clone(), Some("Carol".into()));
+    let push = alice
+        .next_event(
+            Duration::from_secs(5),
+            |e| matches!(e, Event::RosterPush(c) if c.jid == carol.jid),
+        )
+        .await;
+    let Some(Event::RosterPush(contact)) = push else {
+        panic!("no roster push")
+    };
+    assert_eq!(contact.name.as_deref(), Some("Carol"));
+
+    let request = carol
+        .next_event(Duration::from_secs(5), |e| {
+            matches!(e, Event::SubscriptionRequest(_))
+        })
+        .await;
+    let Some(Event::SubscriptionRequest(from)) = request else {
+        panic!("carol got no request")
+    };
+    assert_eq!(from, alice.jid);
+    carol.handle.answer_subscription(from, true);
+
+    // Alice's roster ends up mutual, and each sees the other online.
+    let mutual = alice
+        .next_event(Duration::from_secs(5), |e| {
+            matches!(e, Event::RosterPush(c) if c.jid == carol.jid && c.subscription == Subscription::Both)
+        })
+        .await;
+    assert!(mutual.is_some(), "alice's roster never became mutual");
+    let seen = alice
+        .next_event(Duration::from_secs(5), |e| {
+            matches!(e, Event::Presence { from, availability: Availability::Available, .. }
+                if from.to_bare().as_str() == "carol@localhost")
+        })
+        .await;
+    assert!(seen.is_some(), "alice never saw carol's presence");
+}

@@ -52,6 +52,16 @@ tab-chats-unread = Chats ({ $count })
 tab-contacts = Contacts ({ $count })
 chats-empty = No conversations yet. Pick someone under Contacts to start one.
 contacts-empty = Your contact list is empty.
+contacts-add = + Add contact
+contacts-add-jid = Address, like friend@example.org
+contacts-add-name = Name (optional)
+contacts-add-submit = Add
+contacts-add-cancel = Cancel
+contacts-add-error = Enter a valid address other than your own.
+contacts-request = { $jid } wants to add you as a contact.
+contacts-accept = Accept
+contacts-decline = Decline
+tab-contacts-requests = Contacts ({ $count }) · { $requests } new
 contacts-ungrouped = Other contacts
 preview-you = You: { $text }
 

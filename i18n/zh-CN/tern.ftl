@@ -52,6 +52,16 @@ tab-chats-unread = 聊天（{ $count }）
 tab-contacts = 联系人（{ $count }）
 chats-empty = 还没有会话。在“联系人”中选择一个人开始聊天。
 contacts-empty = 你的联系人列表是空的。
+contacts-add = + 添加联系人
+contacts-add-jid = 地址，例如 friend@example.org
+contacts-add-name = 名称（可选）
+contacts-add-submit = 添加
+contacts-add-cancel = 取消
+contacts-add-error = 请输入一个有效的、不是你自己的地址。
+contacts-request = { $jid } 想添加你为联系人。
+contacts-accept = 接受
+contacts-decline = 拒绝
+tab-contacts-requests = 联系人（{ $count }）· { $requests } 个新请求
 contacts-ungrouped = 其他联系人
 preview-you = 你：{ $text }
 

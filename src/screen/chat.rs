@@ -27,7 +27,20 @@ pub struct State {
     tab: Tab,
     open: Option<conversation::State>,
     window_focused: bool,
+    /// People asking to see our presence, oldest first.
+    requests: Vec<BareJid>,
+    add_contact: Option<AddContact>,
 }
+
+/// The "add contact" form of the contact list.
+#[derive(Debug, Clone, Default)]
+struct AddContact {
+    jid: String,
+    name: String,
+    error: Option<String>,
+}
+
+pub const ADD_CONTACT_JID: &str = "add-contact-jid";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tab {
@@ -46,12 +59,20 @@ pub enum Message {
     SignOut,
     ConversationsLoaded(Result<Vec<Conversation>, String>),
     MarkedRead,
+    ShowAddContact,
+    AddContactJid(String),
+    AddContactName(String),
+    AddContactSubmit,
+    AddContactCancel,
+    Answer(BareJid, bool),
     Conversation(conversation::Message),
 }
 
 pub enum Event {
     SendMessage { to: BareJid, body: String },
     SetPresence(OwnPresence),
+    AddContact { jid: BareJid, name: Option<String> },
+    AnswerSubscription { from: BareJid, accept: bool },
     RetryNow,
     SignOut,
 }
@@ -100,6 +121,8 @@ impl State {
             tab: Tab::Chats,
             open: None,
             window_focused: true,
+            requests: Vec::new(),
+            add_contact: None,
         };
         let task = state.load_conversations();
         (state, task)
@@ -147,6 +170,14 @@ impl State {
 
     pub fn presence(&mut self, from: &crate::xmpp::Jid, a: Availability, status: Option<String>) {
         self.roster.presence(from, a, status);
+    }
+
+    /// Someone asks to see our presence; contacts we already share presence with are
+    /// answered by the server, so what arrives here needs the user.
+    pub fn subscription_request(&mut self, from: BareJid) {
+        if !self.requests.contains(&from) {
+            self.requests.push(from);
+        }
     }
 
     pub fn set_window_focused(&mut self, focused: bool) -> Task<Message> {
@@ -289,6 +320,44 @@ impl State {
                 tracing::error!("cannot load conversations: {e}");
             }
             Message::MarkedRead => {}
+            Message::ShowAddContact => {
+                self.tab = Tab::Contacts;
+                self.add_contact = Some(AddContact::default());
+                return (iced::widget::operation::focus(ADD_CONTACT_JID), None);
+            }
+            Message::AddContactJid(v) => {
+                if let Some(form) = &mut self.add_contact {
+                    form.jid = v;
+                }
+            }
+            Message::AddContactName(v) => {
+                if let Some(form) = &mut self.add_contact {
+                    form.name = v;
+                }
+            }
+            Message::AddContactCancel => self.add_contact = None,
+            Message::AddContactSubmit => {
+                let Some(form) = &mut self.add_contact else {
+                    return (Task::none(), None);
+                };
+                let jid = BareJid::from_str(form.jid.trim())
+                    .ok()
+                    .filter(|j| *j != self.account);
+                let Some(jid) = jid else {
+                    form.error = Some(fl!("contacts-add-error"));
+                    return (Task::none(), None);
+                };
+                let name = Some(form.name.trim().to_string()).filter(|n| !n.is_empty());
+                self.add_contact = None;
+                return (Task::none(), Some(Event::AddContact { jid, name }));
+            }
+            Message::Answer(from, accept) => {
+                self.requests.retain(|r| *r != from);
+                return (
+                    Task::none(),
+                    Some(Event::AnswerSubscription { from, accept }),
+                );
+            }
             Message::Conversation(message) => {
                 let Some(open) = &mut self.open else {
                     return (Task::none(), None);
@@ -476,9 +545,11 @@ impl State {
             Tab::Chats => column(self.conversations.iter().map(|c| self.conversation_row(c)))
                 .spacing(2)
                 .into(),
-            Tab::Contacts if self.roster.is_empty() => empty(fl!("contacts-empty")),
             Tab::Contacts => {
-                let mut list = column![].spacing(2);
+                let mut list = column![self.contact_tools()].spacing(2);
+                if self.roster.is_empty() {
+                    list = list.push(empty(fl!("contacts-empty")));
+                }
                 for (group, contacts) in self.roster.groups() {
                     let title = group.unwrap_or_else(|| fl!("contacts-ungrouped"));
                     list = list.push(
@@ -495,6 +566,83 @@ impl State {
             }
         };
         scrollable(content).height(Fill).into()
+    }
+
+    /// "Add contact", its form, and pending requests, above the contact groups.
+    fn contact_tools(&self) -> Element<'_, Message> {
+        let mut tools = column![].spacing(6).padding([4, 4]);
+        match &self.add_contact {
+            None => {
+                tools = tools.push(
+                    button(text(fl!("contacts-add")).size(13))
+                        .padding([2, 4])
+                        .style(theme::link_button)
+                        .on_press(Message::ShowAddContact),
+                );
+            }
+            Some(form) => {
+                tools = tools.push(
+                    text_input(&fl!("contacts-add-jid"), &form.jid)
+                        .id(ADD_CONTACT_JID)
+                        .on_input(Message::AddContactJid)
+                        .on_submit(Message::AddContactSubmit)
+                        .size(13)
+                        .padding([4, 8])
+                        .style(theme::input),
+                );
+                tools = tools.push(
+                    text_input(&fl!("contacts-add-name"), &form.name)
+                        .on_input(Message::AddContactName)
+                        .on_submit(Message::AddContactSubmit)
+                        .size(13)
+                        .padding([4, 8])
+                        .style(theme::input),
+                );
+                if let Some(error) = &form.error {
+                    tools = tools.push(text(error.clone()).size(12).style(|t| text::Style {
+                        color: Some(theme::danger_text(t)),
+                    }));
+                }
+                tools = tools.push(
+                    row![
+                        button(text(fl!("contacts-add-submit")).size(13))
+                            .padding([4, 12])
+                            .style(theme::primary_button)
+                            .on_press(Message::AddContactSubmit),
+                        button(text(fl!("contacts-add-cancel")).size(13))
+                            .padding([4, 8])
+                            .style(theme::link_button)
+                            .on_press(Message::AddContactCancel),
+                    ]
+                    .spacing(8),
+                );
+            }
+        }
+        for from in &self.requests {
+            tools = tools.push(
+                container(
+                    column![
+                        text(fl!("contacts-request", jid = from.to_string())).size(13),
+                        row![
+                            button(text(fl!("contacts-accept")).size(12))
+                                .padding([3, 10])
+                                .style(theme::primary_button)
+                                .on_press(Message::Answer(from.clone(), true)),
+                            button(text(fl!("contacts-decline")).size(12))
+                                .padding([3, 8])
+                                .style(theme::link_button)
+                                .on_press(Message::Answer(from.clone(), false)),
+                        ]
+                        .spacing(8),
+                    ]
+                    .spacing(6),
+                )
+                .padding(8)
+                .width(Fill)
+                .style(theme::card),
+            );
+        }
+        tools.into()
     }
 
     fn conversation_row<'a>(&'a self, c: &'a Conversation) -> Element<'a, Message> {

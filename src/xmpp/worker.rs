@@ -61,6 +61,7 @@ pub fn spawn(account: BareJid, store: Store) -> (Handle, mpsc::UnboundedReceiver
             commands: cmd_rx,
             presence: OwnPresence::default(),
             unsent: Vec::new(),
+            next_id: 0,
         }
         .run(),
     );
@@ -75,6 +76,8 @@ struct Worker {
     presence: OwnPresence,
     /// Messages accepted while no session existed; sent on the next sign-in.
     unsent: Vec<Message>,
+    /// Counter for the ids of our IQs.
+    next_id: u64,
 }
 
 /// How a session ended.
@@ -131,6 +134,9 @@ impl Worker {
                     }
                 }
                 Command::Disconnect => {}
+                Command::AddContact { .. } | Command::AnswerSubscription { .. } => {
+                    tracing::info!("contact change ignored while offline");
+                }
                 Command::SetPresence(p) => self.presence = p,
                 Command::SendMessage { to, body } => {
                     if let Some(message) = self.accept_message(to, body) {
@@ -237,6 +243,11 @@ impl Worker {
                     Some(Command::SendMessage { to, body }) => {
                         if let Some(message) = self.accept_message(to, body) {
                             stream.send(Box::new(message.into())).await;
+                        }
+                    }
+                    Some(command @ (Command::AddContact { .. } | Command::AnswerSubscription { .. })) => {
+                        for stanza in contact_stanzas(command, &mut self.next_id) {
+                            stream.send(Box::new(stanza)).await;
                         }
                     }
                 },
@@ -380,6 +391,13 @@ impl Worker {
                 Some(Show::Dnd) => Availability::DoNotDisturb,
             },
             PresenceType::Unavailable => Availability::Offline,
+            PresenceType::Subscribe => {
+                let from = from.to_bare();
+                if from == self.account {
+                    return true;
+                }
+                return self.emit(Event::SubscriptionRequest(from));
+            }
             other => {
                 tracing::debug!("presence of type {other:?} from {from} not handled yet");
                 return true;
@@ -494,6 +512,53 @@ impl Worker {
         from.is_none_or(|j| {
             j.to_bare() == self.account || j.as_str() == self.account.domain().as_str()
         })
+    }
+}
+
+/// The stanzas for a contact-list command (RFC 6121 §2.3, §3.1, §3.4).
+fn contact_stanzas(command: Command, next_id: &mut u64) -> Vec<Stanza> {
+    let mut roster_set = |item: RosterItem| -> Stanza {
+        *next_id += 1;
+        Iq::from_set(
+            format!("contact-{next_id}"),
+            Roster {
+                ver: None,
+                items: vec![item],
+            },
+        )
+        .into()
+    };
+    let presence = |type_: PresenceType, to: &BareJid| -> Stanza {
+        let mut p = Presence::new(type_);
+        p.to = Some(Jid::from(to.clone()));
+        p.into()
+    };
+    match command {
+        Command::AddContact { jid, name } => vec![
+            roster_set(RosterItem {
+                jid: jid.clone(),
+                name,
+                subscription: RosterSubscription::None,
+                ask: Default::default(),
+                groups: vec![],
+                approved: None,
+            }),
+            presence(PresenceType::Subscribe, &jid),
+            // Pre-approve their request for ours, so both see each other at once.
+            presence(PresenceType::Subscribed, &jid),
+        ],
+        Command::AnswerSubscription { from, accept: true } => vec![
+            presence(PresenceType::Subscribed, &from),
+            // And ask for theirs, as people expect a mutual contact.
+            presence(PresenceType::Subscribe, &from),
+        ],
+        Command::AnswerSubscription {
+            from,
+            accept: false,
+        } => {
+            vec![presence(PresenceType::Unsubscribed, &from)]
+        }
+        _ => vec![],
     }
 }
 
