@@ -1,4 +1,5 @@
 //! The `tern` command line: export, profile selection and argument errors.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
 use std::process::Command;
 

@@ -1,5 +1,6 @@
 //! The window's logic, headless (iced_test, tiny-skia), against a real Prosody:
 //! sign in → open a chat → type → Enter → the message is shown and delivered.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
 #[path = "support/client.rs"]
 mod client;

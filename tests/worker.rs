@@ -1,5 +1,6 @@
 //! The XMPP worker against a real Prosody: sign-in, roster, presence, chat,
 //! failures that must reach the user, reconnection, and a stall stress test.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
 #[path = "support/client.rs"]
 mod client;
