@@ -22,6 +22,8 @@ pub struct Flags {
     pub trust: Trust,
     /// A chat to open once signed in (`tern xmpp:…`).
     pub open: Option<XmppUri>,
+    /// When the process started, to report start-up times.
+    pub launched: std::time::Instant,
 }
 
 pub struct App {
@@ -33,6 +35,9 @@ pub struct App {
     screen: Screen,
     session: Option<Session>,
     pending_open: Option<XmppUri>,
+    launched: std::time::Instant,
+    /// Whether the first roster of this run was shown (for the start-up log line).
+    roster_shown: bool,
 }
 
 enum Screen {
@@ -79,6 +84,8 @@ impl App {
             screen: Screen::Fatal(String::new()),
             session: None,
             pending_open: flags.open,
+            launched: flags.launched,
+            roster_shown: false,
         };
         let theme = iced::system::theme().map(Message::ThemeMode);
         match store {
@@ -321,6 +328,14 @@ impl App {
             Event::Connection(state) => self.on_connection(state),
             Event::Roster(contacts) => {
                 if let Screen::Chat(chat) = &mut self.screen {
+                    if !self.roster_shown {
+                        self.roster_shown = true;
+                        tracing::info!(
+                            "roster of {} contacts shown {:.0} ms after launch",
+                            contacts.len(),
+                            self.launched.elapsed().as_secs_f64() * 1e3
+                        );
+                    }
                     chat.set_roster(contacts);
                 }
                 Task::none()

@@ -7,6 +7,7 @@ pub mod app;
 pub mod config;
 pub mod export;
 pub mod i18n;
+pub mod link;
 pub mod profile;
 pub mod roster;
 pub mod screen;

@@ -58,19 +58,21 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    let launched = std::time::Instant::now();
     let cli = Cli::parse();
     init_logging(cli.verbose);
+    install_panic_hook();
     let profile = match Profile::resolve(cli.profile.as_deref()) {
         Ok(p) => p,
         Err(e) => return fail(&e.to_string()),
     };
     match cli.command {
         Some(Command::Export { peer }) => export(&profile, peer.as_deref()),
-        None => run(cli, profile),
+        None => run(cli, profile, launched),
     }
 }
 
-fn run(cli: Cli, profile: Profile) -> ExitCode {
+fn run(cli: Cli, profile: Profile, launched: std::time::Instant) -> ExitCode {
     tern::i18n::init_from_system();
     if let Err(e) = profile.create() {
         return fail(&e.to_string());
@@ -95,6 +97,7 @@ fn run(cli: Cli, profile: Profile) -> ExitCode {
         profile,
         trust: Trust::system(),
         open,
+        launched,
     };
     let result = iced::application(move || App::new(flags.clone()), App::update, App::view)
         .title(App::title)
@@ -187,14 +190,38 @@ fn fail(message: &str) -> ExitCode {
 
 fn init_logging(verbose: bool) {
     use tracing_subscriber::EnvFilter;
+    // i18n_embed logs an error for the POSIX "C" locale, which is a normal setting.
     let default = if verbose {
-        "tern=debug,tokio_xmpp=debug,warn"
+        "tern=debug,tokio_xmpp=debug,warn,i18n_embed::requester=off"
     } else {
-        "tern=info,warn"
+        "tern=info,warn,i18n_embed::requester=off"
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
+}
+
+/// Panics go to the log. One is expected: tokio-xmpp 6 panics inside its own
+/// background task when the worker ends a connection attempt on purpose (see
+/// `xmpp::worker::reconnector`); that one is logged quietly.
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        let location = info.location().map(|l| l.to_string()).unwrap_or_default();
+        if message == "Backend was unable to handle reconnect request."
+            && location.contains("tokio-xmpp")
+        {
+            tracing::debug!("tokio-xmpp stream task ended after a stopped connection attempt");
+            return;
+        }
+        tracing::error!("internal error at {location}: {message}");
+        eprintln!("tern: internal error at {location}: {message}");
+    }));
 }

@@ -34,6 +34,9 @@ pub fn for_mode(mode: Mode) -> Theme {
     }
 }
 
+/// Links in messages: a blue readable on both palettes.
+pub const LINK: Color = color!(0x3d8bd9);
+
 /// Secondary text: times, previews, hints.
 pub fn muted(theme: &Theme) -> Color {
     let p = theme.extended_palette();

@@ -75,6 +75,7 @@ async fn sign_in_open_chat_type_enter_and_see_messages() {
         profile: Profile::at(profile_dir.path()),
         trust: Trust::from_pem_file(&server.ca()).unwrap(),
         open: None,
+        launched: Instant::now(),
     });
     assert!(h.shows("Sign in with your XMPP (Jabber) account"));
 
@@ -185,6 +186,7 @@ async fn wrong_password_is_shown_on_the_sign_in_screen() {
         profile: Profile::at(profile_dir.path()),
         trust: Trust::from_pem_file(&server.ca()).unwrap(),
         open: None,
+        launched: Instant::now(),
     });
     let t0 = Instant::now();
     sign_in(&mut h, &server, "alice@localhost", "nope");

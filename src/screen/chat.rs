@@ -11,6 +11,7 @@ use iced::{Alignment, Element, Fill, Length, Task};
 
 use super::conversation;
 use crate::fl;
+use crate::link::Target;
 use crate::roster::Roster;
 use crate::store::{Conversation, Direction, Record, Store};
 use crate::theme;
@@ -372,6 +373,19 @@ impl State {
                             body,
                         }),
                     ),
+                    Some(conversation::Event::OpenLink(Target::Chat(uri))) => {
+                        let open = self.open_chat(uri.jid, uri.body);
+                        (Task::batch([task, open]), None)
+                    }
+                    Some(conversation::Event::OpenLink(Target::Web(url))) => {
+                        let open = Task::future(async move {
+                            // Only http(s) reaches here (see `link`); the browser decides the rest.
+                            if let Err(e) = open::that_detached(&url) {
+                                tracing::warn!("cannot open a link: {e}");
+                            }
+                        });
+                        (Task::batch([task, open.discard()]), None)
+                    }
                     Some(conversation::Event::Error(e)) => {
                         tracing::error!("history: {e}");
                         (task, None)
@@ -667,14 +681,18 @@ impl State {
         .spacing(8)
         .align_y(Alignment::Center);
         let mut bottom = row![
-            Space::new().width(8),
-            text(preview)
-                .size(12)
-                .width(Fill)
-                .wrapping(text::Wrapping::None)
-                .style(|t| text::Style {
-                    color: Some(theme::muted(t))
-                }),
+            Space::new().width(10),
+            // One line, cut at the pane's edge (iced has no ellipsis): clip, don't overflow.
+            container(
+                text(preview)
+                    .size(12)
+                    .wrapping(text::Wrapping::None)
+                    .style(|t| text::Style {
+                        color: Some(theme::muted(t))
+                    }),
+            )
+            .width(Fill)
+            .clip(true),
         ]
         .spacing(8)
         .align_y(Alignment::Center);
@@ -702,12 +720,16 @@ impl State {
             .map(str::to_string)
             .unwrap_or_else(|| contact.jid.to_string());
         info = info.push(
-            text(detail)
-                .size(11)
-                .wrapping(text::Wrapping::None)
-                .style(|t| text::Style {
-                    color: Some(theme::muted(t)),
-                }),
+            container(
+                text(detail)
+                    .size(11)
+                    .wrapping(text::Wrapping::None)
+                    .style(|t| text::Style {
+                        color: Some(theme::muted(t)),
+                    }),
+            )
+            .width(Fill)
+            .clip(true),
         );
         button(
             row![presence_dot(availability), info.width(Fill)]

@@ -7,6 +7,7 @@ use iced::widget::{Space, button, column, container, row, scrollable, text};
 use iced::{Alignment, Element, Fill, Length, Task};
 
 use crate::fl;
+use crate::link::{self, Segment, Target};
 use crate::store::{Cursor, Direction, PAGE_SIZE, Page, Record, Store};
 use crate::theme;
 use crate::xmpp::BareJid;
@@ -38,11 +39,13 @@ pub enum Message {
     OlderLoaded(Result<Page, String>),
     Scrolled(scrollable::Viewport),
     LoadOlder,
+    Link(Target),
 }
 
 pub enum Event {
     Send(String),
     Error(String),
+    OpenLink(Target),
 }
 
 impl State {
@@ -135,6 +138,7 @@ impl State {
                 }
             }
             Message::LoadOlder => return (self.load_older(store), None),
+            Message::Link(target) => return (Task::none(), Some(Event::OpenLink(target))),
         }
         (Task::none(), None)
     }
@@ -317,7 +321,7 @@ fn message_view<'a>(
         .with_timezone(&Local)
         .format("%H:%M")
         .to_string();
-    let body = text(record.body.as_str()).size(15).width(Fill);
+    let body = body_view(&record.body);
     let mut block = column![].spacing(2);
     if let Some((name, jid)) = header {
         let jid = jid.to_string();
@@ -350,4 +354,27 @@ fn message_view<'a>(
         );
     }
     block.into()
+}
+
+/// A message body, with its web and xmpp: links clickable.
+fn body_view(body: &str) -> Element<'_, Message> {
+    let segments = link::segments(body);
+    if let [Segment::Text(plain)] = segments.as_slice() {
+        return text(*plain).size(15).width(Fill).into();
+    }
+    let spans: Vec<iced::widget::text::Span<'_, Target>> = segments
+        .into_iter()
+        .map(|segment| match segment {
+            Segment::Text(t) => iced::widget::span(t),
+            Segment::Link(t, target) => iced::widget::span(t)
+                .link(target)
+                .underline(true)
+                .color(theme::LINK),
+        })
+        .collect();
+    iced::widget::rich_text(spans)
+        .on_link_click(Message::Link)
+        .size(15)
+        .width(Fill)
+        .into()
 }
