@@ -214,3 +214,93 @@ fn shift_enter() -> iced::Event {
         text: Some("\n".into()),
     })
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn xmpp_uri_opens_the_chat_and_scrolling_up_loads_older_pages() {
+    use tern::store::{Direction, NewMessage, Store};
+    use_tiny_skia();
+    tern::i18n::select(&["en".parse().unwrap()]);
+    let server = Prosody::start_with_roster(
+        &[("alice", "alicepass")],
+        &[RosterEntry {
+            owner: "alice",
+            contact: "bob@localhost",
+            name: "Bob",
+            group: "Friends",
+        }],
+    );
+    let profile_dir = tempfile::tempdir().unwrap();
+    let profile = Profile::at(profile_dir.path());
+    profile.create().unwrap();
+    {
+        // History from earlier runs: 120 messages, more than two pages.
+        let store = Store::open(&profile.history_dir()).unwrap();
+        let start = chrono::Utc::now() - chrono::Duration::hours(2);
+        for n in 0..120i64 {
+            store
+                .insert(NewMessage {
+                    account: "alice@localhost".into(),
+                    peer: "bob@localhost".into(),
+                    direction: if n % 2 == 0 {
+                        Direction::In
+                    } else {
+                        Direction::Out
+                    },
+                    id: format!("old-{n}"),
+                    body: format!("message {n}"),
+                    time: start + chrono::Duration::seconds(n * 30),
+                })
+                .unwrap();
+        }
+        futures::executor::block_on(store.flush()).unwrap();
+    }
+    let mut h = Harness::new(Flags {
+        profile,
+        trust: Trust::from_pem_file(&server.ca()).unwrap(),
+        open: Some(
+            "xmpp:bob@localhost?message;body=draft%20text"
+                .parse()
+                .unwrap(),
+        ),
+        launched: Instant::now(),
+    });
+    sign_in(&mut h, &server, "alice@localhost", "alicepass");
+    assert!(
+        h.pump_until(Duration::from_secs(10), |app| app.open_peer().is_some())
+            .await
+    );
+    assert_eq!(h.app.open_peer().unwrap().as_str(), "bob@localhost");
+    h.settle().await;
+    let open = h.app.open_conversation().unwrap();
+    assert_eq!(open.draft(), "draft text");
+    assert_eq!(
+        open.records().len(),
+        50,
+        "only the newest page is loaded at first"
+    );
+    assert_eq!(open.records().last().unwrap().body, "message 119");
+    assert!(h.shows("message 119"));
+
+    // Scroll up to the top, again and again: older pages load.
+    let mut loaded = vec![50];
+    for _ in 0..10 {
+        h.interact(|ui| {
+            ui.point_at(iced::Point::new(650.0, 300.0));
+            ui.simulate([iced::Event::Mouse(iced::mouse::Event::WheelScrolled {
+                delta: iced::mouse::ScrollDelta::Lines { x: 0.0, y: 1000.0 },
+            })]);
+        });
+        h.settle().await;
+        let n = h.app.open_conversation().unwrap().records().len();
+        if n == *loaded.last().unwrap() && n == 120 {
+            break;
+        }
+        loaded.push(n);
+    }
+    println!("UI: records after each scroll to the top: {loaded:?}");
+    let open = h.app.open_conversation().unwrap();
+    assert_eq!(open.records().len(), 120);
+    let bodies: Vec<_> = open.records().iter().map(|r| r.body.clone()).collect();
+    let expected: Vec<_> = (0..120).map(|n| format!("message {n}")).collect();
+    assert_eq!(bodies, expected, "pages joined out of order");
+}
