@@ -11,7 +11,7 @@ mod ui;
 
 use std::time::{Duration, Instant};
 
-use client::{Client, settings};
+use client::sign_in as sign_in_worker;
 use iced::keyboard::key::Named;
 use iced_test::selector::id;
 use prosody::{Prosody, RosterEntry};
@@ -55,20 +55,7 @@ async fn sign_in_open_chat_type_enter_and_see_messages() {
     tern::i18n::select(&["en".parse().unwrap()]);
     let server = Prosody::start_with_roster(
         &[("alice", "alicepass"), ("bob", "bobpass")],
-        &[
-            RosterEntry {
-                owner: "alice",
-                contact: "bob@localhost",
-                name: "Bob",
-                group: "Friends",
-            },
-            RosterEntry {
-                owner: "bob",
-                contact: "alice@localhost",
-                name: "Alice",
-                group: "Friends",
-            },
-        ],
+        &prosody::alice_and_bob(),
     );
     let profile_dir = tempfile::tempdir().unwrap();
     let mut h = Harness::new(Flags {
@@ -97,13 +84,7 @@ async fn sign_in_open_chat_type_enter_and_see_messages() {
     assert!(shown, "roster never shown");
     println!("UI: sign-in to roster shown in {:?}", t0.elapsed());
 
-    let mut bob = Client::online(settings(
-        &server.address(),
-        &server.ca(),
-        "bob@localhost",
-        "bobpass",
-    ))
-    .await;
+    let mut bob = sign_in_worker(&server, "bob").await;
 
     // Open Bob from the contact list, type, press Enter.
     h.interact(|ui| {

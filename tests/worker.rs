@@ -10,27 +10,10 @@ mod prosody;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use client::{Client, settings};
-use prosody::{Prosody, RosterEntry};
+use client::{Client, settings, sign_in};
+use prosody::Prosody;
 use tern::store::Direction;
 use tern::xmpp::{Availability, ConnectionState, Event, Failure, OwnPresence, Subscription};
-
-fn friends() -> Vec<RosterEntry<'static>> {
-    vec![
-        RosterEntry {
-            owner: "alice",
-            contact: "bob@localhost",
-            name: "Bob",
-            group: "Friends",
-        },
-        RosterEntry {
-            owner: "bob",
-            contact: "alice@localhost",
-            name: "Alice",
-            group: "Work",
-        },
-    ]
-}
 
 fn accounts() -> [(&'static str, &'static str); 2] {
     [("alice", "alicepass"), ("bob", "bobpass")]
@@ -38,15 +21,9 @@ fn accounts() -> [(&'static str, &'static str); 2] {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_in_roster_presence_and_chat() {
-    let server = Prosody::start_with_roster(&accounts(), &friends());
+    let server = Prosody::start_with_roster(&accounts(), &prosody::alice_and_bob());
     let t0 = Instant::now();
-    let mut alice = Client::online(settings(
-        &server.address(),
-        &server.ca(),
-        "alice@localhost",
-        "alicepass",
-    ))
-    .await;
+    let mut alice = sign_in(&server, "alice").await;
     let login = t0.elapsed();
     let roster = alice
         .next_event(Duration::from_secs(5), |e| matches!(e, Event::Roster(_)))
@@ -61,13 +38,7 @@ async fn sign_in_roster_presence_and_chat() {
     assert_eq!(roster[0].groups, vec!["Friends".to_string()]);
     assert_eq!(roster[0].subscription, Subscription::Both);
 
-    let mut bob = Client::online(settings(
-        &server.address(),
-        &server.ca(),
-        "bob@localhost",
-        "bobpass",
-    ))
-    .await;
+    let mut bob = sign_in(&server, "bob").await;
     bob.handle.set_presence(OwnPresence {
         availability: Availability::Away,
         status: "out for lunch".into(),
@@ -257,21 +228,9 @@ async fn unreachable_unknown_and_untrusted_servers_are_reported() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reconnects_after_server_restart_and_announces_presence_again() {
-    let mut server = Prosody::start_with_roster(&accounts(), &friends());
-    let mut alice = Client::online(settings(
-        &server.address(),
-        &server.ca(),
-        "alice@localhost",
-        "alicepass",
-    ))
-    .await;
-    let mut bob = Client::online(settings(
-        &server.address(),
-        &server.ca(),
-        "bob@localhost",
-        "bobpass",
-    ))
-    .await;
+    let mut server = Prosody::start_with_roster(&accounts(), &prosody::alice_and_bob());
+    let mut alice = sign_in(&server, "alice").await;
+    let mut bob = sign_in(&server, "bob").await;
     server.restart();
     // Alice notices, retries visibly, and comes back with a new session.
     let state = alice
@@ -308,21 +267,9 @@ async fn reconnects_after_server_restart_and_announces_presence_again() {
 async fn stress_overlapping_sends_and_receives_never_stall() {
     const N: usize = 600;
     const ROUNDS: usize = 3;
-    let server = Prosody::start_with_roster(&accounts(), &friends());
-    let mut alice = Client::online(settings(
-        &server.address(),
-        &server.ca(),
-        "alice@localhost",
-        "alicepass",
-    ))
-    .await;
-    let mut bob = Client::online(settings(
-        &server.address(),
-        &server.ca(),
-        "bob@localhost",
-        "bobpass",
-    ))
-    .await;
+    let server = Prosody::start_with_roster(&accounts(), &prosody::alice_and_bob());
+    let mut alice = sign_in(&server, "alice").await;
+    let mut bob = sign_in(&server, "bob").await;
     for round in 0..ROUNDS {
         let t0 = Instant::now();
         for i in 0..N {
@@ -381,20 +328,8 @@ async fn receive(client: &mut Client, n: usize, prefix: &str) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn adding_a_contact_and_accepting_makes_a_mutual_subscription() {
     let server = Prosody::start(&[("alice", "alicepass"), ("carol", "carolpass")]);
-    let mut alice = Client::online(settings(
-        &server.address(),
-        &server.ca(),
-        "alice@localhost",
-        "alicepass",
-    ))
-    .await;
-    let mut carol = Client::online(settings(
-        &server.address(),
-        &server.ca(),
-        "carol@localhost",
-        "carolpass",
-    ))
-    .await;
+    let mut alice = sign_in(&server, "alice").await;
+    let mut carol = sign_in(&server, "carol").await;
     alice
         .handle
         .add_contact(carol.jid.clone(), Some("Carol".into()));

@@ -29,6 +29,17 @@ pub fn settings(server_addr: &str, ca: &std::path::Path, jid: &str, password: &s
     }
 }
 
+/// Signs `user`@localhost in to a test server (test passwords are `<user>pass`).
+pub async fn sign_in(server: &super::prosody::Prosody, user: &str) -> Client {
+    Client::online(settings(
+        &server.address(),
+        &server.ca(),
+        &format!("{user}@localhost"),
+        &format!("{user}pass"),
+    ))
+    .await
+}
+
 impl Client {
     /// Spawns a worker (not yet connected) with a fresh history.
     pub fn spawn(settings: Settings) -> Self {

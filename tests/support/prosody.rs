@@ -24,6 +24,24 @@ pub struct RosterEntry<'a> {
     pub group: &'a str,
 }
 
+/// alice and bob, each in the other's roster with a mutual subscription.
+pub fn alice_and_bob() -> Vec<RosterEntry<'static>> {
+    vec![
+        RosterEntry {
+            owner: "alice",
+            contact: "bob@localhost",
+            name: "Bob",
+            group: "Friends",
+        },
+        RosterEntry {
+            owner: "bob",
+            contact: "alice@localhost",
+            name: "Alice",
+            group: "Friends",
+        },
+    ]
+}
+
 impl Prosody {
     /// Starts a server with `accounts` (user, password) on `localhost`.
     pub fn start(accounts: &[(&str, &str)]) -> Self {
