@@ -251,6 +251,12 @@ impl App {
                         }
                         task
                     }
+                    chat::Event::Retry { peer, id } => {
+                        if let Some(handle) = handle {
+                            handle.retry(peer, id);
+                        }
+                        task
+                    }
                     chat::Event::RetryNow => {
                         if let Some(handle) = handle {
                             handle.retry_now();
@@ -353,6 +359,12 @@ impl App {
             } => {
                 if let Screen::Chat(chat) = &mut self.screen {
                     chat.presence(&from, availability, status);
+                }
+                Task::none()
+            }
+            Event::Updated(record) => {
+                if let Screen::Chat(chat) = &mut self.screen {
+                    chat.updated(record);
                 }
                 Task::none()
             }

@@ -4,7 +4,7 @@ use std::io::Write;
 
 use serde::Serialize;
 
-use crate::store::{self, Direction, Record};
+use crate::store::{self, Delivery, Direction, Record};
 
 /// One line of the export.
 #[derive(Debug, Serialize)]
@@ -16,6 +16,8 @@ pub struct Line<'a> {
     /// RFC 3339, UTC.
     pub time: String,
     pub id: &'a str,
+    /// pending, sent, delivered, failed (outgoing) or received (incoming).
+    pub state: Delivery,
 }
 
 impl<'a> From<&'a Record> for Line<'a> {
@@ -27,6 +29,7 @@ impl<'a> From<&'a Record> for Line<'a> {
             body: &r.body,
             time: r.time.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
             id: &r.id,
+            state: r.state,
         }
     }
 }

@@ -1,15 +1,22 @@
 //! Message history on disk (sled): every message is written here before it is shown.
 //!
-//! Layout, version 1 (the number lives in the `meta` tree under `layout`):
+//! Layout, version 2 (the number lives in the `meta` tree under `layout`):
 //! - `messages`: `account \0 peer \0 time_µs (u64 BE) seq (u64 BE)` → JSON [`Record`].
 //!   Keys sort by conversation, then time, so a page is one range scan.
 //! - `conversations`: `account \0 peer` → JSON [`Conversation`] (last message, unread count).
+//! - `ids`: `account \0 peer \0 id` → message key: de-duplication and state updates.
+//! - `archive`: `account \0 archive id` → message key: de-duplication of MAM results.
+//! - `outbox`: message key → nothing: outgoing messages not yet acknowledged by the server.
+//! - `meta`: `layout` → u32 BE; `archive-cursor \0 account` → the newest archive id seen.
+//!
+//! Version 1 had only `messages` and `conversations`, and records without a
+//! delivery state; [`Store::open`] migrates it (see `migrate_1_to_2`).
 //!
 //! JIDs cannot contain NUL (RFC 7622), so `\0` separates key parts unambiguously.
 
 mod record;
 
-pub use record::{Conversation, Direction, Record};
+pub use record::{Conversation, Delivery, Direction, Record};
 
 use std::path::Path;
 
@@ -18,7 +25,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::{Transactional, Tree};
 
 /// The version of the on-disk layout this build reads and writes.
-pub const LAYOUT_VERSION: u32 = 1;
+pub const LAYOUT_VERSION: u32 = 2;
 
 /// How many messages a conversation page holds.
 pub const PAGE_SIZE: usize = 50;
@@ -27,8 +34,12 @@ pub const PAGE_SIZE: usize = 50;
 #[derive(Clone, Debug)]
 pub struct Store {
     db: sled::Db,
+    meta: Tree,
     messages: Tree,
     conversations: Tree,
+    ids: Tree,
+    archive: Tree,
+    outbox: Tree,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +77,57 @@ pub struct NewMessage {
     pub id: String,
     pub body: String,
     pub time: DateTime<Utc>,
+    /// `Pending` puts the message in the outbox.
+    pub state: Delivery,
+    pub archive_id: Option<String>,
+    pub other_device: bool,
+}
+
+impl NewMessage {
+    /// An incoming message from `peer`, received now on this device.
+    pub fn incoming(
+        account: &str,
+        peer: &str,
+        id: String,
+        body: String,
+        time: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            account: account.to_string(),
+            peer: peer.to_string(),
+            direction: Direction::In,
+            id,
+            body,
+            time,
+            state: Delivery::Received,
+            archive_id: None,
+            other_device: false,
+        }
+    }
+
+    /// An outgoing message typed on this device: pending until the server acknowledges it.
+    pub fn outgoing(
+        account: &str,
+        peer: &str,
+        id: String,
+        body: String,
+        time: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            direction: Direction::Out,
+            state: Delivery::Pending,
+            ..Self::incoming(account, peer, id, body, time)
+        }
+    }
+}
+
+/// Why a transaction stopped without writing.
+enum Skip {
+    /// The message is already stored (same id or archive id) under `key`.
+    Duplicate {
+        key: sled::IVec,
+        adds_archive_id: bool,
+    },
 }
 
 impl Store {
@@ -75,30 +137,75 @@ impl Store {
             .path(dir)
             .open()
             .map_err(classify_open_error)?;
-        let meta = db.open_tree("meta")?;
-        match meta.get("layout")? {
-            None => {
-                meta.insert("layout", &LAYOUT_VERSION.to_be_bytes())?;
-            }
+        let store = Self {
+            meta: db.open_tree("meta")?,
+            messages: db.open_tree("messages")?,
+            conversations: db.open_tree("conversations")?,
+            ids: db.open_tree("ids")?,
+            archive: db.open_tree("archive")?,
+            outbox: db.open_tree("outbox")?,
+            db,
+        };
+        match store.meta.get("layout")? {
+            None if store.messages.is_empty() => store.set_layout(LAYOUT_VERSION)?,
+            // Written by a build before the version number existed: there was none.
+            None => return Err(Error::Corrupt("history without a layout version".into())),
             Some(raw) => {
-                let found = <[u8; 4]>::try_from(raw.as_ref())
+                let mut found = <[u8; 4]>::try_from(raw.as_ref())
                     .map(u32::from_be_bytes)
                     .map_err(|_| Error::Corrupt("layout version".into()))?;
                 if found > LAYOUT_VERSION {
                     return Err(Error::TooNew { found });
                 }
-                // Older layouts migrate here, one version at a time, when there are any.
+                // One version at a time; each step is idempotent, so a crash midway
+                // only repeats it on the next open.
+                if found == 1 {
+                    store.migrate_1_to_2()?;
+                    found = 2;
+                }
+                debug_assert_eq!(found, LAYOUT_VERSION);
             }
         }
-        Ok(Self {
-            messages: db.open_tree("messages")?,
-            conversations: db.open_tree("conversations")?,
-            db,
-        })
+        Ok(store)
+    }
+
+    fn set_layout(&self, version: u32) -> Result<(), Error> {
+        self.meta.insert("layout", &version.to_be_bytes())?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Layout 1 → 2: give every record a delivery state and index its id.
+    fn migrate_1_to_2(&self) -> Result<(), Error> {
+        let mut migrated = 0u64;
+        for item in self.messages.iter() {
+            let (key, value) = item?;
+            let Ok(mut record) = Record::decode(&value) else {
+                tracing::warn!("layout 1 → 2: skipping an undecodable record");
+                continue;
+            };
+            // Layout 1 knew nothing about delivery: what it sent, it handed to the server.
+            record.state = match record.direction {
+                Direction::In => Delivery::Received,
+                Direction::Out => Delivery::Sent,
+            };
+            self.messages.insert(&key, record.encode())?;
+            self.ids
+                .insert(id_key(&record.account, &record.peer, &record.id), &key)?;
+            migrated += 1;
+        }
+        self.set_layout(2)?;
+        tracing::info!("history migrated from layout 1 to 2 ({migrated} messages)");
+        Ok(())
     }
 
     /// Stores a message and updates its conversation, atomically.
-    pub fn insert(&self, message: NewMessage) -> Result<Record, Error> {
+    ///
+    /// Returns `None` when the message is already stored (same id in the same
+    /// conversation, or same archive id): carbons, MAM, offline delivery and
+    /// redelivery after a failed resume all produce such copies. A copy that
+    /// brings the archive id the stored message lacked adds it.
+    pub fn insert(&self, message: NewMessage) -> Result<Option<Record>, Error> {
         let seq = self.db.generate_id()?;
         let time_us = u64::try_from(message.time.timestamp_micros()).unwrap_or(0);
         let mut key = conversation_prefix(&message.account, &message.peer);
@@ -111,11 +218,53 @@ impl Store {
             id: message.id,
             body: message.body,
             time: message.time,
+            state: message.state,
+            error: None,
+            archive_id: message.archive_id,
+            other_device: message.other_device,
         };
         let value = record.encode();
         let conv_key = conversation_key(&record.account, &record.peer);
-        let result = (&self.messages, &self.conversations).transaction(|(messages, convs)| {
+        let id_key = id_key(&record.account, &record.peer, &record.id);
+        let archive_key = record
+            .archive_id
+            .as_deref()
+            .map(|a| archive_key(&record.account, a));
+        let trees = (
+            &self.messages,
+            &self.conversations,
+            &self.ids,
+            &self.archive,
+            &self.outbox,
+        );
+        let result = trees.transaction(|(messages, convs, ids, archive, outbox)| {
+            let existing = match ids.get(&id_key)? {
+                Some(k) => Some(k),
+                None => match &archive_key {
+                    Some(a) => archive.get(a)?,
+                    None => None,
+                },
+            };
+            if let Some(existing) = existing {
+                // A transaction's writes vanish when it aborts: a later copy that
+                // brings the archive id (MAM after a live message) is recorded below.
+                let adds_archive_id = match &archive_key {
+                    Some(a) => archive.get(a)?.is_none(),
+                    None => false,
+                };
+                return Err(ConflictableTransactionError::Abort(Skip::Duplicate {
+                    key: existing,
+                    adds_archive_id,
+                }));
+            }
             messages.insert(key.as_slice(), value.as_slice())?;
+            ids.insert(id_key.as_slice(), key.as_slice())?;
+            if let Some(a) = &archive_key {
+                archive.insert(a.as_slice(), key.as_slice())?;
+            }
+            if record.state == Delivery::Pending {
+                outbox.insert(key.as_slice(), &[])?;
+            }
             let mut conv = match convs.get(&conv_key)? {
                 Some(raw) => Conversation::decode(&raw).unwrap_or_default(),
                 None => Conversation::default(),
@@ -126,17 +275,135 @@ impl Store {
                 conv.last_body = preview(&record.body);
                 conv.last_direction = Some(record.direction);
             }
-            if record.direction == Direction::In {
+            if record.direction == Direction::In && !record.other_device {
                 conv.unread = conv.unread.saturating_add(1);
             }
             convs.insert(conv_key.as_slice(), conv.encode())?;
+            Ok(())
+        });
+        match result {
+            Ok(()) => Ok(Some(record)),
+            Err(TransactionError::Abort(Skip::Duplicate {
+                key,
+                adds_archive_id,
+            })) => {
+                if let (true, Some(archive_id), Some(a)) =
+                    (adds_archive_id, &record.archive_id, &archive_key)
+                {
+                    self.add_archive_id(&key, archive_id, a)?;
+                }
+                Ok(None)
+            }
+            Err(TransactionError::Storage(e)) => Err(Error::Sled(e)),
+        }
+    }
+
+    /// Gives a stored message the archive id a later copy of it brought.
+    fn add_archive_id(
+        &self,
+        key: &[u8],
+        archive_id: &str,
+        archive_key: &[u8],
+    ) -> Result<(), Error> {
+        let result = (&self.messages, &self.archive).transaction(|(messages, archive)| {
+            let Some(raw) = messages.get(key)? else {
+                return Ok(());
+            };
+            let Ok(mut record) = Record::decode(&raw) else {
+                return Ok(());
+            };
+            if record.archive_id.is_none() {
+                record.archive_id = Some(archive_id.to_string());
+                messages.insert(key, record.encode())?;
+            }
+            archive.insert(archive_key, key)?;
             Ok::<_, ConflictableTransactionError<()>>(())
         });
         match result {
-            Ok(()) => Ok(record),
+            Ok(()) | Err(TransactionError::Abort(())) => Ok(()),
             Err(TransactionError::Storage(e)) => Err(Error::Sled(e)),
-            Err(TransactionError::Abort(())) => Err(Error::Corrupt("transaction aborted".into())),
         }
+    }
+
+    /// Moves a message to a new delivery state (if that is a step forward) and
+    /// keeps the outbox in step. Returns the updated record, or `None` when the
+    /// message is unknown or the change would go backwards.
+    pub fn set_state(
+        &self,
+        account: &str,
+        peer: &str,
+        id: &str,
+        state: Delivery,
+        error: Option<String>,
+    ) -> Result<Option<Record>, Error> {
+        let id_key = id_key(account, peer, id);
+        let result =
+            (&self.messages, &self.ids, &self.outbox).transaction(|(messages, ids, outbox)| {
+                let Some(key) = ids.get(&id_key)? else {
+                    return Ok(None);
+                };
+                let Some(raw) = messages.get(&key)? else {
+                    return Ok(None);
+                };
+                let Ok(mut record) = Record::decode(&raw) else {
+                    return Ok(None);
+                };
+                if !record.state.may_become(state) {
+                    return Ok(None);
+                }
+                record.state = state;
+                record.error = if state == Delivery::Failed {
+                    error.clone()
+                } else {
+                    None
+                };
+                messages.insert(&key, record.encode())?;
+                if state == Delivery::Pending {
+                    outbox.insert(&key, &[])?;
+                } else {
+                    outbox.remove(&key)?;
+                }
+                Ok::<_, ConflictableTransactionError<()>>(Some(record))
+            });
+        match result {
+            Ok(r) => Ok(r),
+            Err(TransactionError::Storage(e)) => Err(Error::Sled(e)),
+            Err(TransactionError::Abort(())) => Ok(None),
+        }
+    }
+
+    /// The account's outgoing messages still waiting for the server, oldest first
+    /// within each conversation.
+    pub fn outbox(&self, account: &str) -> Result<Vec<Record>, Error> {
+        let mut prefix = account.as_bytes().to_vec();
+        prefix.push(0);
+        let mut pending = Vec::new();
+        for item in self.outbox.scan_prefix(&prefix) {
+            let (key, _) = item?;
+            match self.messages.get(&key)?.map(|raw| Record::decode(&raw)) {
+                Some(Ok(record)) => pending.push(record),
+                Some(Err(e)) => tracing::warn!("outbox: undecodable record: {e}"),
+                None => {
+                    self.outbox.remove(&key)?;
+                }
+            }
+        }
+        pending.sort_by_key(|r| r.time);
+        Ok(pending)
+    }
+
+    /// The newest archive id (XEP-0313) stored for the account: where catch-up resumes.
+    pub fn archive_cursor(&self, account: &str) -> Result<Option<String>, Error> {
+        Ok(self
+            .meta
+            .get(meta_cursor_key(account))?
+            .and_then(|v| String::from_utf8(v.to_vec()).ok()))
+    }
+
+    /// Records how far catch-up got. Call only after the messages up to `id` are stored.
+    pub fn set_archive_cursor(&self, account: &str, id: &str) -> Result<(), Error> {
+        self.meta.insert(meta_cursor_key(account), id.as_bytes())?;
+        Ok(())
     }
 
     /// The newest page of a conversation (`before = None`) or the page before `before`.
@@ -236,6 +503,25 @@ fn classify_open_error(e: sled::Error) -> Error {
     }
 }
 
+fn id_key(account: &str, peer: &str, id: &str) -> Vec<u8> {
+    let mut key = conversation_prefix(account, peer);
+    key.extend_from_slice(id.as_bytes());
+    key
+}
+
+fn archive_key(account: &str, archive_id: &str) -> Vec<u8> {
+    let mut key = account.as_bytes().to_vec();
+    key.push(0);
+    key.extend_from_slice(archive_id.as_bytes());
+    key
+}
+
+fn meta_cursor_key(account: &str) -> Vec<u8> {
+    let mut key = b"archive-cursor\0".to_vec();
+    key.extend_from_slice(account.as_bytes());
+    key
+}
+
 fn conversation_key(account: &str, peer: &str) -> Vec<u8> {
     let mut key = Vec::with_capacity(account.len() + peer.len() + 1);
     key.extend_from_slice(account.as_bytes());
@@ -283,14 +569,171 @@ mod tests {
     use chrono::TimeZone;
 
     fn message(peer: &str, n: i64, direction: Direction) -> NewMessage {
-        NewMessage {
-            account: "me@example.org".into(),
-            peer: peer.into(),
-            direction,
-            id: format!("id-{n}"),
-            body: format!("message {n}"),
-            time: Utc.timestamp_opt(1_700_000_000 + n, 0).unwrap(),
+        let (id, body) = (format!("id-{n}"), format!("message {n}"));
+        let time = Utc.timestamp_opt(1_700_000_000 + n, 0).unwrap();
+        match direction {
+            Direction::In => NewMessage::incoming("me@example.org", peer, id, body, time),
+            Direction::Out => NewMessage::outgoing("me@example.org", peer, id, body, time),
         }
+    }
+
+    /// A copy of a committed fixture directory, since opening a store writes to it.
+    fn fixture(name: &str) -> tempfile::TempDir {
+        let tmp = tempfile::tempdir().unwrap();
+        let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(name);
+        for entry in std::fs::read_dir(&src).unwrap() {
+            let entry = entry.unwrap();
+            if entry.file_type().unwrap().is_file() {
+                std::fs::copy(entry.path(), tmp.path().join(entry.file_name())).unwrap();
+            }
+        }
+        tmp
+    }
+
+    #[test]
+    fn layout_1_history_is_migrated_on_open() {
+        let dir = fixture("store-v1");
+        let store = Store::open(dir.path()).unwrap();
+        let page = store
+            .page("alice@example.org", "bob@example.org", None, 50)
+            .unwrap();
+        let states: Vec<_> = page
+            .records
+            .iter()
+            .map(|r| (r.direction, r.state))
+            .collect();
+        assert_eq!(page.records.len(), 5);
+        assert_eq!(page.records[0].body, "layout 1 message 0");
+        assert_eq!(states[0], (Direction::In, Delivery::Received));
+        assert_eq!(states[1], (Direction::Out, Delivery::Sent));
+        // The id index was built: a redelivered copy is recognised.
+        let copy = NewMessage::incoming(
+            "alice@example.org",
+            "bob@example.org",
+            "v1-0".into(),
+            "layout 1 message 0".into(),
+            Utc::now(),
+        );
+        assert!(store.insert(copy).unwrap().is_none());
+        assert!(store.outbox("alice@example.org").unwrap().is_empty());
+        drop(store);
+        // Reopening does not migrate again, and the layout is now the current one.
+        let store = Store::open(dir.path()).unwrap();
+        let raw = store.meta.get("layout").unwrap().unwrap();
+        assert_eq!(
+            u32::from_be_bytes(raw.as_ref().try_into().unwrap()),
+            LAYOUT_VERSION
+        );
+    }
+
+    #[test]
+    fn copies_are_dropped_by_id_and_by_archive_id() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path()).unwrap();
+        let first = store
+            .insert(message("bob@example.org", 1, Direction::In))
+            .unwrap();
+        assert!(first.is_some());
+        assert!(
+            store
+                .insert(message("bob@example.org", 1, Direction::In))
+                .unwrap()
+                .is_none()
+        );
+        // The same id from another peer is another message.
+        assert!(
+            store
+                .insert(message("carol@example.org", 1, Direction::In))
+                .unwrap()
+                .is_some()
+        );
+        // An archive copy of the live message adds its archive id...
+        let mut archived = message("bob@example.org", 1, Direction::In);
+        archived.archive_id = Some("A1".into());
+        assert!(store.insert(archived).unwrap().is_none());
+        let page = store
+            .page("me@example.org", "bob@example.org", None, 50)
+            .unwrap();
+        assert_eq!(page.records[0].archive_id.as_deref(), Some("A1"));
+        // ...and a copy that only shares the archive id is recognised too.
+        let mut other_id = message("bob@example.org", 2, Direction::In);
+        other_id.archive_id = Some("A1".into());
+        assert!(store.insert(other_id).unwrap().is_none());
+        assert_eq!(store.all(None).count(), 2);
+        assert_eq!(store.conversations("me@example.org").unwrap()[1].unread, 1);
+    }
+
+    #[test]
+    fn delivery_states_move_forward_and_drive_the_outbox() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path()).unwrap();
+        for n in 0..3 {
+            store
+                .insert(message("bob@example.org", n, Direction::Out))
+                .unwrap();
+        }
+        let outbox: Vec<_> = store
+            .outbox("me@example.org")
+            .unwrap()
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        assert_eq!(outbox, vec!["id-0", "id-1", "id-2"]);
+        let set = |id: &str, state| {
+            store
+                .set_state("me@example.org", "bob@example.org", id, state, None)
+                .unwrap()
+        };
+        assert_eq!(set("id-0", Delivery::Sent).unwrap().state, Delivery::Sent);
+        assert_eq!(
+            set("id-1", Delivery::Delivered).unwrap().state,
+            Delivery::Delivered
+        );
+        assert!(set("id-1", Delivery::Sent).is_none(), "never backwards");
+        let failed = store
+            .set_state(
+                "me@example.org",
+                "bob@example.org",
+                "id-2",
+                Delivery::Failed,
+                Some("item-not-found".into()),
+            )
+            .unwrap()
+            .unwrap();
+        assert_eq!(failed.error.as_deref(), Some("item-not-found"));
+        assert!(store.outbox("me@example.org").unwrap().is_empty());
+        // Retry puts it back in the outbox, without the old error.
+        let retried = set("id-2", Delivery::Pending).unwrap();
+        assert_eq!(retried.error, None);
+        assert_eq!(store.outbox("me@example.org").unwrap().len(), 1);
+        assert!(set("unknown", Delivery::Sent).is_none());
+        // States survive a restart.
+        drop(store);
+        let store = Store::open(tmp.path()).unwrap();
+        let page = store
+            .page("me@example.org", "bob@example.org", None, 50)
+            .unwrap();
+        let states: Vec<_> = page.records.iter().map(|r| r.state).collect();
+        assert_eq!(
+            states,
+            vec![Delivery::Sent, Delivery::Delivered, Delivery::Pending]
+        );
+        assert_eq!(store.outbox("me@example.org").unwrap().len(), 1);
+    }
+
+    #[test]
+    fn archive_cursor_round_trips_per_account() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path()).unwrap();
+        assert_eq!(store.archive_cursor("a@x").unwrap(), None);
+        store.set_archive_cursor("a@x", "id-9").unwrap();
+        assert_eq!(
+            store.archive_cursor("a@x").unwrap().as_deref(),
+            Some("id-9")
+        );
+        assert_eq!(store.archive_cursor("b@x").unwrap(), None);
     }
 
     #[test]
@@ -383,6 +826,7 @@ mod tests {
                 .unwrap()
                 .insert("layout", &99u32.to_be_bytes())
                 .unwrap();
+            db.open_tree("messages").unwrap().insert("k", "v").unwrap();
             db.flush().unwrap();
         }
         assert!(matches!(

@@ -99,6 +99,11 @@ pub enum Command {
         from: BareJid,
         accept: bool,
     },
+    /// Sends a failed message again.
+    Retry {
+        peer: BareJid,
+        id: String,
+    },
 }
 
 /// The user's own presence.
@@ -138,6 +143,8 @@ pub enum Event {
     },
     /// Messages already written to the history, in arrival order.
     Messages(Vec<Record>),
+    /// A stored message changed (delivery state, archive id).
+    Updated(Record),
     /// Someone asks to see our presence (RFC 6121 §3.1).
     SubscriptionRequest(BareJid),
 }
@@ -249,6 +256,10 @@ impl Handle {
 
     pub fn answer_subscription(&self, from: BareJid, accept: bool) -> bool {
         self.send(Command::AnswerSubscription { from, accept })
+    }
+
+    pub fn retry(&self, peer: BareJid, id: String) -> bool {
+        self.send(Command::Retry { peer, id })
     }
 
     pub fn retry_now(&self) -> bool {

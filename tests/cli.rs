@@ -24,16 +24,13 @@ fn seed(profile: &Profile) {
     .into_iter()
     .enumerate()
     {
-        store
-            .insert(NewMessage {
-                account: "alice@example.org".into(),
-                peer: peer.into(),
-                direction,
-                id: format!("id-{n}"),
-                body: body.into(),
-                time: Utc.with_ymd_and_hms(2026, 11, 22, 10, n as u32, 0).unwrap(),
-            })
-            .unwrap();
+        let time = Utc.with_ymd_and_hms(2026, 11, 22, 10, n as u32, 0).unwrap();
+        let (id, body) = (format!("id-{n}"), body.to_string());
+        let message = match direction {
+            Direction::In => NewMessage::incoming("alice@example.org", peer, id, body, time),
+            Direction::Out => NewMessage::outgoing("alice@example.org", peer, id, body, time),
+        };
+        store.insert(message).unwrap();
     }
     futures::executor::block_on(store.flush()).unwrap();
 }
@@ -66,7 +63,9 @@ fn export_prints_json_lines_with_the_documented_keys() {
     assert_eq!(first["id"], "id-0");
     let time = first["time"].as_str().unwrap();
     assert!(chrono::DateTime::parse_from_rfc3339(time).is_ok(), "{time}");
+    assert_eq!(all[0]["state"], "received");
     assert_eq!(all[1]["direction"], "out");
+    assert_eq!(all[1]["state"], "pending");
     assert_eq!(all[2]["body"], "你好");
 
     // --peer filters; TERN_PROFILE selects the profile too.

@@ -198,7 +198,7 @@ fn shift_enter() -> iced::Event {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn xmpp_uri_opens_the_chat_and_scrolling_up_loads_older_pages() {
-    use tern::store::{Direction, NewMessage, Store};
+    use tern::store::{Delivery, NewMessage, Store};
     use_tiny_skia();
     tern::i18n::select(&["en".parse().unwrap()]);
     let server = Prosody::start_with_roster(
@@ -218,20 +218,17 @@ async fn xmpp_uri_opens_the_chat_and_scrolling_up_loads_older_pages() {
         let store = Store::open(&profile.history_dir()).unwrap();
         let start = chrono::Utc::now() - chrono::Duration::hours(2);
         for n in 0..120i64 {
-            store
-                .insert(NewMessage {
-                    account: "alice@localhost".into(),
-                    peer: "bob@localhost".into(),
-                    direction: if n % 2 == 0 {
-                        Direction::In
-                    } else {
-                        Direction::Out
-                    },
-                    id: format!("old-{n}"),
-                    body: format!("message {n}"),
-                    time: start + chrono::Duration::seconds(n * 30),
-                })
-                .unwrap();
+            let time = start + chrono::Duration::seconds(n * 30);
+            let (id, body) = (format!("old-{n}"), format!("message {n}"));
+            let message = if n % 2 == 0 {
+                NewMessage::incoming("alice@localhost", "bob@localhost", id, body, time)
+            } else {
+                NewMessage {
+                    state: Delivery::Sent,
+                    ..NewMessage::outgoing("alice@localhost", "bob@localhost", id, body, time)
+                }
+            };
+            store.insert(message).unwrap();
         }
         futures::executor::block_on(store.flush()).unwrap();
     }

@@ -76,6 +76,14 @@ chat-loading-older = Loading…
 chat-today = Today
 chat-yesterday = Yesterday
 
+## Delivery
+state-pending = Waiting to be sent
+state-sent = Sent to the server
+state-delivered = Delivered
+state-failed = Not delivered
+message-failed = Not delivered: { $reason }
+message-retry = Retry
+
 ## Errors that stop Tern
 fatal-profile-in-use = This profile is already open in another Tern window. Close it, or start Tern with another --profile.
 fatal-history = The message history cannot be opened: { $error }

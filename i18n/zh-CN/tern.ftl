@@ -76,6 +76,14 @@ chat-loading-older = 正在加载…
 chat-today = 今天
 chat-yesterday = 昨天
 
+## Delivery
+state-pending = 等待发送
+state-sent = 已发送到服务器
+state-delivered = 已送达
+state-failed = 未送达
+message-failed = 未送达：{ $reason }
+message-retry = 重试
+
 ## Errors that stop Tern
 fatal-profile-in-use = 此配置文件已在另一个 Tern 窗口中打开。请关闭它，或使用其他 --profile 启动 Tern。
 fatal-history = 无法打开消息历史：{ $error }

@@ -70,10 +70,24 @@ pub enum Message {
 }
 
 pub enum Event {
-    SendMessage { to: BareJid, body: String },
+    SendMessage {
+        to: BareJid,
+        body: String,
+    },
     SetPresence(OwnPresence),
-    AddContact { jid: BareJid, name: Option<String> },
-    AnswerSubscription { from: BareJid, accept: bool },
+    AddContact {
+        jid: BareJid,
+        name: Option<String>,
+    },
+    AnswerSubscription {
+        from: BareJid,
+        accept: bool,
+    },
+    /// Send a failed message again.
+    Retry {
+        peer: BareJid,
+        id: String,
+    },
     RetryNow,
     SignOut,
 }
@@ -238,6 +252,13 @@ impl State {
         }
     }
 
+    /// A stored message changed (delivery state): show the new state.
+    pub fn updated(&mut self, record: Record) {
+        if let Some(open) = &mut self.open {
+            open.replace(record);
+        }
+    }
+
     /// Opens (or focuses) the chat with `peer`, with an optional draft.
     pub fn open_chat(&mut self, peer: BareJid, draft: Option<String>) -> Task<Message> {
         if self.open_peer() == Some(&peer) && draft.is_none() {
@@ -386,6 +407,13 @@ impl State {
                         });
                         (Task::batch([task, open.discard()]), None)
                     }
+                    Some(conversation::Event::Retry(id)) => (
+                        task,
+                        Some(Event::Retry {
+                            peer: open.peer().clone(),
+                            id,
+                        }),
+                    ),
                     Some(conversation::Event::Error(e)) => {
                         tracing::error!("history: {e}");
                         (task, None)

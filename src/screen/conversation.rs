@@ -4,11 +4,11 @@ use chrono::{DateTime, Local, NaiveDate, Utc};
 use iced::keyboard::{self, key};
 use iced::widget::text_editor::{self, Binding, KeyPress};
 use iced::widget::{Space, button, column, container, row, scrollable, text};
-use iced::{Alignment, Element, Fill, Length, Task};
+use iced::{Alignment, Element, Fill, Task};
 
 use crate::fl;
 use crate::link::{self, Segment, Target};
-use crate::store::{Cursor, Direction, PAGE_SIZE, Page, Record, Store};
+use crate::store::{Cursor, Delivery, Direction, PAGE_SIZE, Page, Record, Store};
 use crate::theme;
 use crate::xmpp::BareJid;
 
@@ -40,12 +40,15 @@ pub enum Message {
     Scrolled(scrollable::Viewport),
     LoadOlder,
     Link(Target),
+    Retry(String),
 }
 
 pub enum Event {
     Send(String),
     Error(String),
     OpenLink(Target),
+    /// Send the failed message with this id again.
+    Retry(String),
 }
 
 impl State {
@@ -82,6 +85,16 @@ impl State {
 
     pub fn records(&self) -> &[Record] {
         &self.records
+    }
+
+    /// A shown message changed (delivery state): replace it.
+    pub fn replace(&mut self, record: Record) {
+        if record.peer != self.peer.as_str() || record.account != self.account {
+            return;
+        }
+        if let Some(shown) = self.records.iter_mut().rev().find(|r| r.id == record.id) {
+            *shown = record;
+        }
     }
 
     /// A message of this conversation was stored: show it.
@@ -139,6 +152,7 @@ impl State {
             }
             Message::LoadOlder => return (self.load_older(store), None),
             Message::Link(target) => return (Task::none(), Some(Event::OpenLink(target))),
+            Message::Retry(id) => return (Task::none(), Some(Event::Retry(id))),
         }
         (Task::none(), None)
     }
@@ -321,8 +335,11 @@ fn message_view<'a>(
         .with_timezone(&Local)
         .format("%H:%M")
         .to_string();
-    let body = body_view(&record.body);
+    let muted = |t: &iced::Theme| text::Style {
+        color: Some(theme::muted(t)),
+    };
     let mut block = column![].spacing(2);
+    let mut meta = row![].spacing(6).align_y(Alignment::Center);
     if let Some((name, jid)) = header {
         let jid = jid.to_string();
         block = block.push(Space::new().height(6));
@@ -331,29 +348,69 @@ fn message_view<'a>(
                 text(name).size(14).style(move |t| text::Style {
                     color: Some(theme::jid_color(t, &jid))
                 }),
-                text(time.clone()).size(11).style(|t| text::Style {
-                    color: Some(theme::muted(t))
-                }),
+                text(time).size(11).style(muted),
             ]
             .spacing(8)
             .align_y(Alignment::Center),
         );
-        block = block.push(body);
     } else {
+        meta = meta.push(text(time).size(11).style(muted));
+    }
+    if let Some(mark) = delivery_mark(record) {
+        meta = meta.push(mark);
+    }
+    block = block.push(row![body_view(&record.body), meta].spacing(8));
+    if record.state == Delivery::Failed {
+        let reason = record.error.clone().unwrap_or_default();
         block = block.push(
             row![
-                body,
-                text(time)
-                    .size(11)
+                text(fl!("message-failed", reason = reason))
+                    .size(12)
                     .style(|t| text::Style {
-                        color: Some(theme::muted(t))
-                    })
-                    .width(Length::Shrink),
+                        color: Some(theme::danger_text(t))
+                    }),
+                button(text(fl!("message-retry")).size(12))
+                    .padding(0)
+                    .style(theme::link_button)
+                    .on_press(Message::Retry(record.id.clone())),
             ]
-            .spacing(8),
+            .spacing(8)
+            .align_y(Alignment::Center),
         );
     }
     block.into()
+}
+
+/// The quiet state mark of an outgoing message: ○ pending, ✓ sent, ✓✓ delivered, ! failed.
+fn delivery_mark<'a>(record: &Record) -> Option<Element<'a, Message>> {
+    if record.direction != Direction::Out {
+        return None;
+    }
+    let (glyph, tip) = match record.state {
+        Delivery::Pending => ("○", fl!("state-pending")),
+        Delivery::Sent => ("✓", fl!("state-sent")),
+        Delivery::Delivered => ("✓✓", fl!("state-delivered")),
+        Delivery::Failed => ("!", fl!("state-failed")),
+        Delivery::Received => return None,
+    };
+    let failed = record.state == Delivery::Failed;
+    let mark = text(glyph).size(11).style(move |t| text::Style {
+        color: Some(if failed {
+            theme::danger_text(t)
+        } else {
+            theme::muted(t)
+        }),
+    });
+    Some(
+        iced::widget::tooltip(
+            mark,
+            container(text(tip).size(12))
+                .padding(6)
+                .style(container::rounded_box),
+            iced::widget::tooltip::Position::Top,
+        )
+        .into(),
+    )
 }
 
 /// A message body, with its web and xmpp: links clickable.

@@ -10,16 +10,62 @@ pub enum Direction {
     Out,
 }
 
+/// Where a message stands on its way to the peer.
+///
+/// Outgoing: `Pending` (stored, not yet acknowledged by our server) → `Sent`
+/// (XEP-0198 ack) → `Delivered` (XEP-0184 receipt), or `Failed` (error reply).
+/// Incoming and other-device messages are `Received`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Delivery {
+    Pending,
+    #[default]
+    Sent,
+    Delivered,
+    Failed,
+    Received,
+}
+
+impl Delivery {
+    /// Whether a message in state `self` may move to `next` (states never go backwards,
+    /// except a failed message retried by the user).
+    pub fn may_become(self, next: Delivery) -> bool {
+        use Delivery::*;
+        match (self, next) {
+            (a, b) if a == b => false,
+            (Received, _) | (_, Received) => false,
+            (Delivered, _) => false,
+            (_, Delivered) => true,
+            (Pending, Sent | Failed) => true,
+            (Sent, Failed) => true,
+            (Failed, Pending | Sent) => true,
+            _ => false,
+        }
+    }
+}
+
 /// One stored message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Record {
     pub account: String,
     pub peer: String,
     pub direction: Direction,
-    /// The stanza's id (or origin-id); generated for messages that had none.
+    /// The stanza's origin-id (XEP-0359) or id; generated for messages that had none.
     pub id: String,
     pub body: String,
     pub time: DateTime<Utc>,
+    /// Added in layout 2; layout-1 records are migrated on open.
+    #[serde(default)]
+    pub state: Delivery,
+    /// Why sending failed (an error reply's condition and text).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The id our server's archive gave the message (XEP-0359 stanza-id, XEP-0313).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archive_id: Option<String>,
+    /// Sent or received by another of the user's devices (XEP-0280 carbons, MAM).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub other_device: bool,
 }
 
 /// What the conversation list shows of one peer.
@@ -67,6 +113,7 @@ mod tests {
         assert_eq!(record.direction, Direction::In);
         assert_eq!(record.body, "hello, 世界\nsecond line");
         assert_eq!(record.time.to_rfc3339(), "2026-11-22T01:02:03.456789+00:00");
+        assert_eq!(record.archive_id, None);
         assert_eq!(Record::decode(&record.encode()).unwrap(), record);
 
         let conv =
@@ -75,6 +122,30 @@ mod tests {
         assert_eq!(conv.peer, "bob@example.org");
         assert_eq!(conv.unread, 3);
         assert_eq!(conv.last_direction, Some(Direction::Out));
+    }
+
+    #[test]
+    fn layout_2_fixture_decodes() {
+        let record = Record::decode(include_bytes!("../../tests/fixtures/record-v2.json")).unwrap();
+        assert_eq!(record.state, Delivery::Failed);
+        assert_eq!(record.error.as_deref(), Some("service-unavailable"));
+        assert_eq!(record.archive_id.as_deref(), Some("5fa1c"));
+        assert!(record.other_device);
+        assert_eq!(Record::decode(&record.encode()).unwrap(), record);
+    }
+
+    #[test]
+    fn delivery_never_goes_backwards() {
+        use Delivery::*;
+        assert!(Pending.may_become(Sent));
+        assert!(Sent.may_become(Delivered));
+        assert!(Pending.may_become(Delivered), "a receipt can beat the ack");
+        assert!(!Delivered.may_become(Sent));
+        assert!(!Delivered.may_become(Failed));
+        assert!(!Sent.may_become(Pending));
+        assert!(Failed.may_become(Pending), "retry");
+        assert!(!Received.may_become(Delivered));
+        assert!(!Sent.may_become(Sent));
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! worker owns one and `select!`s over its events, our commands and the
 //! connector's reports; `tests/worker.rs` stress-tests exactly that.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -17,24 +17,28 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio_xmpp::Stanza;
 use tokio_xmpp::jid::{BareJid, Jid};
 use tokio_xmpp::parsers::{
+    carbons::{Enable as CarbonsEnable, Received as CarbonReceived, Sent as CarbonSent},
     delay::Delay,
     disco::{DiscoInfoQuery, DiscoInfoResult, Identity},
     iq::Iq,
     message::{Id, Lang, Message, MessageType},
     ns,
     presence::{Presence, Show, Type as PresenceType},
+    receipts::{Received as Receipt, Request as ReceiptRequest},
     roster::{Item as RosterItem, Roster, Subscription as RosterSubscription},
     stanza_error::{DefinedCondition, ErrorType, StanzaError},
-    stanza_id::OriginId,
+    stanza_id::{OriginId, StanzaId},
 };
-use tokio_xmpp::stanzastream::{Connection, Event as StreamEvent, StanzaStream, StreamEvent as Ev};
+use tokio_xmpp::stanzastream::{
+    Connection, Event as StreamEvent, StanzaStage, StanzaState, StanzaStream, StreamEvent as Ev,
+};
 
 use super::connector;
 use super::{
     Availability, Command, ConnectionState, Contact, Event, Failure, Handle, OwnPresence, Settings,
     Subscription,
 };
-use crate::store::{Direction, NewMessage, Store};
+use crate::store::{Delivery, Direction, NewMessage, Record, Store};
 
 /// Stanzas buffered each way inside `StanzaStream`.
 const QUEUE_DEPTH: usize = 256;
@@ -52,6 +56,7 @@ pub fn spawn(account: BareJid, store: Store) -> (Handle, mpsc::UnboundedReceiver
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();
     let handle = Handle::new(cmd_tx);
+    let (ack_tx, ack_rx) = mpsc::unbounded_channel();
     let _ = ev_tx.send(Event::Ready(handle.clone()));
     tokio::spawn(
         Worker {
@@ -60,8 +65,10 @@ pub fn spawn(account: BareJid, store: Store) -> (Handle, mpsc::UnboundedReceiver
             events: ev_tx,
             commands: cmd_rx,
             presence: OwnPresence::default(),
-            unsent: Vec::new(),
             next_id: 0,
+            contacts: HashSet::new(),
+            acks: ack_tx,
+            acked: ack_rx,
         }
         .run(),
     );
@@ -74,10 +81,13 @@ struct Worker {
     events: mpsc::UnboundedSender<Event>,
     commands: mpsc::UnboundedReceiver<Command>,
     presence: OwnPresence,
-    /// Messages accepted while no session existed; sent on the next sign-in.
-    unsent: Vec<Message>,
     /// Counter for the ids of our IQs.
     next_id: u64,
+    /// The roster's JIDs: who gets delivery receipts from us (XEP-0184 §8).
+    contacts: HashSet<BareJid>,
+    /// Stream-management acks of our messages, reported by per-message waiters.
+    acks: mpsc::UnboundedSender<(BareJid, String)>,
+    acked: mpsc::UnboundedReceiver<(BareJid, String)>,
 }
 
 /// How a session ended.
@@ -138,10 +148,12 @@ impl Worker {
                     tracing::info!("contact change ignored while offline");
                 }
                 Command::SetPresence(p) => self.presence = p,
+                // Stored in the outbox: sent on the next sign-in.
                 Command::SendMessage { to, body } => {
-                    if let Some(message) = self.accept_message(to, body) {
-                        self.unsent.push(message);
-                    }
+                    self.accept_message(to, body);
+                }
+                Command::Retry { peer, id } => {
+                    self.retry(&peer, &id);
                 }
             }
         }
@@ -195,8 +207,21 @@ impl Worker {
                         // RFC 6121 §2.2: fetch the roster before announcing presence.
                         pending.insert("roster-1".into(), Pending::Roster);
                         stream.send(Box::new(Iq::from_get("roster-1", Roster { ver: None, items: vec![] }).into())).await;
-                        for message in std::mem::take(&mut self.unsent) {
-                            stream.send(Box::new(message.into())).await;
+                        // A new session: the server forgot our carbons subscription.
+                        self.next_id += 1;
+                        let enable = Iq::from_set(format!("carbons-{}", self.next_id), CarbonsEnable);
+                        stream.send(Box::new(enable.into())).await;
+                        // Everything not acknowledged before goes again; receivers drop copies by id.
+                        match self.store.outbox(self.account.as_str()) {
+                            Ok(pending) => {
+                                if !pending.is_empty() {
+                                    tracing::info!("sending {} queued messages", pending.len());
+                                }
+                                for record in pending {
+                                    self.send_tracked(&stream, &record).await;
+                                }
+                            }
+                            Err(e) => tracing::error!("cannot read the outbox: {e}"),
                         }
                     }
                     Some(StreamEvent::Stream(Ev::Resumed)) => {
@@ -212,6 +237,9 @@ impl Worker {
                             break End::Stop;
                         }
                     }
+                },
+                Some((peer, id)) = self.acked.recv() => {
+                    self.update_state(&peer, &id, Delivery::Sent, None);
                 },
                 report = reports.recv() => match report {
                     Some(Report::Retrying(reason, retry_in)) => {
@@ -241,8 +269,17 @@ impl Worker {
                         }
                     }
                     Some(Command::SendMessage { to, body }) => {
-                        if let Some(message) = self.accept_message(to, body) {
-                            stream.send(Box::new(message.into())).await;
+                        if let Some(record) = self.accept_message(to, body)
+                            && bound.is_some()
+                        {
+                            self.send_tracked(&stream, &record).await;
+                        }
+                    }
+                    Some(Command::Retry { peer, id }) => {
+                        if let Some(record) = self.retry(&peer, &id)
+                            && bound.is_some()
+                        {
+                            self.send_tracked(&stream, &record).await;
                         }
                     }
                     Some(command @ (Command::AddContact { .. } | Command::AnswerSubscription { .. })) => {
@@ -261,31 +298,78 @@ impl Worker {
         end
     }
 
-    /// Stores an outgoing message, shows it, and returns the stanza to send.
-    fn accept_message(&mut self, to: BareJid, body: String) -> Option<Message> {
+    /// Stores an outgoing message as pending (in the outbox) and shows it.
+    /// Nothing is sent that could not be stored: it would be lost on restart.
+    fn accept_message(&mut self, to: BareJid, body: String) -> Option<Record> {
         let id = uuid::Uuid::new_v4().to_string();
-        let record = self.store.insert(NewMessage {
-            account: self.account.to_string(),
-            peer: to.to_string(),
-            direction: Direction::Out,
-            id: id.clone(),
-            body: body.clone(),
-            time: Utc::now(),
-        });
-        match record {
-            Ok(record) => {
-                self.emit(Event::Messages(vec![record]));
+        let message =
+            NewMessage::outgoing(self.account.as_str(), to.as_str(), id, body, Utc::now());
+        match self.store.insert(message) {
+            Ok(Some(record)) => {
+                self.emit(Event::Messages(vec![record.clone()]));
+                Some(record)
             }
+            Ok(None) => None,
             Err(e) => {
-                // Never send what we could not record: the user would lose it on restart.
                 tracing::error!("could not store an outgoing message: {e}");
-                return None;
+                None
             }
         }
-        let mut message = Message::chat(Some(Jid::from(to))).with_body(Lang::new(), body);
-        message.id = Some(Id(id.clone()));
-        message.payloads.push(OriginId { id }.into());
-        Some(message)
+    }
+
+    /// Puts a failed message back in the outbox.
+    fn retry(&mut self, peer: &BareJid, id: &str) -> Option<Record> {
+        self.update_state(peer, id, Delivery::Pending, None)
+    }
+
+    /// Stores a state change and tells the UI; the updated record if there was one.
+    fn update_state(
+        &mut self,
+        peer: &BareJid,
+        id: &str,
+        state: Delivery,
+        error: Option<String>,
+    ) -> Option<Record> {
+        match self
+            .store
+            .set_state(self.account.as_str(), peer.as_str(), id, state, error)
+        {
+            Ok(Some(record)) => {
+                self.emit(Event::Updated(record.clone()));
+                Some(record)
+            }
+            Ok(None) => None,
+            Err(e) => {
+                tracing::error!("could not store a delivery state: {e}");
+                None
+            }
+        }
+    }
+
+    /// Sends a stored outgoing message, asking for a receipt, and watches for
+    /// the server's XEP-0198 ack to mark it sent.
+    async fn send_tracked(&self, stream: &StanzaStream, record: &Record) {
+        let Ok(to) = BareJid::new(&record.peer) else {
+            tracing::warn!("outbox: invalid address {:?}", record.peer);
+            return;
+        };
+        let mut message =
+            Message::chat(Some(Jid::from(to.clone()))).with_body(Lang::new(), record.body.clone());
+        message.id = Some(Id(record.id.clone()));
+        message.payloads.push(
+            OriginId {
+                id: record.id.clone(),
+            }
+            .into(),
+        );
+        message.payloads.push(ReceiptRequest.into());
+        let mut token = stream.send(Box::new(message.into())).await;
+        let (acks, id) = (self.acks.clone(), record.id.clone());
+        tokio::spawn(async move {
+            if let Some(StanzaState::Acked { .. }) = token.wait_for(StanzaStage::Acked).await {
+                let _ = acks.send((to, id));
+            }
+        });
     }
 
     fn own_presence(&self) -> Presence {
@@ -316,11 +400,17 @@ impl Worker {
         pending: &mut HashMap<String, Pending>,
     ) -> bool {
         match stanza {
-            Stanza::Message(message) => self.on_message(message),
             Stanza::Presence(presence) => self.on_presence(presence),
+            Stanza::Message(message) => {
+                let (alive, replies) = self.on_message(message);
+                for stanza in replies {
+                    stream.send(Box::new(stanza)).await;
+                }
+                alive
+            }
             Stanza::Iq(iq) => {
-                let (alive, reply) = self.on_iq(iq, pending);
-                for stanza in reply {
+                let (alive, replies) = self.on_iq(iq, pending);
+                for stanza in replies {
                     stream.send(Box::new(stanza)).await;
                 }
                 alive
@@ -328,54 +418,141 @@ impl Worker {
         }
     }
 
-    fn on_message(&mut self, mut message: Message) -> bool {
+    /// Handles a message stanza; returns whether the app is still there, and replies to send.
+    fn on_message(&mut self, mut message: Message) -> (bool, Vec<Stanza>) {
         let Some(from) = message.from.clone() else {
-            return true;
+            return (true, vec![]);
         };
-        match message.type_ {
-            MessageType::Chat | MessageType::Normal => {}
-            MessageType::Error => {
-                tracing::warn!("error reply to a message from {from}");
-                return true;
+        // XEP-0280 carbons: copies of what our other devices sent or received.
+        let carbon = match (
+            message.extract_payload::<CarbonReceived>(),
+            message.extract_payload::<CarbonSent>(),
+        ) {
+            (Ok(Some(received)), _) => Some((received.forwarded.message, false)),
+            (_, Ok(Some(sent))) => Some((sent.forwarded.message, true)),
+            _ => None,
+        };
+        if let Some((inner, sent_by_us)) = carbon {
+            // Only our own account may send carbons (XEP-0280 §11): anything else
+            // is someone trying to put words in our contacts' mouths.
+            if from != Jid::from(self.account.clone()) {
+                tracing::warn!("ignoring a forged carbon from {from}");
+                return (true, vec![]);
             }
-            MessageType::Groupchat | MessageType::Headline => return true,
+            return (self.on_carbon(inner, sent_by_us), vec![]);
         }
         let peer = from.to_bare();
+        match message.type_ {
+            MessageType::Chat | MessageType::Normal => {}
+            MessageType::Error => return (self.on_error_reply(&peer, &message), vec![]),
+            MessageType::Groupchat | MessageType::Headline => return (true, vec![]),
+        }
         if peer == self.account {
-            // Copies of our own messages (carbons) are not handled yet.
+            return (true, vec![]);
+        }
+        let mut alive = true;
+        if let Ok(Some(receipt)) = message.extract_payload::<Receipt>() {
+            self.update_state(&peer, &receipt.id, Delivery::Delivered, None);
+        }
+        let wants_receipt = matches!(message.extract_payload::<ReceiptRequest>(), Ok(Some(_)));
+        let Some((_, body)) = message.get_best_body_cloned(vec![]) else {
+            return (true, vec![]); // chat states, receipts and other bodiless traffic
+        };
+        let archive_id = self.archive_id(&mut message);
+        let time = message_time(&mut message);
+        let id = message_id(&mut message);
+        let mut new = NewMessage::incoming(self.account.as_str(), peer.as_str(), id, body, time);
+        new.archive_id = archive_id;
+        match self.store.insert(new) {
+            Ok(Some(record)) => alive = self.emit(Event::Messages(vec![record])),
+            Ok(None) => tracing::debug!("dropped a copy of a stored message from {peer}"),
+            Err(e) => {
+                // Not stored: no receipt, so the sender does not believe it arrived.
+                tracing::error!("could not store a message from {peer}: {e}");
+                return (true, vec![]);
+            }
+        }
+        // Receipts go to contacts only: they tell the sender we are online (XEP-0184 §8).
+        let mut replies = vec![];
+        if let (true, Some(id)) = (wants_receipt && self.contacts.contains(&peer), &message.id) {
+            let mut receipt = Message::new(Some(from));
+            receipt.type_ = message.type_;
+            receipt.id = Some(Id(uuid::Uuid::new_v4().to_string()));
+            receipt.payloads.push(Receipt { id: id.0.clone() }.into());
+            replies.push(receipt.into());
+        }
+        (alive, replies)
+    }
+
+    /// A carbon copy from our own server: a message another of our devices sent or got.
+    fn on_carbon(&mut self, mut inner: Message, sent_by_us: bool) -> bool {
+        if !matches!(inner.type_, MessageType::Chat | MessageType::Normal) {
             return true;
         }
-        let Some((_, body)) = message.get_best_body_cloned(vec![]) else {
-            return true; // chat states, receipts and other bodiless traffic
+        let peer = match (sent_by_us, &inner.to, &inner.from) {
+            (true, Some(to), _) => to.to_bare(),
+            (false, _, Some(from)) => from.to_bare(),
+            _ => return true,
         };
-        let now = Utc::now();
-        let time = match message.extract_payload::<Delay>() {
-            // A sender cannot move a message into the future (and pin it to the bottom).
-            Ok(Some(delay)) => delay.stamp.0.with_timezone(&Utc).min(now),
-            _ => now,
+        if !sent_by_us && let Ok(Some(receipt)) = inner.extract_payload::<Receipt>() {
+            self.update_state(&peer, &receipt.id, Delivery::Delivered, None);
+        }
+        let Some((_, body)) = inner.get_best_body_cloned(vec![]) else {
+            return true;
         };
-        let id = match message.extract_payload::<OriginId>() {
-            Ok(Some(origin)) => origin.id,
-            _ => message
-                .id
-                .as_ref()
-                .map(|id| id.0.clone())
-                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
-        };
-        match self.store.insert(NewMessage {
-            account: self.account.to_string(),
-            peer: peer.to_string(),
-            direction: Direction::In,
-            id,
-            body,
-            time,
-        }) {
-            Ok(record) => self.emit(Event::Messages(vec![record])),
+        let archive_id = self.archive_id(&mut inner);
+        let time = message_time(&mut inner);
+        let id = message_id(&mut inner);
+        let mut new = NewMessage::incoming(self.account.as_str(), peer.as_str(), id, body, time);
+        new.archive_id = archive_id;
+        if sent_by_us {
+            new.direction = Direction::Out;
+            new.state = Delivery::Sent;
+            new.other_device = true;
+        }
+        match self.store.insert(new) {
+            Ok(Some(record)) => self.emit(Event::Messages(vec![record])),
+            Ok(None) => true,
             Err(e) => {
-                tracing::error!("could not store a message from {peer}: {e}");
+                tracing::error!("could not store a carbon copy: {e}");
                 true
             }
         }
+    }
+
+    /// An error reply to one of our messages: mark it failed, with the reason.
+    fn on_error_reply(&mut self, peer: &BareJid, message: &Message) -> bool {
+        let Some(id) = &message.id else {
+            tracing::warn!("an error reply from {peer} without an id");
+            return true;
+        };
+        let reason = message
+            .payloads
+            .iter()
+            .find_map(|p| StanzaError::try_from(p.clone()).ok())
+            .map(|e| {
+                let condition = format!("{:?}", e.defined_condition);
+                match e.texts.values().next() {
+                    Some(text) if !text.is_empty() => format!("{condition}: {text}"),
+                    _ => condition,
+                }
+            })
+            .unwrap_or_else(|| "error".into());
+        tracing::info!("message {} to {peer} failed: {reason}", id.0);
+        self.update_state(peer, &id.0, Delivery::Failed, Some(reason));
+        true
+    }
+
+    /// The archive id our own server stamped on a message (XEP-0359); ids
+    /// claimed by anyone else are ignored, as the XEP requires.
+    fn archive_id(&self, message: &mut Message) -> Option<String> {
+        let own = Jid::from(self.account.clone());
+        while let Ok(Some(stanza_id)) = message.extract_payload::<StanzaId>() {
+            if stanza_id.by == own {
+                return Some(stanza_id.id);
+            }
+        }
+        None
     }
 
     fn on_presence(&mut self, presence: Presence) -> bool {
@@ -423,9 +600,13 @@ impl Worker {
                 match (pending.remove(&id), payload) {
                     (Some(Pending::Roster), Some(payload)) => {
                         let alive = match Roster::try_from(payload) {
-                            Ok(roster) => self.emit(Event::Roster(
-                                roster.items.into_iter().map(contact).collect(),
-                            )),
+                            Ok(roster) => {
+                                self.contacts =
+                                    roster.items.iter().map(|i| i.jid.clone()).collect();
+                                self.emit(Event::Roster(
+                                    roster.items.into_iter().map(contact).collect(),
+                                ))
+                            }
                             Err(e) => {
                                 tracing::warn!("unreadable roster: {e}");
                                 true
@@ -462,6 +643,11 @@ impl Worker {
                     let mut alive = true;
                     if let Ok(roster) = Roster::try_from(payload) {
                         for item in roster.items {
+                            if item.subscription == RosterSubscription::Remove {
+                                self.contacts.remove(&item.jid);
+                            } else {
+                                self.contacts.insert(item.jid.clone());
+                            }
                             alive &= self.emit(Event::RosterPush(contact(item)));
                         }
                     }
@@ -559,6 +745,28 @@ fn contact_stanzas(command: Command, next_id: &mut u64) -> Vec<Stanza> {
             vec![presence(PresenceType::Unsubscribed, &from)]
         }
         _ => vec![],
+    }
+}
+
+/// When a message was sent: its delay stamp (offline storage, archives), never in the future.
+fn message_time(message: &mut Message) -> chrono::DateTime<Utc> {
+    let now = Utc::now();
+    match message.extract_payload::<Delay>() {
+        // A sender cannot move a message into the future (and pin it to the bottom).
+        Ok(Some(delay)) => delay.stamp.0.with_timezone(&Utc).min(now),
+        _ => now,
+    }
+}
+
+/// The id that identifies a message across copies: origin-id, else the stanza id.
+fn message_id(message: &mut Message) -> String {
+    match message.extract_payload::<OriginId>() {
+        Ok(Some(origin)) => origin.id,
+        _ => message
+            .id
+            .as_ref()
+            .map(|id| id.0.clone())
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
     }
 }
 
