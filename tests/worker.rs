@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use client::{Client, settings, sign_in};
 use prosody::Prosody;
-use tern::store::Direction;
+use tern::store::{Delivery, Direction};
 use tern::xmpp::{Availability, ConnectionState, Event, Failure, OwnPresence, Subscription};
 
 fn accounts() -> [(&'static str, &'static str); 2] {
@@ -369,4 +369,104 @@ async fn adding_a_contact_and_accepting_makes_a_mutual_subscription() {
         })
         .await;
     assert!(seen.is_some(), "alice never saw carol's presence");
+}
+
+/// Pending → sent (the server's XEP-0198 ack) → delivered (the peer's receipt).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outgoing_messages_become_sent_then_delivered() {
+    let server = Prosody::start_with_roster(&accounts(), &prosody::alice_and_bob());
+    let mut alice = sign_in(&server, "alice").await;
+    let bob = sign_in(&server, "bob").await;
+    alice.handle.send_message(bob.jid.clone(), "track me".into());
+    let Some(Event::Messages(shown)) = alice
+        .next_event(Duration::from_secs(5), |e| matches!(e, Event::Messages(_)))
+        .await
+    else {
+        panic!("not shown")
+    };
+    assert_eq!(shown[0].state, Delivery::Pending);
+    let id = shown[0].id.clone();
+    assert!(alice.wait_state(&id, Delivery::Sent, Duration::from_secs(10)).await, "never acked");
+    assert!(alice.wait_state(&id, Delivery::Delivered, Duration::from_secs(10)).await, "no receipt");
+    let got = bob.store.page("bob@localhost", "alice@localhost", None, 10).unwrap();
+    assert_eq!(got.records.len(), 1);
+    assert_eq!(got.records[0].id, id);
+    assert!(alice.store.outbox("alice@localhost").unwrap().is_empty());
+}
+
+/// Typed while the server is down, Tern closed, server back, Tern restarted: delivered once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outbox_survives_restarts_and_is_delivered_once() {
+    let mut server = Prosody::start_with_roster(&accounts(), &prosody::alice_and_bob());
+    let alice_settings = settings(&server.address(), &server.ca(), "alice@localhost", "alicepass");
+    let mut alice = sign_in(&server, "alice").await;
+    server.stop();
+    for n in 0..5 {
+        alice.handle.send_message("bob@localhost".parse().unwrap(), format!("while down {n}"));
+    }
+    for _ in 0..5 {
+        alice.next_event(Duration::from_secs(5), |e| matches!(e, Event::Messages(_))).await;
+    }
+    assert_eq!(alice.store.outbox("alice@localhost").unwrap().len(), 5);
+    // Tern is closed; the server comes back; Tern starts again with the same history.
+    let dir = alice.quit().await;
+    server.restart();
+    let mut bob = sign_in(&server, "bob").await;
+    let mut alice = Client::spawn_in(alice_settings.clone(), dir);
+    alice.handle.connect(alice_settings, false);
+    alice.wait_online(Duration::from_secs(10)).await;
+    let mut delivered = 0;
+    for _ in 0..20 {
+        if alice
+            .next_event(Duration::from_secs(5), |e| {
+                matches!(e, Event::Updated(r) if r.state == Delivery::Delivered)
+            })
+            .await
+            .is_some()
+        {
+            delivered += 1;
+        }
+        if delivered == 5 {
+            break;
+        }
+    }
+    assert_eq!(delivered, 5);
+    // Bob may have received copies (offline storage and the resend): he stores each once.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let page = bob.store.page("bob@localhost", "alice@localhost", None, 50).unwrap();
+    let bodies: Vec<_> = page.records.iter().map(|r| r.body.as_str()).collect();
+    assert_eq!(bodies, (0..5).map(|n| format!("while down {n}")).collect::<Vec<_>>());
+    assert!(alice.store.outbox("alice@localhost").unwrap().is_empty());
+    let _ = bob.events.try_recv();
+}
+
+/// A second device of Alice's: what it sends and receives shows up in Tern via carbons.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn carbons_bring_the_other_device_s_messages() {
+    let server = Prosody::start_with_roster(&accounts(), &prosody::alice_and_bob());
+    let mut alice = sign_in(&server, "alice").await;
+    let mut phone = sign_in(&server, "alice").await;
+    let bob = sign_in(&server, "bob").await;
+    // Give carbons enabling a moment on both of Alice's sessions.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    phone.handle.send_message(bob.jid.clone(), "sent from the phone".into());
+    bob.handle.send_message(alice.jid.clone(), "to alice, both devices".into());
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        if let Some(Event::Messages(records)) = alice
+            .next_event(Duration::from_secs(5), |e| matches!(e, Event::Messages(_)))
+            .await
+        {
+            seen.extend(records);
+        }
+    }
+    seen.sort_by_key(|r| r.body.clone());
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert_eq!(seen[0].body, "sent from the phone");
+    assert_eq!(seen[0].direction, Direction::Out);
+    assert!(seen[0].other_device);
+    assert_eq!(seen[0].peer, "bob@localhost");
+    assert_eq!(seen[1].body, "to alice, both devices");
+    assert_eq!(seen[1].direction, Direction::In);
+    let _ = phone.events.try_recv();
 }

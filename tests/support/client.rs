@@ -41,9 +41,40 @@ pub async fn sign_in(server: &super::prosody::Prosody, user: &str) -> Client {
 }
 
 impl Client {
+    /// Stops the worker (as quitting Tern does) and hands back its history directory.
+    pub async fn quit(self) -> tempfile::TempDir {
+        let Client { handle, events, store, _dir, .. } = self;
+        drop(handle);
+        drop(events);
+        // The worker notices both ends are gone and releases the store.
+        drop(store);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            // sled releases its lock when the last handle (the worker's) is dropped.
+            match Store::open(&_dir.path().join("history")) {
+                Ok(_) => return _dir,
+                Err(_) if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(50)).await
+                }
+                Err(e) => panic!("the worker kept the history open: {e}"),
+            }
+        }
+    }
+
+    /// Waits until a message of ours with `id` reaches `state`.
+    pub async fn wait_state(&mut self, id: &str, state: tern::store::Delivery, timeout: Duration) -> bool {
+        self.next_event(timeout, |e| matches!(e, Event::Updated(r) if r.id == id && r.state == state))
+            .await
+            .is_some()
+    }
+
     /// Spawns a worker (not yet connected) with a fresh history.
     pub fn spawn(settings: Settings) -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
+        Self::spawn_in(settings, tempfile::tempdir().expect("temp dir"))
+    }
+
+    /// Spawns a worker whose history lives in `dir` (which may hold an earlier run's).
+    pub fn spawn_in(settings: Settings, dir: tempfile::TempDir) -> Self {
         let store = Store::open(&dir.path().join("history")).expect("store");
         let (handle, mut events) = xmpp::spawn(settings.jid.clone(), store.clone());
         match events.try_recv() {
