@@ -134,6 +134,7 @@ impl App {
             port: account.port,
             direct_tls: account.direct_tls,
             trust: self.trust.clone(),
+            catch_up: Default::default(),
         };
         self.begin_session(settings, false);
         self.show_chat()
@@ -309,6 +310,7 @@ impl App {
             port: login.port,
             direct_tls: login.direct_tls,
             trust: self.trust.clone(),
+            catch_up: Default::default(),
         };
         self.begin_session(settings, true);
         save

@@ -81,6 +81,8 @@ pub struct NewMessage {
     pub state: Delivery,
     pub archive_id: Option<String>,
     pub other_device: bool,
+    /// Whether an incoming message counts as unread (not for history back-fill).
+    pub unread: bool,
 }
 
 impl NewMessage {
@@ -102,6 +104,7 @@ impl NewMessage {
             state: Delivery::Received,
             archive_id: None,
             other_device: false,
+            unread: true,
         }
     }
 
@@ -116,6 +119,7 @@ impl NewMessage {
         Self {
             direction: Direction::Out,
             state: Delivery::Pending,
+            unread: false,
             ..Self::incoming(account, peer, id, body, time)
         }
     }
@@ -207,7 +211,12 @@ impl Store {
     /// brings the archive id the stored message lacked adds it.
     pub fn insert(&self, message: NewMessage) -> Result<Option<Record>, Error> {
         let seq = self.db.generate_id()?;
+        let unread = message.unread;
+        // Keys hold microseconds: keep the record's time to the same precision, so
+        // the order of keys and the order of times are one and the same.
         let time_us = u64::try_from(message.time.timestamp_micros()).unwrap_or(0);
+        let time = DateTime::from_timestamp_micros(message.time.timestamp_micros())
+            .unwrap_or(message.time);
         let mut key = conversation_prefix(&message.account, &message.peer);
         key.extend_from_slice(&time_us.to_be_bytes());
         key.extend_from_slice(&seq.to_be_bytes());
@@ -217,7 +226,7 @@ impl Store {
             direction: message.direction,
             id: message.id,
             body: message.body,
-            time: message.time,
+            time,
             state: message.state,
             error: None,
             archive_id: message.archive_id,
@@ -275,7 +284,7 @@ impl Store {
                 conv.last_body = preview(&record.body);
                 conv.last_direction = Some(record.direction);
             }
-            if record.direction == Direction::In && !record.other_device {
+            if record.direction == Direction::In && unread {
                 conv.unread = conv.unread.saturating_add(1);
             }
             convs.insert(conv_key.as_slice(), conv.encode())?;
@@ -398,6 +407,12 @@ impl Store {
             .meta
             .get(meta_cursor_key(account))?
             .and_then(|v| String::from_utf8(v.to_vec()).ok()))
+    }
+
+    /// Forgets how far catch-up got (the server no longer knows that position).
+    pub fn clear_archive_cursor(&self, account: &str) -> Result<(), Error> {
+        self.meta.remove(meta_cursor_key(account))?;
+        Ok(())
     }
 
     /// Records how far catch-up got. Call only after the messages up to `id` are stored.

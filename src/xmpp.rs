@@ -3,7 +3,7 @@
 //! The UI talks to a worker only through [`Command`]s sent with a [`Handle`]
 //! and [`Event`]s it receives; nothing here knows about iced.
 
-mod connector;
+pub mod connector;
 pub mod uri;
 mod worker;
 
@@ -29,6 +29,24 @@ pub struct Settings {
     pub direct_tls: bool,
     /// The certificate roots TLS trusts.
     pub trust: connector::Trust,
+    /// How much history a first sign-in fetches from the server's archive.
+    pub catch_up: CatchUp,
+}
+
+/// The bounded window of history a first sign-in fetches (XEP-0313).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CatchUp {
+    pub days: u32,
+    pub max_messages: usize,
+}
+
+impl Default for CatchUp {
+    fn default() -> Self {
+        Self {
+            days: 30,
+            max_messages: 1000,
+        }
+    }
 }
 
 pub use connector::Trust;

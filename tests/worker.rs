@@ -371,13 +371,24 @@ async fn adding_a_contact_and_accepting_makes_a_mutual_subscription() {
     assert!(seen.is_some(), "alice never saw carol's presence");
 }
 
-/// Pending → sent (the server's XEP-0198 ack) → delivered (the peer's receipt).
+/// Pending → sent (the server has it) → delivered (the peer's receipt).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outgoing_messages_become_sent_then_delivered() {
-    let server = Prosody::start_with_roster(&accounts(), &prosody::alice_and_bob());
+    let server = Prosody::start_with_roster(
+        &[
+            ("alice", "alicepass"),
+            ("bob", "bobpass"),
+            ("carol", "carolpass"),
+        ],
+        &prosody::alice_and_bob(),
+    );
     let mut alice = sign_in(&server, "alice").await;
-    let bob = sign_in(&server, "bob").await;
-    alice.handle.send_message(bob.jid.clone(), "track me".into());
+    // Carol is offline: no receipt can come, but the server takes the message at
+    // once (tokio-xmpp alone would confirm it only after a 60 s read timeout).
+    let t0 = Instant::now();
+    alice
+        .handle
+        .send_message("carol@localhost".parse().unwrap(), "for later".into());
     let Some(Event::Messages(shown)) = alice
         .next_event(Duration::from_secs(5), |e| matches!(e, Event::Messages(_)))
         .await
@@ -385,27 +396,62 @@ async fn outgoing_messages_become_sent_then_delivered() {
         panic!("not shown")
     };
     assert_eq!(shown[0].state, Delivery::Pending);
+    assert!(
+        alice
+            .wait_state(&shown[0].id, Delivery::Sent, Duration::from_secs(3))
+            .await,
+        "not sent"
+    );
+    println!("sent mark after {:?}", t0.elapsed());
+    assert!(alice.store.outbox("alice@localhost").unwrap().is_empty());
+
+    let mut bob = sign_in(&server, "bob").await;
+    alice
+        .handle
+        .send_message(bob.jid.clone(), "track me".into());
+    let Some(Event::Messages(shown)) = alice
+        .next_event(Duration::from_secs(5), |e| matches!(e, Event::Messages(_)))
+        .await
+    else {
+        panic!("not shown")
+    };
     let id = shown[0].id.clone();
-    assert!(alice.wait_state(&id, Delivery::Sent, Duration::from_secs(10)).await, "never acked");
-    assert!(alice.wait_state(&id, Delivery::Delivered, Duration::from_secs(10)).await, "no receipt");
-    let got = bob.store.page("bob@localhost", "alice@localhost", None, 10).unwrap();
+    assert!(
+        alice
+            .wait_state(&id, Delivery::Delivered, Duration::from_secs(10))
+            .await,
+        "no receipt"
+    );
+    let got = bob
+        .store
+        .page("bob@localhost", "alice@localhost", None, 10)
+        .unwrap();
     assert_eq!(got.records.len(), 1);
     assert_eq!(got.records[0].id, id);
-    assert!(alice.store.outbox("alice@localhost").unwrap().is_empty());
+    let _ = bob.events.try_recv();
 }
 
 /// Typed while the server is down, Tern closed, server back, Tern restarted: delivered once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outbox_survives_restarts_and_is_delivered_once() {
     let mut server = Prosody::start_with_roster(&accounts(), &prosody::alice_and_bob());
-    let alice_settings = settings(&server.address(), &server.ca(), "alice@localhost", "alicepass");
+    let alice_settings = settings(
+        &server.address(),
+        &server.ca(),
+        "alice@localhost",
+        "alicepass",
+    );
     let mut alice = sign_in(&server, "alice").await;
     server.stop();
     for n in 0..5 {
-        alice.handle.send_message("bob@localhost".parse().unwrap(), format!("while down {n}"));
+        alice
+            .handle
+            .send_message("bob@localhost".parse().unwrap(), format!("while down {n}"));
     }
     for _ in 0..5 {
-        alice.next_event(Duration::from_secs(5), |e| matches!(e, Event::Messages(_))).await;
+        alice
+            .next_event(Duration::from_secs(5), |e| matches!(e, Event::Messages(_)))
+            .await;
     }
     assert_eq!(alice.store.outbox("alice@localhost").unwrap().len(), 5);
     // Tern is closed; the server comes back; Tern starts again with the same history.
@@ -418,9 +464,10 @@ async fn outbox_survives_restarts_and_is_delivered_once() {
     let mut delivered = 0;
     for _ in 0..20 {
         if alice
-            .next_event(Duration::from_secs(5), |e| {
-                matches!(e, Event::Updated(r) if r.state == Delivery::Delivered)
-            })
+            .next_event(
+                Duration::from_secs(5),
+                |e| matches!(e, Event::Updated(r) if r.state == Delivery::Delivered),
+            )
             .await
             .is_some()
         {
@@ -433,9 +480,17 @@ async fn outbox_survives_restarts_and_is_delivered_once() {
     assert_eq!(delivered, 5);
     // Bob may have received copies (offline storage and the resend): he stores each once.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let page = bob.store.page("bob@localhost", "alice@localhost", None, 50).unwrap();
+    let page = bob
+        .store
+        .page("bob@localhost", "alice@localhost", None, 50)
+        .unwrap();
     let bodies: Vec<_> = page.records.iter().map(|r| r.body.as_str()).collect();
-    assert_eq!(bodies, (0..5).map(|n| format!("while down {n}")).collect::<Vec<_>>());
+    assert_eq!(
+        bodies,
+        (0..5)
+            .map(|n| format!("while down {n}"))
+            .collect::<Vec<_>>()
+    );
     assert!(alice.store.outbox("alice@localhost").unwrap().is_empty());
     let _ = bob.events.try_recv();
 }
@@ -449,8 +504,11 @@ async fn carbons_bring_the_other_device_s_messages() {
     let bob = sign_in(&server, "bob").await;
     // Give carbons enabling a moment on both of Alice's sessions.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    phone.handle.send_message(bob.jid.clone(), "sent from the phone".into());
-    bob.handle.send_message(alice.jid.clone(), "to alice, both devices".into());
+    phone
+        .handle
+        .send_message(bob.jid.clone(), "sent from the phone".into());
+    bob.handle
+        .send_message(alice.jid.clone(), "to alice, both devices".into());
     let mut seen = Vec::new();
     for _ in 0..2 {
         if let Some(Event::Messages(records)) = alice
@@ -469,4 +527,142 @@ async fn carbons_bring_the_other_device_s_messages() {
     assert_eq!(seen[1].body, "to alice, both devices");
     assert_eq!(seen[1].direction, Direction::In);
     let _ = phone.events.try_recv();
+}
+
+/// Messages Alice's phone sent and received while Tern was closed come back
+/// from the server's archive (XEP-0313) when Tern starts, each once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn archive_catch_up_brings_what_happened_while_tern_was_closed() {
+    let server = Prosody::start_with_roster(&accounts(), &prosody::alice_and_bob());
+    let alice_settings = settings(
+        &server.address(),
+        &server.ca(),
+        "alice@localhost",
+        "alicepass",
+    );
+    let mut alice = sign_in(&server, "alice").await;
+    let mut phone = sign_in(&server, "alice").await;
+    let bob = sign_in(&server, "bob").await;
+    bob.handle
+        .send_message(alice.jid.clone(), "before closing".into());
+    alice
+        .next_event(Duration::from_secs(5), |e| matches!(e, Event::Messages(_)))
+        .await;
+    // Tern is closed; the phone carries on.
+    let dir = alice.quit().await;
+    for n in 0..3 {
+        bob.handle
+            .send_message(phone.jid.clone(), format!("while closed {n}"));
+    }
+    for _ in 0..3 {
+        phone
+            .next_event(Duration::from_secs(5), |e| matches!(e, Event::Messages(_)))
+            .await;
+    }
+    phone
+        .handle
+        .send_message(bob.jid.clone(), "phone reply".into());
+    phone
+        .next_event(Duration::from_secs(5), |e| matches!(e, Event::Messages(_)))
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut alice = Client::spawn_in(alice_settings.clone(), dir);
+    alice.handle.connect(alice_settings, false);
+    alice.wait_online(Duration::from_secs(10)).await;
+    let mut got = Vec::new();
+    while let Some(Event::Messages(records)) = alice
+        .next_event(Duration::from_secs(3), |e| matches!(e, Event::Messages(_)))
+        .await
+    {
+        got.extend(records);
+    }
+    let bodies: Vec<_> = got.iter().map(|r| r.body.as_str()).collect();
+    println!("caught up: {bodies:?}");
+    let page = alice
+        .store
+        .page("alice@localhost", "bob@localhost", None, 50)
+        .unwrap();
+    let stored: Vec<_> = page.records.iter().map(|r| r.body.as_str()).collect();
+    assert_eq!(
+        stored,
+        vec![
+            "before closing",
+            "while closed 0",
+            "while closed 1",
+            "while closed 2",
+            "phone reply"
+        ]
+    );
+    let reply = &page.records[4];
+    assert_eq!(reply.direction, Direction::Out);
+    assert!(reply.other_device);
+    assert!(
+        page.records
+            .iter()
+            .all(|r| r.archive_id.is_some() || r.body == "before closing")
+    );
+}
+
+/// A first sign-in fetches a bounded recent window of the archive, as history (not unread).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_sign_in_fetches_a_bounded_recent_window() {
+    let server = Prosody::start_with_roster(&accounts(), &prosody::alice_and_bob());
+    let mut phone = sign_in(&server, "alice").await;
+    let bob = sign_in(&server, "bob").await;
+    for n in 0..250 {
+        bob.handle
+            .send_message(phone.jid.clone(), format!("old {n:03}"));
+    }
+    let mut n = 0;
+    while n < 250 {
+        match phone
+            .next_event(Duration::from_secs(10), |e| matches!(e, Event::Messages(_)))
+            .await
+        {
+            Some(Event::Messages(r)) => n += r.len(),
+            _ => panic!("phone got {n} of 250"),
+        }
+    }
+    let mut s = settings(
+        &server.address(),
+        &server.ca(),
+        "alice@localhost",
+        "alicepass",
+    );
+    s.catch_up = tern::xmpp::CatchUp {
+        days: 30,
+        max_messages: 150,
+    };
+    let mut alice = Client::spawn(s.clone());
+    alice.handle.connect(s, true);
+    alice.wait_online(Duration::from_secs(10)).await;
+    let mut fetched = 0;
+    while let Some(Event::Messages(records)) = alice
+        .next_event(Duration::from_secs(3), |e| matches!(e, Event::Messages(_)))
+        .await
+    {
+        fetched += records.len();
+    }
+    let page = alice
+        .store
+        .page("alice@localhost", "bob@localhost", None, 1000)
+        .unwrap();
+    println!(
+        "first sign-in fetched {fetched}, stored {}",
+        page.records.len()
+    );
+    // Whole pages of 100 up to the limit: the newest 200 of 250, in order.
+    assert!(
+        page.records.len() >= 150 && page.records.len() < 250,
+        "{}",
+        page.records.len()
+    );
+    assert_eq!(page.records.last().unwrap().body, "old 249");
+    let mut sorted = page.records.clone();
+    sorted.sort_by_key(|r| r.time);
+    assert_eq!(sorted, page.records);
+    assert_eq!(
+        alice.store.conversations("alice@localhost").unwrap()[0].unread,
+        0
+    );
 }

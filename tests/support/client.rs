@@ -26,6 +26,7 @@ pub fn settings(server_addr: &str, ca: &std::path::Path, jid: &str, password: &s
         port: Some(port.parse().expect("port")),
         direct_tls: false,
         trust: Trust::from_pem_file(ca).expect("CA"),
+        catch_up: Default::default(),
     }
 }
 
@@ -43,7 +44,13 @@ pub async fn sign_in(server: &super::prosody::Prosody, user: &str) -> Client {
 impl Client {
     /// Stops the worker (as quitting Tern does) and hands back its history directory.
     pub async fn quit(self) -> tempfile::TempDir {
-        let Client { handle, events, store, _dir, .. } = self;
+        let Client {
+            handle,
+            events,
+            store,
+            _dir,
+            ..
+        } = self;
         drop(handle);
         drop(events);
         // The worker notices both ends are gone and releases the store.
@@ -62,10 +69,18 @@ impl Client {
     }
 
     /// Waits until a message of ours with `id` reaches `state`.
-    pub async fn wait_state(&mut self, id: &str, state: tern::store::Delivery, timeout: Duration) -> bool {
-        self.next_event(timeout, |e| matches!(e, Event::Updated(r) if r.id == id && r.state == state))
-            .await
-            .is_some()
+    pub async fn wait_state(
+        &mut self,
+        id: &str,
+        state: tern::store::Delivery,
+        timeout: Duration,
+    ) -> bool {
+        self.next_event(
+            timeout,
+            |e| matches!(e, Event::Updated(r) if r.id == id && r.state == state),
+        )
+        .await
+        .is_some()
     }
 
     /// Spawns a worker (not yet connected) with a fresh history.
@@ -75,6 +90,11 @@ impl Client {
 
     /// Spawns a worker whose history lives in `dir` (which may hold an earlier run's).
     pub fn spawn_in(settings: Settings, dir: tempfile::TempDir) -> Self {
+        // RUST_LOG=tern=debug shows what the workers do (captured per test).
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
         let store = Store::open(&dir.path().join("history")).expect("store");
         let (handle, mut events) = xmpp::spawn(settings.jid.clone(), store.clone());
         match events.try_recv() {
