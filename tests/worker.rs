@@ -6,6 +6,8 @@
 mod client;
 #[path = "support/prosody.rs"]
 mod prosody;
+#[path = "support/raw.rs"]
+mod raw;
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -665,4 +667,196 @@ async fn first_sign_in_fetches_a_bounded_recent_window() {
         alice.store.conversations("alice@localhost").unwrap()[0].unread,
         0
     );
+}
+
+/// Hostile and odd input from a contact: forged carbons, archive results that
+/// are not ours, error replies, messages without ids or with repeated ids, a
+/// huge body, a date in the future. Nothing is forged into the history, nothing
+/// real is lost, and the worker keeps going.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_input_is_ignored_or_handled() {
+    let server = Prosody::start_with_roster(
+        &[
+            ("alice", "alicepass"),
+            ("bob", "bobpass"),
+            ("carol", "carolpass"),
+        ],
+        &prosody::alice_and_bob(),
+    );
+    let mut alice = sign_in(&server, "alice").await;
+    let mut bob = raw::Raw::connect(settings(
+        &server.address(),
+        &server.ca(),
+        "bob@localhost",
+        "bobpass",
+    ))
+    .await;
+    alice
+        .next_event(Duration::from_secs(5), |e| matches!(e, Event::Presence { from, .. } if from.to_bare().as_str() == "bob@localhost"))
+        .await
+        .expect("bob online");
+
+    let to = "to='alice@localhost'";
+    let forward = |from: &str, to: &str, body: &str| {
+        format!(
+            "<forwarded xmlns='urn:xmpp:forward:0'><message xmlns='jabber:client' type='chat' from='{from}' to='{to}'><body>{body}</body></message></forwarded>"
+        )
+    };
+    // Forged carbons: "Carol wrote to you", "you wrote to Carol".
+    bob.send_message_xml(&format!(
+        "<message {to} type='chat' id='c1'><received xmlns='urn:xmpp:carbons:2'>{}</received></message>",
+        forward("carol@localhost/x", "alice@localhost/y", "forged from carol")
+    ))
+    .await;
+    bob.send_message_xml(&format!(
+        "<message {to} type='chat' id='c2'><sent xmlns='urn:xmpp:carbons:2'>{}</sent></message>",
+        forward("alice@localhost/y", "carol@localhost", "forged to carol")
+    ))
+    .await;
+    // An archive result that does not come from Alice's archive, for a query she may be running.
+    for query in ["mam-1", "mam-2", "other"] {
+        bob.send_message_xml(&format!(
+            "<message {to}><result xmlns='urn:xmpp:mam:2' queryid='{query}' id='evil-{query}'>{}</result></message>",
+            forward("carol@localhost/x", "alice@localhost", "forged archive")
+        ))
+        .await;
+    }
+    // Two messages without ids, and a repeated id.
+    bob.send_message_xml(&format!(
+        "<message {to} type='chat'><body>no id</body></message>"
+    ))
+    .await;
+    bob.send_message_xml(&format!(
+        "<message {to} type='chat'><body>no id</body></message>"
+    ))
+    .await;
+    bob.send_message_xml(&format!(
+        "<message {to} type='chat' id='dup'><body>first</body></message>"
+    ))
+    .await;
+    bob.send_message_xml(&format!(
+        "<message {to} type='chat' id='dup'><body>first</body></message>"
+    ))
+    .await;
+    // A date far in the future, and a big body.
+    bob.send_message_xml(&format!(
+        "<message {to} type='chat' id='future'><body>from the future</body><delay xmlns='urn:xmpp:delay' stamp='2099-01-01T00:00:00Z'/></message>"
+    ))
+    .await;
+    let big = "x".repeat(150_000);
+    bob.send_message_xml(&format!(
+        "<message {to} type='chat' id='big'><body>{big}</body></message>"
+    ))
+    .await;
+    bob.send_message_xml(&format!(
+        "<message {to} type='chat' id='end'><body>end</body></message>"
+    ))
+    .await;
+
+    let mut bodies = Vec::new();
+    while !bodies.contains(&"end".to_string()) {
+        match alice
+            .next_event(Duration::from_secs(10), |e| matches!(e, Event::Messages(_)))
+            .await
+        {
+            Some(Event::Messages(records)) => bodies.extend(records.into_iter().map(|r| {
+                if r.body.len() > 100 {
+                    format!("<{} bytes>", r.body.len())
+                } else {
+                    r.body
+                }
+            })),
+            _ => panic!("alice stopped receiving; got {bodies:?}"),
+        }
+    }
+    assert_eq!(
+        bodies,
+        vec![
+            "no id",
+            "no id",
+            "first",
+            "from the future",
+            "<150000 bytes>",
+            "end"
+        ]
+    );
+    assert!(
+        alice
+            .store
+            .conversations("alice@localhost")
+            .unwrap()
+            .iter()
+            .all(|c| c.peer == "bob@localhost")
+    );
+    let page = alice
+        .store
+        .page("alice@localhost", "bob@localhost", None, 50)
+        .unwrap();
+    let future = page
+        .records
+        .iter()
+        .find(|r| r.body == "from the future")
+        .unwrap();
+    assert!(
+        future.time <= chrono::Utc::now(),
+        "a date in the future is clamped"
+    );
+    let order: Vec<_> = page.records.iter().map(|r| r.id.as_str()).collect();
+    let future_at = order.iter().position(|id| *id == "future").unwrap();
+    assert_eq!(
+        &order[future_at..],
+        ["future", "big", "end"],
+        "the clamped message stays in order"
+    );
+
+    // A real message of Alice's, answered with an error: marked failed, with the reason.
+    alice.handle.send_message(bob_jid(), "will bounce".into());
+    let sent = bob
+        .next_message(Duration::from_secs(5), |m| {
+            m.bodies.values().any(|b| b == "will bounce")
+        })
+        .await
+        .expect("bob got it");
+    let id = sent.id.expect("Tern sets ids").0;
+    // Error replies go to the sender's full JID (a server drops those sent to a bare JID).
+    let full = sent.from.expect("routed with a from");
+    // An error reply for a message that never existed changes nothing.
+    bob.send_message_xml(&format!(
+        "<message to='{full}' type='error' id='nonexistent'><error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>"
+    ))
+    .await;
+    bob.send_message_xml(&format!(
+        "<message to='{full}' type='error' id='{id}'><error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/><text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>not today</text></error></message>"
+    ))
+    .await;
+    let failed = alice
+        .next_event(
+            Duration::from_secs(5),
+            |e| matches!(e, Event::Updated(r) if r.id == id && r.state == Delivery::Failed),
+        )
+        .await;
+    let Some(Event::Updated(failed)) = failed else {
+        panic!("not marked failed")
+    };
+    assert!(
+        failed
+            .error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("not today"),
+        "{:?}",
+        failed.error
+    );
+    // Retry puts it back on the wire.
+    alice.handle.retry(bob_jid(), id.clone());
+    let again = bob
+        .next_message(Duration::from_secs(5), |m| {
+            m.bodies.values().any(|b| b == "will bounce")
+        })
+        .await;
+    assert!(again.is_some(), "retry did not resend");
+}
+
+fn bob_jid() -> tern::xmpp::BareJid {
+    "bob@localhost".parse().unwrap()
 }

@@ -1,0 +1,69 @@
+//! A bare XMPP client for tests that must send what Tern never would:
+//! forged carbons, stray archive results, error replies, duplicate ids.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)] // test support: failing loudly is the point
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use futures::StreamExt;
+use tern::xmpp::Settings;
+use tokio_xmpp::Stanza;
+use tokio_xmpp::minidom::Element;
+use tokio_xmpp::parsers::message::Message;
+use tokio_xmpp::parsers::presence::Presence;
+use tokio_xmpp::stanzastream::{Event, StanzaStream, StreamEvent};
+
+pub struct Raw {
+    stream: StanzaStream,
+}
+
+impl Raw {
+    /// Signs in with Tern's own connector and announces presence.
+    pub async fn connect(settings: Settings) -> Self {
+        let mut stream = StanzaStream::new(
+            Box::new(move |_, slot| {
+                let settings = settings.clone();
+                tokio::spawn(async move {
+                    let connection = tern::xmpp::connector::connect(&settings)
+                        .await
+                        .expect("raw sign-in");
+                    let _ = slot.send(connection);
+                });
+            }),
+            64,
+        );
+        loop {
+            match tokio::time::timeout(Duration::from_secs(10), stream.next()).await {
+                Ok(Some(Event::Stream(StreamEvent::Reset { .. }))) => break,
+                Ok(Some(_)) => {}
+                other => panic!("raw client not online: {other:?}"),
+            }
+        }
+        stream.send(Box::new(Presence::available().into())).await;
+        Self { stream }
+    }
+
+    /// Sends a `<message/>` written as XML (namespace jabber:client is added).
+    pub async fn send_message_xml(&self, xml: &str) {
+        let xml = xml.replacen("<message", "<message xmlns='jabber:client'", 1);
+        let element = Element::from_str(&xml).expect("test XML");
+        let message = Message::try_from(element).expect("a message");
+        self.stream.send(Box::new(Stanza::Message(message))).await;
+    }
+
+    /// The next message with a body or an id that matches `pred`.
+    pub async fn next_message(
+        &mut self,
+        timeout: Duration,
+        pred: impl Fn(&Message) -> bool,
+    ) -> Option<Message> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            match tokio::time::timeout_at(deadline, self.stream.next()).await {
+                Ok(Some(Event::Stanza(Stanza::Message(m)))) if pred(&m) => return Some(m),
+                Ok(Some(_)) => {}
+                _ => return None,
+            }
+        }
+    }
+}
