@@ -219,7 +219,10 @@ async fn starttls(
             Some(Ok(_)) | Some(Err(ReadError::SoftTimeout)) => continue,
             Some(Err(ReadError::HardError(e))) => return Err(Failure::Lost(e.to_string())),
             Some(Err(ReadError::ParseError(e))) => return Err(Failure::Protocol(e.to_string())),
-            None | Some(Err(ReadError::StreamFooterReceived)) => return Err(Failure::NoTls),
+            // Closed before TLS started: a network or server problem, not a policy.
+            None | Some(Err(ReadError::StreamFooterReceived)) => {
+                return Err(Failure::Lost("closed before TLS started".into()));
+            }
         }
     }
     let tcp = stream.into_inner().into_inner();

@@ -1,0 +1,79 @@
+//! A TCP proxy on loopback that a test can cut (closing every connection and
+//! refusing new ones) and restore, to fake a flaky network.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)] // test support: failing loudly is the point
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+pub struct Proxy {
+    pub port: u16,
+    open: Arc<AtomicBool>,
+    /// Bumped on every cut; connections from an older generation close.
+    generation: watch::Sender<u64>,
+    pub connections: Arc<AtomicU64>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl Proxy {
+    /// Forwards 127.0.0.1:<new port> to `upstream` (127.0.0.1:<port>).
+    pub async fn start(upstream_port: u16) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let upstream: SocketAddr = ([127, 0, 0, 1], upstream_port).into();
+        let open = Arc::new(AtomicBool::new(true));
+        let (generation, _) = watch::channel(0u64);
+        let connections = Arc::new(AtomicU64::new(0));
+        let accept = {
+            let (open, generation, connections) =
+                (open.clone(), generation.clone(), connections.clone());
+            tokio::spawn(async move {
+                while let Ok((client, _)) = listener.accept().await {
+                    if !open.load(Ordering::SeqCst) {
+                        drop(client); // refused: the network is down
+                        continue;
+                    }
+                    connections.fetch_add(1, Ordering::SeqCst);
+                    let mut cut = generation.subscribe();
+                    tokio::spawn(async move {
+                        let Ok(server) = TcpStream::connect(upstream).await else {
+                            return;
+                        };
+                        let (mut client, mut server) = (client, server);
+                        tokio::select! {
+                            _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                            _ = cut.changed() => {} // both sockets drop here
+                        }
+                    });
+                }
+            })
+        };
+        Self {
+            port,
+            open,
+            generation,
+            connections,
+            accept,
+        }
+    }
+
+    /// Drops every connection and refuses new ones.
+    pub fn cut(&self) {
+        self.open.store(false, Ordering::SeqCst);
+        self.generation.send_modify(|g| *g += 1);
+    }
+
+    pub fn restore(&self) {
+        self.open.store(true, Ordering::SeqCst);
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.cut();
+        self.accept.abort();
+    }
+}
