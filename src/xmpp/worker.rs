@@ -592,6 +592,7 @@ impl Worker {
         let archive_id = self.archive_id(&mut message);
         let time = message_time(&mut message);
         let id = message_id(&mut message);
+        tracing::trace!("live message {id} from {peer} at {time}");
         let mut new = NewMessage::incoming(self.account.as_str(), peer.as_str(), id, body, time);
         new.archive_id = archive_id.clone();
         match self.store.insert(new) {
