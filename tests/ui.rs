@@ -115,6 +115,23 @@ async fn sign_in_open_chat_type_enter_and_see_messages() {
     };
     assert_eq!(records[0].body, "hello from the UI");
 
+    // Bob's client confirmed it: the message shows ✓✓ (delivered).
+    let mut delivered = false;
+    for _ in 0..50 {
+        h.settle().await;
+        let open = h.app.open_conversation().unwrap();
+        if open
+            .records()
+            .iter()
+            .any(|r| r.body == "hello from the UI" && r.state == tern::store::Delivery::Delivered)
+        {
+            delivered = true;
+            break;
+        }
+    }
+    assert!(delivered, "never marked delivered");
+    assert!(h.shows("✓✓"));
+
     // Bob answers; it appears in Alice's open chat without any user action.
     bob.handle.send_message(
         tern::xmpp::BareJid::new("alice@localhost").unwrap(),
