@@ -228,39 +228,9 @@ impl App {
                 let Some(event) = event else { return task };
                 let handle = self.session.as_ref().and_then(|s| s.handle.as_ref());
                 match event {
-                    chat::Event::SendMessage { to, body } => {
+                    chat::Event::Worker(command) => {
                         if let Some(handle) = handle {
-                            handle.send_message(to, body);
-                        }
-                        task
-                    }
-                    chat::Event::SetPresence(presence) => {
-                        if let Some(handle) = handle {
-                            handle.set_presence(presence);
-                        }
-                        task
-                    }
-                    chat::Event::AddContact { jid, name } => {
-                        if let Some(handle) = handle {
-                            handle.add_contact(jid, name);
-                        }
-                        task
-                    }
-                    chat::Event::AnswerSubscription { from, accept } => {
-                        if let Some(handle) = handle {
-                            handle.answer_subscription(from, accept);
-                        }
-                        task
-                    }
-                    chat::Event::Retry { peer, id } => {
-                        if let Some(handle) = handle {
-                            handle.retry(peer, id);
-                        }
-                        task
-                    }
-                    chat::Event::RetryNow => {
-                        if let Some(handle) = handle {
-                            handle.retry_now();
+                            handle.send(command);
                         }
                         task
                     }

@@ -280,10 +280,6 @@ impl Handle {
         self.send(Command::Retry { peer, id })
     }
 
-    pub fn retry_now(&self) -> bool {
-        self.send(Command::RetryNow)
-    }
-
     pub fn disconnect(&self) -> bool {
         self.send(Command::Disconnect)
     }

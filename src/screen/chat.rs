@@ -15,7 +15,7 @@ use crate::link::Target;
 use crate::roster::Roster;
 use crate::store::{Conversation, Direction, Record, Store};
 use crate::theme;
-use crate::xmpp::{Availability, BareJid, ConnectionState, Contact, Failure, OwnPresence};
+use crate::xmpp::{Availability, BareJid, Command, ConnectionState, Contact, Failure, OwnPresence};
 
 pub struct State {
     account: BareJid,
@@ -70,25 +70,8 @@ pub enum Message {
 }
 
 pub enum Event {
-    SendMessage {
-        to: BareJid,
-        body: String,
-    },
-    SetPresence(OwnPresence),
-    AddContact {
-        jid: BareJid,
-        name: Option<String>,
-    },
-    AnswerSubscription {
-        from: BareJid,
-        accept: bool,
-    },
-    /// Send a failed message again.
-    Retry {
-        peer: BareJid,
-        id: String,
-    },
-    RetryNow,
+    /// Something for the account's worker to do (send, presence, contacts, retry).
+    Worker(Command),
     SignOut,
 }
 
@@ -321,14 +304,20 @@ impl State {
             Message::Open(peer) => return (self.open_chat(peer, None), None),
             Message::Availability(AvailabilityChoice(a)) => {
                 self.own.availability = a;
-                return (Task::none(), Some(Event::SetPresence(self.own.clone())));
+                return (
+                    Task::none(),
+                    Some(Event::Worker(Command::SetPresence(self.own.clone()))),
+                );
             }
             Message::StatusDraft(s) => self.status_draft = s,
             Message::StatusSubmit => {
                 self.own.status = self.status_draft.trim().to_string();
-                return (Task::none(), Some(Event::SetPresence(self.own.clone())));
+                return (
+                    Task::none(),
+                    Some(Event::Worker(Command::SetPresence(self.own.clone()))),
+                );
             }
-            Message::RetryNow => return (Task::none(), Some(Event::RetryNow)),
+            Message::RetryNow => return (Task::none(), Some(Event::Worker(Command::RetryNow))),
             Message::SignOut => return (Task::none(), Some(Event::SignOut)),
             Message::ConversationsLoaded(Ok(mut list)) => {
                 // Keep what arrived while loading (it is newer than the list).
@@ -371,13 +360,16 @@ impl State {
                 };
                 let name = Some(form.name.trim().to_string()).filter(|n| !n.is_empty());
                 self.add_contact = None;
-                return (Task::none(), Some(Event::AddContact { jid, name }));
+                return (
+                    Task::none(),
+                    Some(Event::Worker(Command::AddContact { jid, name })),
+                );
             }
             Message::Answer(from, accept) => {
                 self.requests.retain(|r| *r != from);
                 return (
                     Task::none(),
-                    Some(Event::AnswerSubscription { from, accept }),
+                    Some(Event::Worker(Command::AnswerSubscription { from, accept })),
                 );
             }
             Message::Conversation(message) => {
@@ -389,10 +381,10 @@ impl State {
                 return match event {
                     Some(conversation::Event::Send(body)) => (
                         task,
-                        Some(Event::SendMessage {
+                        Some(Event::Worker(Command::SendMessage {
                             to: open.peer().clone(),
                             body,
-                        }),
+                        })),
                     ),
                     Some(conversation::Event::OpenLink(Target::Chat(uri))) => {
                         let open = self.open_chat(uri.jid, uri.body);
@@ -409,10 +401,10 @@ impl State {
                     }
                     Some(conversation::Event::Retry(id)) => (
                         task,
-                        Some(Event::Retry {
+                        Some(Event::Worker(Command::Retry {
                             peer: open.peer().clone(),
                             id,
-                        }),
+                        })),
                     ),
                     Some(conversation::Event::Error(e)) => {
                         tracing::error!("history: {e}");
