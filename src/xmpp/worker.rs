@@ -764,7 +764,7 @@ impl Worker {
             tracing::warn!("ignoring archive results from {from:?}");
             return (true, vec![]);
         }
-        let Some(catch_up) = &mut self.catch_up else {
+        let Some(catch_up) = &self.catch_up else {
             tracing::warn!("ignoring archive results with no query running");
             return (true, vec![]);
         };
@@ -792,6 +792,11 @@ impl Worker {
         if peer == self.account {
             return (true, vec![]);
         }
+        // Prosody archives receipts too: one that reached us while we were
+        // away (or went to a resource of ours that no longer existed) is here.
+        if !sent_by_us && let Ok(Some(receipt)) = inner.extract_payload::<Receipt>() {
+            self.update_state(&peer, &receipt.id, Delivery::Delivered, None);
+        }
         let Some((_, body)) = inner.get_best_body_cloned(vec![]) else {
             return (true, vec![]);
         };
@@ -812,15 +817,19 @@ impl Worker {
             new.unread = false;
         }
         if backfill {
-            catch_up.stored += 1;
-            if let Some(page) = catch_up.pages.last_mut() {
-                page.push(new);
+            if let Some(catch_up) = &mut self.catch_up {
+                catch_up.stored += 1;
+                if let Some(page) = catch_up.pages.last_mut() {
+                    page.push(new);
+                }
             }
             return (true, vec![]);
         }
         let alive = match self.store.insert(new) {
             Ok(Some(record)) => {
-                catch_up.stored += 1;
+                if let Some(catch_up) = &mut self.catch_up {
+                    catch_up.stored += 1;
+                }
                 self.emit(Event::Messages(vec![record]))
             }
             Ok(None) => true,
