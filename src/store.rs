@@ -19,6 +19,7 @@ mod record;
 pub use record::{Conversation, Delivery, Direction, Record};
 
 use std::path::Path;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sled::transaction::{ConflictableTransactionError, TransactionError};
@@ -137,10 +138,7 @@ enum Skip {
 impl Store {
     /// Opens (or creates) the history in `dir`.
     pub fn open(dir: &Path) -> Result<Self, Error> {
-        let db = sled::Config::new()
-            .path(dir)
-            .open()
-            .map_err(classify_open_error)?;
+        let db = open_db(dir)?;
         let store = Self {
             meta: db.open_tree("meta")?,
             messages: db.open_tree("messages")?,
@@ -509,6 +507,34 @@ impl Store {
     }
 }
 
+/// How long `open` keeps trying a lock that this or another process still holds.
+const LOCK_WAIT: Duration = Duration::from_secs(2);
+
+/// Opens sled, waiting a bounded time for the file lock.
+///
+/// Workaround for sled 0.34: dropping a `Db` returns while writes it queued on
+/// sled's thread pool (iobuf.rs) still hold the file, and with it the lock, so
+/// reopening the same history right after closing it (sign out and in again,
+/// a restart in tests) can fail with "could not acquire lock". The lock is free
+/// a few milliseconds later. A history held by a running Tern stays locked and
+/// is reported as `InUse` after `LOCK_WAIT`.
+/// `reopening_right_after_close_waits_for_sleds_lock` proves it.
+fn open_db(dir: &Path) -> Result<sled::Db, Error> {
+    let started = std::time::Instant::now();
+    loop {
+        match sled::Config::new()
+            .path(dir)
+            .open()
+            .map_err(classify_open_error)
+        {
+            Err(Error::InUse) if started.elapsed() < LOCK_WAIT => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            other => return other,
+        }
+    }
+}
+
 fn classify_open_error(e: sled::Error) -> Error {
     // sled 0.34 reports a held file lock only as an `Other` I/O error with this text
     // (config.rs, `try_lock`); the test below pins the behaviour.
@@ -830,6 +856,30 @@ mod tests {
         assert_eq!(page.records[0].direction, Direction::Out);
         assert!(page.older.is_none());
         assert!(matches!(Store::open(tmp.path()), Err(Error::InUse)));
+    }
+
+    #[test]
+    fn reopening_right_after_close_waits_for_sleds_lock() {
+        let tmp = tempfile::tempdir().unwrap();
+        // Deterministic stand-in for sled's late release: the lock is held a
+        // little longer than the open call starts, then let go.
+        let held = Store::open(tmp.path()).unwrap();
+        let releaser = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            drop(held);
+        });
+        let store = Store::open(tmp.path()).unwrap();
+        releaser.join().unwrap();
+        drop(store);
+        // And the real thing, many times over: close with writes queued, reopen.
+        for n in 0..50 {
+            let store = Store::open(tmp.path()).unwrap();
+            store
+                .insert(message("bob@example.org", n, Direction::In))
+                .unwrap();
+        }
+        let store = Store::open(tmp.path()).unwrap();
+        assert_eq!(store.all(None).count(), 50);
     }
 
     #[test]
