@@ -455,6 +455,45 @@ impl Store {
         })
     }
 
+    /// A mark of the present moment in the store's order of writes: pass it to
+    /// `last_incoming_time` to ignore what is stored from now on.
+    pub fn mark(&self) -> Result<u64, Error> {
+        Ok(self.db.generate_id()?)
+    }
+
+    /// The time of the newest incoming message in a conversation, only among
+    /// messages stored before `mark` if given. Looks back at most [`LOOKBACK`]
+    /// messages (a long run of our own messages ends the search): the worker
+    /// uses it to keep a peer's messages in the order they came.
+    pub fn last_incoming_time(
+        &self,
+        account: &str,
+        peer: &str,
+        mark: Option<u64>,
+    ) -> Result<Option<DateTime<Utc>>, Error> {
+        let prefix = conversation_prefix(account, peer);
+        let end = prefix_end(&prefix);
+        for item in self.messages.range(prefix..end).rev().take(LOOKBACK) {
+            let (key, value) = item?;
+            let seq = key
+                .len()
+                .checked_sub(8)
+                .and_then(|at| <[u8; 8]>::try_from(&key[at..]).ok())
+                .map(u64::from_be_bytes);
+            if let (Some(mark), Some(seq)) = (mark, seq)
+                && seq >= mark
+            {
+                continue;
+            }
+            match Record::decode(&value) {
+                Ok(r) if r.direction == Direction::In => return Ok(Some(r.time)),
+                Ok(_) => {}
+                Err(e) => tracing::warn!("skipping an undecodable history record: {e}"),
+            }
+        }
+        Ok(None)
+    }
+
     /// The account's conversations, most recent first.
     pub fn conversations(&self, account: &str) -> Result<Vec<Conversation>, Error> {
         let mut prefix = account.as_bytes().to_vec();
@@ -506,6 +545,9 @@ impl Store {
         Ok(())
     }
 }
+
+/// How far back `last_incoming_time` looks for an incoming message.
+pub const LOOKBACK: usize = 256;
 
 /// How long `open` keeps trying a lock that this or another process still holds.
 const LOCK_WAIT: Duration = Duration::from_secs(2);
@@ -880,6 +922,42 @@ mod tests {
         }
         let store = Store::open(tmp.path()).unwrap();
         assert_eq!(store.all(None).count(), 50);
+    }
+
+    #[test]
+    fn last_incoming_time_skips_our_messages_and_what_came_after_the_mark() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path()).unwrap();
+        let bob = "bob@example.org";
+        assert_eq!(
+            store
+                .last_incoming_time("me@example.org", bob, None)
+                .unwrap(),
+            None
+        );
+        store.insert(message(bob, 1, Direction::In)).unwrap();
+        store.insert(message(bob, 3, Direction::In)).unwrap();
+        let mark = store.mark().unwrap();
+        // Stored after the mark, though older in time, and newer in time.
+        store.insert(message(bob, 2, Direction::In)).unwrap();
+        store.insert(message(bob, 4, Direction::In)).unwrap();
+        store.insert(message(bob, 5, Direction::Out)).unwrap();
+        store
+            .insert(message("carol@example.org", 6, Direction::In))
+            .unwrap();
+        let time = |n: i64| Utc.timestamp_opt(1_700_000_000 + n, 0).unwrap();
+        assert_eq!(
+            store
+                .last_incoming_time("me@example.org", bob, None)
+                .unwrap(),
+            Some(time(4))
+        );
+        assert_eq!(
+            store
+                .last_incoming_time("me@example.org", bob, Some(mark))
+                .unwrap(),
+            Some(time(3))
+        );
     }
 
     #[test]

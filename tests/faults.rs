@@ -173,8 +173,9 @@ fn state(client: &Client, account: &str, peer: &str) -> Check {
     {
         for r in &inc[i.saturating_sub(2)..(i + 3).min(inc.len())] {
             println!(
-                "  {account} got {} at {} (archive id {:?})",
+                "  {account} got {} {} at {} (archive id {:?})",
                 r.body,
+                r.id,
                 r.time.format("%H:%M:%S%.6f"),
                 r.archive_id
             );

@@ -653,6 +653,16 @@ async fn first_sign_in_fetches_a_bounded_recent_window() {
         "first sign-in fetched {fetched}, stored {}",
         page.records.len()
     );
+    if std::env::var_os("FAULTS_VERBOSE").is_some() {
+        for r in &page.records {
+            println!(
+                "{} {} {:?}",
+                r.time.format("%H:%M:%S%.6f"),
+                r.body,
+                r.archive_id
+            );
+        }
+    }
     // Whole pages of 100 up to the limit: the newest 200 of 250, in order.
     assert!(
         page.records.len() >= 150 && page.records.len() < 250,

@@ -32,7 +32,9 @@ use tokio_xmpp::parsers::{
     stanza_error::{DefinedCondition, ErrorType, StanzaError},
     stanza_id::{OriginId, StanzaId},
 };
-use tokio_xmpp::stanzastream::{Connection, Event as StreamEvent, StanzaStream, StreamEvent as Ev};
+use tokio_xmpp::stanzastream::{
+    Connection, Event as StreamEvent, StanzaState, StanzaStream, StanzaToken, StreamEvent as Ev,
+};
 
 use super::connector;
 use super::{
@@ -70,6 +72,8 @@ pub fn spawn(account: BareJid, store: Store) -> (Handle, mpsc::UnboundedReceiver
             catch_up: None,
             window: Default::default(),
             unconfirmed: Unconfirmed::default(),
+            in_crate: Vec::new(),
+            session: None,
         }
         .run(),
     );
@@ -92,6 +96,11 @@ struct Worker {
     window: crate::xmpp::CatchUp,
     /// What was written to the stream since the last ack barrier (see `confirm_sent`).
     unconfirmed: Unconfirmed,
+    /// Our messages handed to the crate and perhaps still in its queue (see
+    /// the `Ev::Suspended` arm).
+    in_crate: Vec<StanzaToken>,
+    /// When the current session began, and the store's mark then (see `in_order`).
+    session: Option<(chrono::DateTime<Utc>, u64)>,
 }
 
 /// How a session ended.
@@ -218,6 +227,7 @@ impl Worker {
     async fn session(&mut self, settings: Settings, interactive: bool) -> End {
         let started = Instant::now();
         self.window = settings.catch_up;
+        self.in_crate.clear();
         let online_once = Arc::new(AtomicBool::new(!interactive));
         let (report_tx, mut reports) = mpsc::unbounded_channel();
         let (cancel_tx, cancel_rx) = watch::channel(false);
@@ -237,6 +247,13 @@ impl Worker {
         self.emit(Event::Connection(ConnectionState::Connecting));
         let mut pending: HashMap<String, Pending> = HashMap::new();
         let mut bound: Option<Jid> = None;
+        // Whether the stream is up now. While it is suspended, new messages wait
+        // in the outbox instead of the crate's queue: should resumption fail,
+        // tokio-xmpp drops what it had sent but not seen acknowledged and sends
+        // what it had queued first, so newer messages would overtake older ones
+        // that only our outbox resends. `tests/faults.rs` checks the order.
+        let mut linked = false;
+        let mut held: Vec<Record> = Vec::new();
 
         let end = loop {
             tokio::select! {
@@ -256,6 +273,15 @@ impl Worker {
                     Some(StreamEvent::Stream(Ev::Reset { bound_jid, .. })) => {
                         online_once.store(true, Ordering::SeqCst);
                         handed_over = 0;
+                        linked = true;
+                        held.clear(); // the outbox below has them
+                        self.session = match self.store.mark() {
+                            Ok(mark) => Some((Utc::now(), mark)),
+                            Err(e) => {
+                                tracing::warn!("cannot mark the store: {e}");
+                                None
+                            }
+                        };
                         tracing::info!(
                             "signed in as {bound_jid} after {:.0} ms",
                             started.elapsed().as_secs_f64() * 1e3
@@ -297,11 +323,27 @@ impl Worker {
                     }
                     Some(StreamEvent::Stream(Ev::Resumed)) => {
                         handed_over = 0;
+                        linked = true;
+                        // After what the crate retransmits: older messages first.
+                        for record in std::mem::take(&mut held) {
+                            self.send_tracked(&stream, &record).await;
+                        }
                         if let Some(jid) = bound.clone() {
                             self.emit(Event::Connection(ConnectionState::Online { jid, resumed: true }));
                         }
                     }
                     Some(StreamEvent::Stream(Ev::Suspended)) => {
+                        linked = false;
+                        // A message still in the crate's queue goes out first on
+                        // the next connection, and if the session cannot be
+                        // resumed, before older ones the crate dropped and our
+                        // outbox resends: out of order. Rare (the link died
+                        // between our send and the crate's write), so start a
+                        // fresh stream instead, whose outbox resend keeps order.
+                        if self.in_crate.iter().any(|t| matches!(t.state(), StanzaState::Queued)) {
+                            tracing::info!("messages were queued when the link went down; starting a new session");
+                            break End::Idle(Some((fresh.clone(), false)));
+                        }
                         self.emit(Event::Connection(ConnectionState::Connecting));
                     }
                     Some(StreamEvent::Stanza(stanza)) => {
@@ -351,17 +393,21 @@ impl Worker {
                         }
                     }
                     Some(Command::SendMessage { to, body }) => {
-                        if let Some(record) = self.accept_message(to, body)
-                            && bound.is_some()
-                        {
-                            self.send_tracked(&stream, &record).await;
+                        if let Some(record) = self.accept_message(to, body) {
+                            if linked {
+                                self.send_tracked(&stream, &record).await;
+                            } else if bound.is_some() {
+                                held.push(record);
+                            }
                         }
                     }
                     Some(Command::Retry { peer, id }) => {
-                        if let Some(record) = self.retry(&peer, &id)
-                            && bound.is_some()
-                        {
-                            self.send_tracked(&stream, &record).await;
+                        if let Some(record) = self.retry(&peer, &id) {
+                            if linked {
+                                self.send_tracked(&stream, &record).await;
+                            } else if bound.is_some() {
+                                held.push(record);
+                            }
                         }
                     }
                     Some(command @ (Command::AddContact { .. } | Command::AnswerSubscription { .. })) => {
@@ -466,7 +512,10 @@ impl Worker {
                 .into(),
             );
         }
-        stream.send(Box::new(message.into())).await;
+        let token = stream.send(Box::new(message.into())).await;
+        self.in_crate
+            .retain(|t| matches!(t.state(), StanzaState::Queued));
+        self.in_crate.push(token);
         self.unconfirmed.messages.push((to, record.id.clone()));
     }
 
@@ -590,7 +639,7 @@ impl Worker {
             return (true, vec![]); // chat states, receipts and other bodiless traffic
         };
         let archive_id = self.archive_id(&mut message);
-        let time = message_time(&mut message);
+        let time = self.in_order(&peer, message_time(&mut message), false);
         let id = message_id(&mut message);
         tracing::trace!("live message {id} from {peer} at {time}");
         let mut new = NewMessage::incoming(self.account.as_str(), peer.as_str(), id, body, time);
@@ -632,7 +681,10 @@ impl Worker {
             return true;
         };
         let archive_id = self.archive_id(&mut inner);
-        let time = message_time(&mut inner);
+        let mut time = message_time(&mut inner);
+        if !sent_by_us {
+            time = self.in_order(&peer, time, false);
+        }
         let id = message_id(&mut inner);
         let mut new = NewMessage::incoming(self.account.as_str(), peer.as_str(), id, body, time);
         new.archive_id = archive_id;
@@ -665,6 +717,40 @@ impl Worker {
         let mut stanzas = vec![self.own_presence().into()];
         stanzas.extend(self.start_catch_up(pending));
         stanzas
+    }
+
+    /// The time to store a message from `peer` under, so that the peer's
+    /// messages keep the order the server delivered them in.
+    ///
+    /// A stream delivers one sender's messages in the order they were sent, but
+    /// their times do not always say so: a delay stamp (offline delivery, a
+    /// resend, the archive) has whole seconds only, and our clock may step back.
+    /// So an incoming message never goes before the newest one already stored
+    /// from that peer. What the server kept for us while we were away (the
+    /// archive, offline storage: stamped before this session began) arrives by
+    /// several paths in no useful order among them, so it is only kept after
+    /// what was stored before this session, and its stamps order it.
+    fn in_order(
+        &self,
+        peer: &BareJid,
+        time: chrono::DateTime<Utc>,
+        archived: bool,
+    ) -> chrono::DateTime<Utc> {
+        let mark = match self.session {
+            Some((started, mark)) if archived || time < started => Some(mark),
+            _ => None,
+        };
+        match self
+            .store
+            .last_incoming_time(self.account.as_str(), peer.as_str(), mark)
+        {
+            Ok(Some(last)) if last >= time => last + chrono::Duration::microseconds(1),
+            Ok(_) => time,
+            Err(e) => {
+                tracing::warn!("cannot read the last message from {peer}: {e}");
+                time
+            }
+        }
     }
 
     /// A live message was stored with its archive id: while no catch-up runs,
@@ -707,6 +793,7 @@ impl Worker {
                 self.archive_query(&catch_up.query_id, None, Some(String::new()), Some(start))
             }
         };
+        tracing::debug!("archive catch-up starts ({})", catch_up.query_id);
         self.catch_up = Some(catch_up);
         self.archive_iq(query, pending)
     }
@@ -800,12 +887,16 @@ impl Worker {
         let Some((_, body)) = inner.get_best_body_cloned(vec![]) else {
             return (true, vec![]);
         };
-        let time = match &result.forwarded.delay {
+        let mut time = match &result.forwarded.delay {
             Some(delay) => stamp_time(&delay.stamp),
             None => message_time(&mut inner),
         };
+        if !sent_by_us {
+            time = self.in_order(&peer, time, true);
+        }
         let receipt = receipt_for(&mut inner);
         let id = message_id(&mut inner);
+        tracing::trace!("archived message {id} from {peer} at {time}");
         let mut new = NewMessage::incoming(self.account.as_str(), peer.as_str(), id, body, time);
         new.archive_id = Some(result.id);
         // Back-fill of a first sign-in is history, not news.
@@ -1222,16 +1313,13 @@ fn message_time(message: &mut Message) -> chrono::DateTime<Utc> {
     }
 }
 
-/// A delay stamp as a storage time. Servers stamp whole seconds (Prosody does);
-/// a stamped message usually arrives after the live ones of its second, so it
-/// is placed at that second's end, and never in the future (which would pin it
-/// below everything that comes later).
+/// A delay stamp as a storage time, never in the future (a server clock ahead
+/// of ours would otherwise pin the message below everything that comes later).
+/// Servers stamp whole seconds (Prosody does), so several messages share one
+/// time: the store keeps those in the order they are stored, and `in_order`
+/// keeps them after what the same peer sent before.
 fn stamp_time(stamp: &tokio_xmpp::parsers::date::DateTime) -> chrono::DateTime<Utc> {
-    let mut time = stamp.0.with_timezone(&Utc);
-    if time.timestamp_subsec_micros() == 0 {
-        time += chrono::Duration::microseconds(999_999);
-    }
-    time.min(Utc::now())
+    stamp.0.with_timezone(&Utc).min(Utc::now())
 }
 
 /// The id that identifies a message across copies: origin-id, else the stanza id.
