@@ -155,6 +155,8 @@ struct CatchUp {
     /// The `queryid` results must carry; anything else is ignored.
     query_id: String,
     direction: Paging,
+    /// Forward only: the time the last result was stored under.
+    last_time: Option<chrono::DateTime<Utc>>,
     /// Messages stored (forward) or collected (backward) by this catch-up so far.
     stored: usize,
     /// Backward only: the pages collected so far, newest first. They are stored
@@ -783,6 +785,7 @@ impl Worker {
         let catch_up = CatchUp {
             query_id: format!("mam-{}", self.next_id),
             direction: paging,
+            last_time: None,
             stored: 0,
             pages: vec![Vec::new()],
         };
@@ -893,6 +896,16 @@ impl Worker {
         };
         if !sent_by_us {
             time = self.in_order(&peer, time, true);
+        }
+        // Forward, the archive's order is the true one, across directions too
+        // (a reply from our phone in the same second as what it answered).
+        if let Some(catch_up) = &mut self.catch_up
+            && matches!(catch_up.direction, Paging::Forward)
+        {
+            if let Some(last) = catch_up.last_time {
+                time = time.max(last);
+            }
+            catch_up.last_time = Some(time);
         }
         let receipt = receipt_for(&mut inner);
         let id = message_id(&mut inner);
