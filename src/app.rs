@@ -135,6 +135,7 @@ impl App {
             direct_tls: account.direct_tls,
             trust: self.trust.clone(),
             catch_up: Default::default(),
+            liveness: Default::default(),
         };
         self.begin_session(settings, false);
         self.show_chat()
@@ -281,6 +282,7 @@ impl App {
             direct_tls: login.direct_tls,
             trust: self.trust.clone(),
             catch_up: Default::default(),
+            liveness: Default::default(),
         };
         self.begin_session(settings, true);
         save

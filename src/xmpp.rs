@@ -31,6 +31,29 @@ pub struct Settings {
     pub trust: connector::Trust,
     /// How much history a first sign-in fetches from the server's archive.
     pub catch_up: CatchUp,
+    /// How quickly a dead link is noticed.
+    pub liveness: Liveness,
+}
+
+/// When a silent connection is declared dead.
+///
+/// After `probe_after` without a byte from the server, the stream asks it for
+/// an acknowledgement (XEP-0198 `<r/>`, or a ping); without an answer within
+/// `answer_within` the link is dead and the stream reconnects. The defaults
+/// notice a dead link (a Wi-Fi change, a NAT that forgot us) within 45 s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Liveness {
+    pub probe_after: Duration,
+    pub answer_within: Duration,
+}
+
+impl Default for Liveness {
+    fn default() -> Self {
+        Self {
+            probe_after: Duration::from_secs(30),
+            answer_within: Duration::from_secs(15),
+        }
+    }
 }
 
 /// The bounded window of history a first sign-in fetches (XEP-0313).

@@ -6,6 +6,8 @@
 mod client;
 #[path = "support/prosody.rs"]
 mod prosody;
+#[path = "support/proxy.rs"]
+mod proxy;
 #[path = "support/raw.rs"]
 mod raw;
 
@@ -430,6 +432,73 @@ async fn outgoing_messages_become_sent_then_delivered() {
         .unwrap();
     assert_eq!(got.records.len(), 1);
     assert_eq!(got.records[0].id, id);
+    let _ = bob.events.try_recv();
+}
+
+/// A link that goes silent without closing (a NAT that forgot us, a Wi-Fi
+/// change) is noticed by the liveness probe; what was typed meanwhile waits
+/// in the outbox and is delivered once when the link is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_dead_link_is_noticed_and_nothing_is_lost() {
+    let server = Prosody::start_with_roster(&accounts(), &prosody::alice_and_bob());
+    let proxy = proxy::Proxy::start(server.port).await;
+    let mut alice_settings = settings(
+        &format!("127.0.0.1:{}", proxy.port),
+        &server.ca(),
+        "alice@localhost",
+        "alicepass",
+    );
+    // Shorter than the default 30 s + 15 s so that the test stays quick.
+    alice_settings.liveness = tern::xmpp::Liveness {
+        probe_after: Duration::from_secs(2),
+        answer_within: Duration::from_secs(2),
+    };
+    let mut alice = Client::online(alice_settings).await;
+    let mut bob = sign_in(&server, "bob").await;
+
+    proxy.stall();
+    let t0 = Instant::now();
+    alice
+        .handle
+        .send_message(bob.jid.clone(), "typed into a dead link".into());
+    let Some(Event::Messages(shown)) = alice
+        .next_event(Duration::from_secs(5), |e| matches!(e, Event::Messages(_)))
+        .await
+    else {
+        panic!("not shown")
+    };
+    let id = shown[0].id.clone();
+    alice
+        .next_connection_state(Duration::from_secs(15), |s| {
+            !matches!(s, ConnectionState::Online { .. })
+        })
+        .await;
+    let noticed = t0.elapsed();
+    println!("a silent link was noticed after {noticed:?} (probe 2 s + answer 2 s)");
+    assert!(
+        noticed >= Duration::from_secs(2),
+        "noticed before the probe could run: {noticed:?}"
+    );
+    assert_eq!(
+        alice.store.outbox("alice@localhost").unwrap().len(),
+        1,
+        "the message must wait in the outbox"
+    );
+
+    proxy.restore();
+    alice.wait_online(Duration::from_secs(20)).await;
+    assert!(
+        alice
+            .wait_state(&id, Delivery::Delivered, Duration::from_secs(15))
+            .await,
+        "not delivered after the link came back"
+    );
+    let got = bob
+        .store
+        .page("bob@localhost", "alice@localhost", None, 10)
+        .unwrap();
+    let copies = got.records.iter().filter(|r| r.id == id).count();
+    assert_eq!(copies, 1, "bob must hold the message exactly once");
     let _ = bob.events.try_recv();
 }
 

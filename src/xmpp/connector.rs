@@ -27,7 +27,7 @@ use tokio_xmpp::xmlstream::{
     XmppStreamElement, initiate_stream,
 };
 
-use super::{Failure, Settings};
+use super::{Failure, Liveness, Settings};
 
 /// How long one attempt (DNS, TCP, TLS, SASL) may take before it counts as failed.
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(15);
@@ -104,7 +104,7 @@ async fn connect_inner(settings: &Settings) -> Result<Connection, Failure> {
     let (pending, binding) = if settings.direct_tls {
         let tls = tls_handshake(settings, &domain, tcp).await?;
         let binding = channel_binding(&tls);
-        let pending = initiate(BufStream::new(tls), &domain).await?;
+        let pending = initiate(BufStream::new(tls), &domain, settings.liveness).await?;
         (pending, binding)
     } else {
         starttls(settings, &domain, tcp).await?
@@ -197,7 +197,7 @@ async fn starttls(
     domain: &str,
     tcp: TcpStream,
 ) -> Result<(PendingFeaturesRecv<TlsStream>, ChannelBinding), Failure> {
-    let pending = initiate(BufStream::new(tcp), domain).await?;
+    let pending = initiate(BufStream::new(tcp), domain, settings.liveness).await?;
     let (features, mut stream): (_, XmppStream<BufStream<TcpStream>>) =
         pending.recv_features().await.map_err(lost)?;
     if !features.can_starttls() {
@@ -228,7 +228,10 @@ async fn starttls(
     let tcp = stream.into_inner().into_inner();
     let tls = tls_handshake(settings, domain, tcp).await?;
     let binding = channel_binding(&tls);
-    Ok((initiate(BufStream::new(tls), domain).await?, binding))
+    Ok((
+        initiate(BufStream::new(tls), domain, settings.liveness).await?,
+        binding,
+    ))
 }
 
 async fn tls_handshake(
@@ -278,8 +281,15 @@ fn header(domain: &str) -> StreamHeader<'static> {
 async fn initiate<S: tokio::io::AsyncBufRead + tokio::io::AsyncWrite + Unpin>(
     io: S,
     domain: &str,
+    liveness: Liveness,
 ) -> Result<PendingFeaturesRecv<S>, Failure> {
-    initiate_stream(io, ns::JABBER_CLIENT, header(domain), Timeouts::tight())
+    // The stream keeps these timeouts for its whole life: the crate probes a
+    // silent server after `read_timeout` and gives up after `response_timeout`.
+    let timeouts = Timeouts {
+        read_timeout: liveness.probe_after,
+        response_timeout: liveness.answer_within,
+    };
+    initiate_stream(io, ns::JABBER_CLIENT, header(domain), timeouts)
         .await
         .map_err(|e| Failure::Lost(e.to_string()))
 }

@@ -50,6 +50,10 @@ const FIRST_RETRY: Duration = Duration::from_secs(1);
 const MAX_RETRY: Duration = Duration::from_secs(60);
 /// How long a polite close may take before the socket is simply dropped.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(3);
+/// How often the worker looks for a suspend and resume of the computer.
+const WAKE_CHECK: Duration = Duration::from_secs(5);
+/// How long the server may take to answer the probe sent after a wake-up.
+const WAKE_PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Starts the worker for `account`. Must be called inside a tokio runtime.
 ///
@@ -74,6 +78,7 @@ pub fn spawn(account: BareJid, store: Store) -> (Handle, mpsc::UnboundedReceiver
             unconfirmed: Unconfirmed::default(),
             in_crate: Vec::new(),
             session: None,
+            after_flush: AfterFlush::default(),
         }
         .run(),
     );
@@ -101,6 +106,17 @@ struct Worker {
     in_crate: Vec<StanzaToken>,
     /// When the current session began, and the store's mark then (see `in_order`).
     session: Option<(chrono::DateTime<Utc>, u64)>,
+    /// What must wait until received messages are on disk (see `settle`).
+    after_flush: AfterFlush,
+}
+
+/// What may only happen once the messages received so far are on disk: a
+/// receipt tells the sender the message is safe with us, and the archive
+/// position tells the next catch-up it need not fetch them again.
+#[derive(Default)]
+struct AfterFlush {
+    receipts: Vec<Message>,
+    cursor: Option<String>,
 }
 
 /// How a session ended.
@@ -129,6 +145,39 @@ enum Pending {
     Archive,
     /// A ping whose answer proves the server has these stanzas (see `confirm_sent`).
     Barrier(Unconfirmed),
+    /// A ping asking whether the link survived a suspend (see `Wake`).
+    Probe,
+}
+
+/// Notices that the computer slept: the wall clock moved on while the
+/// monotonic clock (which stops during suspend on Linux and macOS) did not.
+///
+/// After a wake-up the connection is often dead (the server or a NAT gave up
+/// on it), but the stream's own read timeout, counted on the monotonic clock,
+/// would take up to `Liveness` to notice. A prompt ping tells at once.
+struct Wake {
+    monotonic: Instant,
+    wall: std::time::SystemTime,
+}
+
+impl Wake {
+    /// Wall time running ahead of monotonic time by more than this is a suspend
+    /// (or the clock set forward, for which one spare ping is harmless).
+    const SLACK: Duration = Duration::from_secs(10);
+
+    fn new(monotonic: Instant, wall: std::time::SystemTime) -> Self {
+        Self { monotonic, wall }
+    }
+
+    /// Whether the computer slept since the last check.
+    fn woke(&mut self, monotonic: Instant, wall: std::time::SystemTime) -> bool {
+        let ran = monotonic.saturating_duration_since(self.monotonic);
+        // A clock set backwards gives an error here: not a suspend.
+        let passed = wall.duration_since(self.wall).unwrap_or_default();
+        self.monotonic = monotonic;
+        self.wall = wall;
+        passed > ran + Self::SLACK
+    }
 }
 
 /// Stanzas written but not yet known to have reached our server.
@@ -163,6 +212,8 @@ struct CatchUp {
     /// oldest first at the end, so that messages the archive stamped with the
     /// same second keep their order.
     pages: Vec<Vec<NewMessage>>,
+    /// Backward only: the newest archive id, where the next catch-up resumes.
+    newest: Option<String>,
 }
 
 enum Paging {
@@ -256,6 +307,11 @@ impl Worker {
         // that only our outbox resends. `tests/faults.rs` checks the order.
         let mut linked = false;
         let mut held: Vec<Record> = Vec::new();
+        let mut wake = Wake::new(Instant::now(), std::time::SystemTime::now());
+        let mut wake_check = tokio::time::interval(WAKE_CHECK);
+        wake_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // The ping sent after a wake-up, and when it must have been answered.
+        let mut probe: Option<(String, Instant)> = None;
 
         let end = loop {
             tokio::select! {
@@ -377,6 +433,24 @@ impl Worker {
                     }
                     None => {}
                 },
+                _ = wake_check.tick() => {
+                    if wake.woke(Instant::now(), std::time::SystemTime::now()) && linked {
+                        tracing::info!("the computer slept; checking the connection");
+                        self.next_id += 1;
+                        let id = format!("wake-{}", self.next_id);
+                        pending.insert(id.clone(), Pending::Probe);
+                        stream.send(Box::new(Iq::from_get(id.clone(), tokio_xmpp::parsers::ping::Ping).into())).await;
+                        probe = Some((id, Instant::now() + WAKE_PROBE_TIMEOUT));
+                    }
+                    if let Some((id, deadline)) = &probe {
+                        if !pending.contains_key(id) {
+                            probe = None;
+                        } else if Instant::now() >= *deadline {
+                            tracing::info!("the connection did not survive the suspend; starting a new session");
+                            break End::Idle(Some((fresh.clone(), false)));
+                        }
+                    }
+                }
                 command = self.commands.recv() => match command {
                     None => break End::Stop,
                     Some(Command::Connect { settings, interactive }) => break End::Idle(Some((*settings, interactive))),
@@ -419,6 +493,7 @@ impl Worker {
                     }
                 },
             }
+            self.settle(&stream).await;
             if bound.is_some() {
                 self.confirm_sent(&stream, &mut pending).await;
             }
@@ -579,11 +654,13 @@ impl Worker {
             Stanza::Message(message) => {
                 let (alive, replies) = self.on_message(message);
                 for stanza in replies {
-                    // Message replies are receipts: keep them until the server has them.
-                    if let Stanza::Message(receipt) = &stanza {
-                        self.unconfirmed.receipts.push(receipt.clone());
+                    match stanza {
+                        // Receipts: only once the message is on disk (see `settle`).
+                        Stanza::Message(receipt) => self.after_flush.receipts.push(receipt),
+                        other => {
+                            stream.send(Box::new(other)).await;
+                        }
                     }
-                    stream.send(Box::new(stanza)).await;
                 }
                 alive
             }
@@ -757,11 +834,40 @@ impl Worker {
 
     /// A live message was stored with its archive id: while no catch-up runs,
     /// the archive and the stream agree on order, so catch-up can resume after it.
-    fn advance_cursor(&self, archive_id: Option<&str>) {
-        if let (None, Some(id)) = (&self.catch_up, archive_id)
-            && let Err(e) = self.store.set_archive_cursor(self.account.as_str(), id)
+    fn advance_cursor(&mut self, archive_id: Option<&str>) {
+        if let (None, Some(id)) = (&self.catch_up, archive_id) {
+            self.after_flush.cursor = Some(id.to_owned());
+        }
+    }
+
+    /// Flushes what was received to disk, then sends the receipts and moves
+    /// the archive position that were waiting for it.
+    ///
+    /// tokio-xmpp acknowledges stanzas (XEP-0198) as soon as it reads them, which
+    /// we cannot delay; a crash before our flush would lose such a message but
+    /// for this: the archive position only moves past messages that are on
+    /// disk, so the next catch-up fetches them from the server's archive again.
+    async fn settle(&mut self, stream: &StanzaStream) {
+        if self.after_flush.receipts.is_empty() && self.after_flush.cursor.is_none() {
+            return;
+        }
+        let AfterFlush { receipts, cursor } = std::mem::take(&mut self.after_flush);
+        if let Err(e) = self.store.flush().await {
+            // Not safely stored: no receipt, no new position; the archive has them.
+            tracing::error!("cannot write received messages to disk: {e}");
+            return;
+        }
+        if let Some(cursor) = cursor
+            && let Err(e) = self
+                .store
+                .set_archive_cursor(self.account.as_str(), &cursor)
         {
             tracing::warn!("cannot store the archive position: {e}");
+        }
+        for receipt in receipts {
+            // Kept until the server has it (see `Unconfirmed`).
+            self.unconfirmed.receipts.push(receipt.clone());
+            stream.send(Box::new(receipt.into())).await;
         }
     }
 
@@ -788,6 +894,7 @@ impl Worker {
             last_time: None,
             stored: 0,
             pages: vec![Vec::new()],
+            newest: None,
         };
         let query = match &catch_up.direction {
             Paging::Forward => self.archive_query(&catch_up.query_id, cursor, None, None),
@@ -961,17 +1068,14 @@ impl Worker {
         };
         let Some(fin) = fin else {
             tracing::warn!("archive page without <fin/>: catch-up stopped");
-            self.store_backfill(catch_up.pages);
+            self.store_backfill(catch_up);
             return vec![];
         };
-        let account = self.account.to_string();
         // The page's messages arrived (and were stored) before its <fin/>.
         let next = match catch_up.direction {
             Paging::Forward => {
-                if let Some(last) = &fin.set.last
-                    && let Err(e) = self.store.set_archive_cursor(&account, last)
-                {
-                    tracing::warn!("cannot store the archive position: {e}");
+                if let Some(last) = &fin.set.last {
+                    self.after_flush.cursor = Some(last.clone());
                 }
                 match (fin.complete, fin.set.last) {
                     (false, Some(last)) => {
@@ -982,10 +1086,8 @@ impl Worker {
             }
             Paging::Backward { limit } => {
                 // The first page back is the newest: catch-up resumes after it next time.
-                if let (Ok(None), Some(last)) = (self.store.archive_cursor(&account), &fin.set.last)
-                    && let Err(e) = self.store.set_archive_cursor(&account, last)
-                {
-                    tracing::warn!("cannot store the archive position: {e}");
+                if catch_up.newest.is_none() {
+                    catch_up.newest = fin.set.last.clone();
                 }
                 catch_up.pages.push(Vec::new());
                 match (fin.complete, fin.set.first) {
@@ -1010,16 +1112,20 @@ impl Worker {
             }
             None => {
                 tracing::info!("archive catch-up done ({} messages)", catch_up.stored);
-                self.store_backfill(catch_up.pages);
+                self.store_backfill(catch_up);
                 vec![]
             }
         }
     }
 
-    /// Stores a first sign-in's history, oldest page first.
-    fn store_backfill(&mut self, pages: Vec<Vec<NewMessage>>) {
+    /// Stores a first sign-in's history, oldest page first; once it is on
+    /// disk, the next catch-up resumes after the newest of it.
+    fn store_backfill(&mut self, catch_up: CatchUp) {
+        if let Some(newest) = catch_up.newest {
+            self.after_flush.cursor = Some(newest);
+        }
         let mut shown = Vec::new();
-        for message in pages.into_iter().rev().flatten() {
+        for message in catch_up.pages.into_iter().rev().flatten() {
             match self.store.insert(message) {
                 Ok(Some(record)) => shown.push(record),
                 Ok(None) => {}
@@ -1042,7 +1148,7 @@ impl Worker {
         };
         tracing::warn!("archive query refused: {:?}", error.defined_condition);
         let forward = matches!(catch_up.direction, Paging::Forward);
-        self.store_backfill(catch_up.pages);
+        self.store_backfill(catch_up);
         if forward && error.defined_condition == DefinedCondition::ItemNotFound {
             return self.restart_from_window(pending);
         }
@@ -1051,6 +1157,7 @@ impl Worker {
 
     /// Forgets the archive position and fetches the first-sign-in window instead.
     fn restart_from_window(&mut self, pending: &mut HashMap<String, Pending>) -> Vec<Stanza> {
+        self.after_flush.cursor = None;
         if let Err(e) = self.store.clear_archive_cursor(self.account.as_str()) {
             tracing::warn!("cannot reset the archive position: {e}");
             return vec![];
@@ -1163,6 +1270,10 @@ impl Worker {
                         let fin = payload.and_then(|p| Fin::try_from(p).ok());
                         (true, self.on_archive_page(fin, pending))
                     }
+                    (Some(Pending::Probe), _) => {
+                        tracing::info!("the connection survived the suspend");
+                        (true, vec![])
+                    }
                     (None, _) => (true, vec![]),
                 }
             }
@@ -1175,6 +1286,8 @@ impl Worker {
                     (true, self.announce(pending))
                 }
                 Some(Pending::Archive) => (true, self.on_archive_error(&error, pending)),
+                // Any answer proves the link is alive.
+                Some(Pending::Probe) => (true, vec![]),
                 // Even an error answer comes after the server took the messages.
                 Some(Pending::Barrier(sent)) => {
                     for (peer, id) in sent.messages {
@@ -1450,4 +1563,31 @@ fn reconnector(
             }
         });
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::SystemTime;
+
+    #[test]
+    fn a_suspend_is_told_from_normal_ticks_and_clock_changes() {
+        let (mono, wall) = (Instant::now(), SystemTime::now());
+        let mut wake = Wake::new(mono, wall);
+        // Both clocks ran 5 s: awake all along.
+        let (mono, wall) = (mono + WAKE_CHECK, wall + WAKE_CHECK);
+        assert!(!wake.woke(mono, wall));
+        // 5 s of running, 2 h on the wall: the lid was closed.
+        let (mono, wall) = (mono + WAKE_CHECK, wall + Duration::from_secs(7200));
+        assert!(wake.woke(mono, wall));
+        // The next tick compares with the wake-up, not the old reading.
+        let (mono, wall) = (mono + WAKE_CHECK, wall + WAKE_CHECK);
+        assert!(!wake.woke(mono, wall));
+        // A late tick (busy runtime) is not a suspend.
+        let (mono, wall) = (mono + Duration::from_secs(8), wall + Duration::from_secs(8));
+        assert!(!wake.woke(mono, wall));
+        // The clock set back an hour: not a suspend, and no panic.
+        let (mono, wall) = (mono + WAKE_CHECK, wall - Duration::from_secs(3600));
+        assert!(!wake.woke(mono, wall));
+    }
 }

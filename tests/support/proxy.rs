@@ -1,5 +1,7 @@
 //! A TCP proxy on loopback that a test can cut (closing every connection and
-//! refusing new ones) and restore, to fake a flaky network.
+//! refusing new ones), stall (a black hole: connections stay open but nothing
+//! gets through, as when a NAT forgets us or Wi-Fi changes) and restore, to
+//! fake a flaky network.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)] // test support: failing loudly is the point
 
 use std::net::SocketAddr;
@@ -12,6 +14,8 @@ use tokio::sync::watch;
 pub struct Proxy {
     pub port: u16,
     open: Arc<AtomicBool>,
+    /// While true, nothing is forwarded on any connection, old or new.
+    stalled: watch::Sender<bool>,
     /// Bumped on every cut; connections from an older generation close.
     generation: watch::Sender<u64>,
     pub connections: Arc<AtomicU64>,
@@ -26,10 +30,15 @@ impl Proxy {
         let upstream: SocketAddr = ([127, 0, 0, 1], upstream_port).into();
         let open = Arc::new(AtomicBool::new(true));
         let (generation, _) = watch::channel(0u64);
+        let (stalled, _) = watch::channel(false);
         let connections = Arc::new(AtomicU64::new(0));
         let accept = {
-            let (open, generation, connections) =
-                (open.clone(), generation.clone(), connections.clone());
+            let (open, generation, connections, stalled) = (
+                open.clone(),
+                generation.clone(),
+                connections.clone(),
+                stalled.clone(),
+            );
             tokio::spawn(async move {
                 while let Ok((client, _)) = listener.accept().await {
                     if !open.load(Ordering::SeqCst) {
@@ -38,6 +47,7 @@ impl Proxy {
                     }
                     connections.fetch_add(1, Ordering::SeqCst);
                     let mut cut = generation.subscribe();
+                    let mut stall = stalled.subscribe();
                     tokio::spawn(async move {
                         let Ok(server) = TcpStream::connect(upstream).await else {
                             return;
@@ -45,8 +55,11 @@ impl Proxy {
                         let (mut client, mut server) = (client, server);
                         tokio::select! {
                             _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
-                            _ = cut.changed() => {} // both sockets drop here
+                            _ = cut.changed() => return, // both sockets drop here
+                            // A black hole for good: a stalled path never recovers.
+                            _ = stall.wait_for(|s| *s) => {}
                         }
+                        let _ = cut.changed().await;
                     });
                 }
             })
@@ -54,6 +67,7 @@ impl Proxy {
         Self {
             port,
             open,
+            stalled,
             generation,
             connections,
             accept,
@@ -66,8 +80,15 @@ impl Proxy {
         self.generation.send_modify(|g| *g += 1);
     }
 
+    /// Keeps every connection open but forwards nothing more on them; new
+    /// connections are accepted and go silent too, until `restore`.
+    pub fn stall(&self) {
+        self.stalled.send_replace(true);
+    }
+
     pub fn restore(&self) {
         self.open.store(true, Ordering::SeqCst);
+        self.stalled.send_replace(false);
     }
 }
 
