@@ -342,6 +342,16 @@ impl App {
                 }
                 Task::none()
             }
+            Event::History {
+                peer,
+                records,
+                more,
+            } => {
+                if let Screen::Chat(chat) = &mut self.screen {
+                    chat.history(&peer, records, more);
+                }
+                Task::none()
+            }
             Event::SubscriptionRequest(from) => {
                 if let Screen::Chat(chat) = &mut self.screen {
                     chat.subscription_request(from);

@@ -145,6 +145,21 @@ pub enum Command {
         peer: BareJid,
         id: String,
     },
+    /// Fetches the page of history with `peer` that precedes `before` (the
+    /// oldest message shown) from the server's archive; answered with
+    /// [`Event::History`].
+    FetchOlder {
+        peer: BareJid,
+        before: Option<Oldest>,
+    },
+}
+
+/// The oldest message a conversation holds, where older history starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Oldest {
+    pub time: chrono::DateTime<chrono::Utc>,
+    /// Its id in our archive, when known: the exact place to page back from.
+    pub archive_id: Option<String>,
 }
 
 /// The user's own presence.
@@ -186,6 +201,14 @@ pub enum Event {
     Messages(Vec<Record>),
     /// A stored message changed (delivery state, archive id).
     Updated(Record),
+    /// Older history with `peer` fetched from the archive and stored (see
+    /// [`Command::FetchOlder`]); `more` unless the archive holds nothing older.
+    /// Empty with `more` when it could not be fetched (offline, refused).
+    History {
+        peer: BareJid,
+        records: Vec<Record>,
+        more: bool,
+    },
     /// Someone asks to see our presence (RFC 6121 §3.1).
     SubscriptionRequest(BareJid),
 }
@@ -301,6 +324,10 @@ impl Handle {
 
     pub fn retry(&self, peer: BareJid, id: String) -> bool {
         self.send(Command::Retry { peer, id })
+    }
+
+    pub fn fetch_older(&self, peer: BareJid, before: Option<Oldest>) -> bool {
+        self.send(Command::FetchOlder { peer, before })
     }
 
     pub fn disconnect(&self) -> bool {

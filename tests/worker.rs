@@ -746,6 +746,66 @@ async fn first_sign_in_fetches_a_bounded_recent_window() {
         alice.store.conversations("alice@localhost").unwrap()[0].unread,
         0
     );
+
+    // Scrolling up past the oldest local message fetches older pages. From a
+    // time only (as for a message sent from here, which has no archive id):
+    // the pages up to that second hold copies, skipped, then the 50 missing.
+    let oldest = &page.records[0];
+    let older = fetch_older(&mut alice, Some((oldest.time, None))).await;
+    println!(
+        "older history from a time: {} new, more: {}",
+        older.0.len(),
+        older.1
+    );
+    assert_eq!(older.0.len(), 250 - page.records.len());
+    assert!(older.0.iter().all(|r| r.archive_id.is_some()));
+    let all = alice
+        .store
+        .page("alice@localhost", "bob@localhost", None, 1000)
+        .unwrap()
+        .records;
+    assert_eq!(
+        alice.store.conversations("alice@localhost").unwrap()[0].unread,
+        0,
+        "history is not news"
+    );
+    let bodies: Vec<String> = all.iter().map(|r| r.body.clone()).collect();
+    let expected: Vec<String> = (0..250).map(|n| format!("old {n:03}")).collect();
+    assert_eq!(bodies, expected, "all 250 once, in order");
+    // From the oldest's archive id: nothing older, and the archive says so.
+    let (none, more) =
+        fetch_older(&mut alice, Some((all[0].time, all[0].archive_id.clone()))).await;
+    assert!(none.is_empty() && !more, "{} more: {more}", none.len());
+
+    // Offline, a fetch is answered at once with nothing (the UI may ask again later).
+    alice.handle.disconnect();
+    let (none, more) = fetch_older(&mut alice, None).await;
+    assert!(none.is_empty() && more);
+}
+
+/// Asks the worker for the history before `before` and waits for its answer.
+async fn fetch_older(
+    client: &mut Client,
+    before: Option<(chrono::DateTime<chrono::Utc>, Option<String>)>,
+) -> (Vec<tern::store::Record>, bool) {
+    let before = before.map(|(time, archive_id)| tern::xmpp::Oldest { time, archive_id });
+    client.handle.fetch_older(bob_jid(), before);
+    match client
+        .next_event(Duration::from_secs(10), |e| {
+            matches!(e, Event::History { .. })
+        })
+        .await
+    {
+        Some(Event::History {
+            peer,
+            records,
+            more,
+        }) => {
+            assert_eq!(peer, bob_jid());
+            (records, more)
+        }
+        _ => panic!("no answer to a fetch of older history"),
+    }
 }
 
 /// Hostile and odd input from a contact: forged carbons, archive results that

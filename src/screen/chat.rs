@@ -235,6 +235,15 @@ impl State {
         }
     }
 
+    /// Older history fetched from the archive: only the open conversation shows it.
+    pub fn history(&mut self, peer: &BareJid, records: Vec<Record>, more: bool) {
+        if let Some(open) = &mut self.open
+            && open.peer() == peer
+        {
+            open.history(records, more);
+        }
+    }
+
     /// A stored message changed (delivery state): show the new state.
     pub fn updated(&mut self, record: Record) {
         if let Some(open) = &mut self.open {
@@ -404,6 +413,13 @@ impl State {
                         Some(Event::Worker(Command::Retry {
                             peer: open.peer().clone(),
                             id,
+                        })),
+                    ),
+                    Some(conversation::Event::FetchOlder(before)) => (
+                        task,
+                        Some(Event::Worker(Command::FetchOlder {
+                            peer: open.peer().clone(),
+                            before,
                         })),
                     ),
                     Some(conversation::Event::Error(e)) => {

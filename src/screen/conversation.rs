@@ -10,7 +10,7 @@ use crate::fl;
 use crate::link::{self, Segment, Target};
 use crate::store::{Cursor, Delivery, Direction, PAGE_SIZE, Page, Record, Store};
 use crate::theme;
-use crate::xmpp::BareJid;
+use crate::xmpp::{BareJid, Oldest};
 
 pub const COMPOSER: &str = "composer";
 pub const MESSAGES: &str = "messages";
@@ -28,7 +28,20 @@ pub struct State {
     /// Whether the first page has arrived.
     loaded: bool,
     loading_older: bool,
+    /// What the server's archive may hold before the oldest local message.
+    archive: Archive,
     composer: text_editor::Content,
+}
+
+/// Older history on the server, asked for once the local history runs out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Archive {
+    /// It may hold older messages.
+    Unknown,
+    /// A page was asked for and has not come yet.
+    Fetching,
+    /// It holds nothing older: this is the start of the conversation.
+    Exhausted,
 }
 
 #[derive(Debug, Clone)]
@@ -49,6 +62,8 @@ pub enum Event {
     OpenLink(Target),
     /// Send the failed message with this id again.
     Retry(String),
+    /// The local history is exhausted: fetch what precedes this from the archive.
+    FetchOlder(Option<Oldest>),
 }
 
 impl State {
@@ -66,6 +81,7 @@ impl State {
             older: None,
             loaded: false,
             loading_older: false,
+            archive: Archive::Unknown,
             composer: text_editor::Content::with_text(draft.as_deref().unwrap_or("")),
         };
         let task = load_page(store, account, peer.as_str(), None).map(Message::Loaded);
@@ -95,6 +111,30 @@ impl State {
         if let Some(shown) = self.records.iter_mut().rev().find(|r| r.id == record.id) {
             *shown = record;
         }
+    }
+
+    /// Older history fetched from the archive (see [`Event::FetchOlder`]).
+    pub fn history(&mut self, records: Vec<Record>, more: bool) {
+        self.archive = if more {
+            Archive::Unknown
+        } else {
+            Archive::Exhausted
+        };
+        for record in records {
+            if record.peer == self.peer.as_str() && record.account == self.account {
+                let at = self.records.partition_point(|r| r.time <= record.time);
+                self.records.insert(at, record);
+            }
+        }
+    }
+
+    /// Whether anything older can be loaded, from here or from the archive.
+    fn has_older(&self) -> bool {
+        self.older.is_some() || (self.loaded && self.archive != Archive::Exhausted)
+    }
+
+    fn is_loading_older(&self) -> bool {
+        self.loading_older || self.archive == Archive::Fetching
     }
 
     /// A message of this conversation was stored: show it.
@@ -147,39 +187,50 @@ impl State {
             Message::Scrolled(viewport) => {
                 // The list is anchored to the bottom: the reversed offset is the distance to the top.
                 if viewport.absolute_offset_reversed().y < LOAD_MARGIN {
-                    return (self.load_older(store), None);
+                    return self.load_older(store);
                 }
             }
-            Message::LoadOlder => return (self.load_older(store), None),
+            Message::LoadOlder => return self.load_older(store),
             Message::Link(target) => return (Task::none(), Some(Event::OpenLink(target))),
             Message::Retry(id) => return (Task::none(), Some(Event::Retry(id))),
         }
         (Task::none(), None)
     }
 
-    fn load_older(&mut self, store: &Store) -> Task<Message> {
-        match (&self.older, self.loading_older) {
-            (Some(cursor), false) => {
-                self.loading_older = true;
-                load_page(
-                    store,
-                    &self.account,
-                    self.peer.as_str(),
-                    Some(cursor.clone()),
-                )
-                .map(Message::OlderLoaded)
-            }
-            _ => Task::none(),
+    /// The next older page: from the local history while it lasts, then from
+    /// the server's archive.
+    fn load_older(&mut self, store: &Store) -> (Task<Message>, Option<Event>) {
+        if self.is_loading_older() || !self.loaded {
+            return (Task::none(), None);
         }
+        if let Some(cursor) = &self.older {
+            self.loading_older = true;
+            let task = load_page(
+                store,
+                &self.account,
+                self.peer.as_str(),
+                Some(cursor.clone()),
+            );
+            return (task.map(Message::OlderLoaded), None);
+        }
+        if self.archive != Archive::Unknown {
+            return (Task::none(), None);
+        }
+        self.archive = Archive::Fetching;
+        let oldest = self.records.first().map(|r| Oldest {
+            time: r.time,
+            archive_id: r.archive_id.clone(),
+        });
+        (Task::none(), Some(Event::FetchOlder(oldest)))
     }
 
     pub fn view<'a>(&'a self, peer_name: &'a str, own_name: &'a str) -> Element<'a, Message> {
         let mut list = column![].spacing(2).padding([12, 16]);
-        if self.older.is_some() {
+        if self.has_older() {
             list = list.push(
                 container(
                     button(
-                        text(if self.loading_older {
+                        text(if self.is_loading_older() {
                             fl!("chat-loading-older")
                         } else {
                             fl!("chat-load-older")

@@ -18,7 +18,7 @@ use tokio_xmpp::Stanza;
 use tokio_xmpp::jid::{BareJid, Jid};
 use tokio_xmpp::parsers::{
     carbons::{Enable as CarbonsEnable, Received as CarbonReceived, Sent as CarbonSent},
-    data_forms::{DataForm, DataFormType, Field},
+    data_forms::{DataForm, DataFormType, Field, FieldType},
     delay::Delay,
     disco::{DiscoInfoQuery, DiscoInfoResult, Identity},
     iq::Iq,
@@ -38,8 +38,8 @@ use tokio_xmpp::stanzastream::{
 
 use super::connector;
 use super::{
-    Availability, Command, ConnectionState, Contact, Event, Failure, Handle, OwnPresence, Settings,
-    Subscription,
+    Availability, Command, ConnectionState, Contact, Event, Failure, Handle, Oldest, OwnPresence,
+    Settings, Subscription,
 };
 use crate::store::{Delivery, Direction, NewMessage, Record, Store};
 
@@ -79,6 +79,7 @@ pub fn spawn(account: BareJid, store: Store) -> (Handle, mpsc::UnboundedReceiver
             in_crate: Vec::new(),
             session: None,
             after_flush: AfterFlush::default(),
+            older: HashMap::new(),
         }
         .run(),
     );
@@ -104,11 +105,27 @@ struct Worker {
     /// Our messages handed to the crate and perhaps still in its queue (see
     /// the `Ev::Suspended` arm).
     in_crate: Vec<StanzaToken>,
-    /// When the current session began, and the store's mark then (see `in_order`).
-    session: Option<(chrono::DateTime<Utc>, u64)>,
+    /// The store's mark when the current session began (see `in_order`).
+    session: Option<u64>,
     /// What must wait until received messages are on disk (see `settle`).
     after_flush: AfterFlush,
+    /// Fetches of older history running, by query id (see `fetch_older`).
+    older: HashMap<String, OlderFetch>,
 }
+
+/// Older history with one peer being fetched from the archive.
+struct OlderFetch {
+    peer: BareJid,
+    /// The page's messages, oldest first, stored when the page is complete.
+    messages: Vec<NewMessage>,
+    /// Pages fetched that held only copies of what we have.
+    empty_pages: u32,
+    /// The oldest message shown: everything fetched goes before it.
+    before: Option<chrono::DateTime<Utc>>,
+}
+
+/// Pages of copies a fetch of older history skips before it gives up.
+const OLDER_EMPTY_PAGES: u32 = 5;
 
 /// What may only happen once the messages received so far are on disk: a
 /// receipt tells the sender the message is safe with us, and the archive
@@ -147,6 +164,8 @@ enum Pending {
     Barrier(Unconfirmed),
     /// A ping asking whether the link survived a suspend (see `Wake`).
     Probe,
+    /// A page of older history (the query id of an `OlderFetch`).
+    Older(String),
 }
 
 /// Notices that the computer slept: the wall clock moved on while the
@@ -269,6 +288,14 @@ impl Worker {
                 Command::Retry { peer, id } => {
                     self.retry(&peer, &id);
                 }
+                // The archive is on the server: nothing to fetch offline.
+                Command::FetchOlder { peer, .. } => {
+                    self.emit(Event::History {
+                        peer,
+                        records: vec![],
+                        more: true,
+                    });
+                }
             }
         }
     }
@@ -334,7 +361,7 @@ impl Worker {
                         linked = true;
                         held.clear(); // the outbox below has them
                         self.session = match self.store.mark() {
-                            Ok(mark) => Some((Utc::now(), mark)),
+                            Ok(mark) => Some(mark),
                             Err(e) => {
                                 tracing::warn!("cannot mark the store: {e}");
                                 None
@@ -486,6 +513,15 @@ impl Worker {
                             }
                         }
                     }
+                    Some(Command::FetchOlder { peer, before }) => {
+                        if bound.is_some() {
+                            for stanza in self.fetch_older(peer, before, &mut pending) {
+                                stream.send(Box::new(stanza)).await;
+                            }
+                        } else {
+                            self.emit(Event::History { peer, records: vec![], more: true });
+                        }
+                    }
                     Some(command @ (Command::AddContact { .. } | Command::AnswerSubscription { .. })) => {
                         for stanza in contact_stanzas(command, &mut self.next_id) {
                             stream.send(Box::new(stanza)).await;
@@ -498,6 +534,14 @@ impl Worker {
                 self.confirm_sent(&stream, &mut pending).await;
             }
         };
+        // Fetches of older history die with the session: say so.
+        for (_, fetch) in self.older.drain() {
+            let _ = self.events.send(Event::History {
+                peer: fetch.peer,
+                records: vec![],
+                more: true,
+            });
+        }
         // Receipts not yet confirmed go with the next session (see `Unconfirmed`).
         for waiting in pending.into_values() {
             if let Pending::Barrier(unconfirmed) = waiting {
@@ -803,22 +847,19 @@ impl Worker {
     ///
     /// A stream delivers one sender's messages in the order they were sent, but
     /// their times do not always say so: a delay stamp (offline delivery, a
-    /// resend, the archive) has whole seconds only, and our clock may step back.
-    /// So an incoming message never goes before the newest one already stored
-    /// from that peer. What the server kept for us while we were away (the
-    /// archive, offline storage: stamped before this session began) arrives by
-    /// several paths in no useful order among them, so it is only kept after
-    /// what was stored before this session, and its stamps order it.
+    /// peer's resend of what it typed offline) has whole seconds only, and our
+    /// clock may step back. So a message that arrives live never goes before
+    /// the newest one already stored from that peer, whatever its stamp. What
+    /// the archive brings (`archived`) arrives beside the live stream in no
+    /// useful order with it, so it is only kept after what was stored before
+    /// this session began, and its stamps order it.
     fn in_order(
         &self,
         peer: &BareJid,
         time: chrono::DateTime<Utc>,
         archived: bool,
     ) -> chrono::DateTime<Utc> {
-        let mark = match self.session {
-            Some((started, mark)) if archived || time < started => Some(mark),
-            _ => None,
-        };
+        let mark = self.session.filter(|_| archived);
         match self
             .store
             .last_incoming_time(self.account.as_str(), peer.as_str(), mark)
@@ -961,6 +1002,12 @@ impl Worker {
             tracing::warn!("ignoring archive results from {from:?}");
             return (true, vec![]);
         }
+        if let Some(query) = &result.queryid
+            && self.older.contains_key(&query.0)
+        {
+            self.on_older_result(result);
+            return (true, vec![]);
+        }
         let Some(catch_up) = &self.catch_up else {
             tracing::warn!("ignoring archive results with no query running");
             return (true, vec![]);
@@ -974,21 +1021,9 @@ impl Worker {
         }
         let backfill = matches!(catch_up.direction, Paging::Backward { .. });
         let mut inner = result.forwarded.message;
-        if !matches!(inner.type_, MessageType::Chat | MessageType::Normal) {
+        let Some((peer, sent_by_us)) = self.archived_with(&inner) else {
             return (true, vec![]);
-        }
-        let sent_by_us = inner
-            .from
-            .as_ref()
-            .is_some_and(|f| f.to_bare() == self.account);
-        let peer = match (sent_by_us, &inner.to, &inner.from) {
-            (true, Some(to), _) => to.to_bare(),
-            (false, _, Some(from)) => from.to_bare(),
-            _ => return (true, vec![]),
         };
-        if peer == self.account {
-            return (true, vec![]);
-        }
         // Prosody archives receipts too: one that reached us while we were
         // away (or went to a resource of ours that no longer existed) is here.
         if !sent_by_us && let Ok(Some(receipt)) = inner.extract_payload::<Receipt>() {
@@ -1055,6 +1090,173 @@ impl Worker {
             _ => vec![],
         };
         (alive, replies)
+    }
+
+    /// Who an archived message was exchanged with, and whether we sent it;
+    /// `None` for what is not a one-to-one chat with someone else.
+    fn archived_with(&self, inner: &Message) -> Option<(BareJid, bool)> {
+        if !matches!(inner.type_, MessageType::Chat | MessageType::Normal) {
+            return None;
+        }
+        let sent_by_us = inner
+            .from
+            .as_ref()
+            .is_some_and(|f| f.to_bare() == self.account);
+        let peer = match (sent_by_us, &inner.to, &inner.from) {
+            (true, Some(to), _) => to.to_bare(),
+            (false, _, Some(from)) => from.to_bare(),
+            _ => return None,
+        };
+        (peer != self.account).then_some((peer, sent_by_us))
+    }
+
+    /// Asks the archive for the page of history with `peer` before `before`.
+    ///
+    /// From an archive id, RSM pages back from exactly there; from a time only
+    /// (a message we sent from here has no id in our archive) the page ends at
+    /// that second, and copies of what we hold are dropped on storing.
+    fn fetch_older(
+        &mut self,
+        peer: BareJid,
+        before: Option<Oldest>,
+        pending: &mut HashMap<String, Pending>,
+    ) -> Vec<Stanza> {
+        if self.older.values().any(|f| f.peer == peer) {
+            return vec![]; // one at a time; the running one answers
+        }
+        self.next_id += 1;
+        let query_id = format!("mam-older-{}", self.next_id);
+        let shown_from = before.as_ref().map(|b| b.time);
+        let (before_id, end) = match before {
+            Some(Oldest {
+                archive_id: Some(id),
+                ..
+            }) => (id, None),
+            // The end is inclusive but whole seconds: round up, never miss
+            // what shares the oldest message's second (copies are dropped).
+            Some(Oldest { time, .. }) => (String::new(), Some(time + chrono::Duration::seconds(1))),
+            None => (String::new(), None),
+        };
+        tracing::debug!("fetching older history with {peer} ({query_id})");
+        let query = older_query(&query_id, &peer, before_id, end);
+        self.older.insert(
+            query_id.clone(),
+            OlderFetch {
+                peer,
+                messages: Vec::new(),
+                empty_pages: 0,
+                before: shown_from,
+            },
+        );
+        self.older_iq(query_id, query, pending)
+    }
+
+    fn older_iq(
+        &mut self,
+        query_id: String,
+        query: ArchiveQuery,
+        pending: &mut HashMap<String, Pending>,
+    ) -> Vec<Stanza> {
+        self.next_id += 1;
+        let id = format!("mam-page-{}", self.next_id);
+        pending.insert(id.clone(), Pending::Older(query_id));
+        vec![Iq::from_set(id, query).into()]
+    }
+
+    /// One message of older history: kept with its fetch until the page ends.
+    fn on_older_result(&mut self, result: ArchiveResult) {
+        let Some(fetch) = result.queryid.as_ref().and_then(|q| self.older.get(&q.0)) else {
+            return;
+        };
+        let expected = fetch.peer.clone();
+        let mut inner = result.forwarded.message;
+        let Some((peer, sent_by_us)) = self.archived_with(&inner) else {
+            return;
+        };
+        // We asked for one peer; the archive must not slip in another.
+        if peer != expected {
+            tracing::warn!("ignoring older history with {peer} in a fetch for {expected}");
+            return;
+        }
+        let Some((_, body)) = inner.get_best_body_cloned(vec![]) else {
+            return;
+        };
+        // History: its stamps are the order; nothing here is news.
+        let time = match &result.forwarded.delay {
+            Some(delay) => stamp_time(&delay.stamp),
+            None => message_time(&mut inner),
+        };
+        let id = message_id(&mut inner);
+        let mut new = NewMessage::incoming(self.account.as_str(), peer.as_str(), id, body, time);
+        new.archive_id = Some(result.id);
+        new.unread = false;
+        if sent_by_us {
+            new.direction = Direction::Out;
+            new.state = Delivery::Sent;
+            new.other_device = true;
+        }
+        if let Some(fetch) = result.queryid.and_then(|q| self.older.get_mut(&q.0)) {
+            // We asked for a page; a server sending more is not believed.
+            if fetch.messages.len() < ARCHIVE_PAGE {
+                fetch.messages.push(new);
+            }
+        }
+    }
+
+    /// A page of older history ended (or failed): store it and tell the UI.
+    ///
+    /// A page of nothing but copies (paging from a second that many messages
+    /// share) is skipped: the next page back is asked for at once.
+    fn on_older_page(
+        &mut self,
+        query_id: &str,
+        fin: Option<Fin>,
+        pending: &mut HashMap<String, Pending>,
+    ) -> (bool, Vec<Stanza>) {
+        let Some(mut fetch) = self.older.remove(query_id) else {
+            return (true, vec![]);
+        };
+        let mut records = Vec::new();
+        let messages = std::mem::take(&mut fetch.messages);
+        let count = messages.len();
+        for (i, mut message) in messages.into_iter().enumerate() {
+            // Archive stamps have whole seconds: older messages that share a
+            // second with the oldest shown would be stored after it. They all
+            // go before it, in the archive's order.
+            if let Some(before) = fetch.before {
+                let gap = i64::try_from(count - i).unwrap_or(0);
+                message.time = message
+                    .time
+                    .min(before - chrono::Duration::microseconds(gap));
+            }
+            match self.store.insert(message) {
+                Ok(Some(record)) => records.push(record),
+                Ok(None) => {}
+                Err(e) => tracing::error!("could not store older history: {e}"),
+            }
+        }
+        let more = fin.as_ref().is_none_or(|f| !f.complete);
+        if records.is_empty()
+            && more
+            && fetch.empty_pages < OLDER_EMPTY_PAGES
+            && let Some(first) = fin.and_then(|f| f.set.first)
+        {
+            fetch.empty_pages += 1;
+            let query = older_query(query_id, &fetch.peer, first.item, None);
+            self.older.insert(query_id.to_owned(), fetch);
+            return (true, self.older_iq(query_id.to_owned(), query, pending));
+        }
+        tracing::debug!(
+            "older history with {}: {} new, more: {more}",
+            fetch.peer,
+            records.len()
+        );
+        let alive = self.emit(Event::History {
+            peer: fetch.peer,
+            records,
+            more,
+        });
+        (alive, vec![])
     }
 
     /// The end of an archive page: remember how far we got, ask for the next one.
@@ -1274,6 +1476,10 @@ impl Worker {
                         tracing::info!("the connection survived the suspend");
                         (true, vec![])
                     }
+                    (Some(Pending::Older(query_id)), payload) => {
+                        let fin = payload.and_then(|p| Fin::try_from(p).ok());
+                        self.on_older_page(&query_id, fin, pending)
+                    }
                     (None, _) => (true, vec![]),
                 }
             }
@@ -1288,6 +1494,13 @@ impl Worker {
                 Some(Pending::Archive) => (true, self.on_archive_error(&error, pending)),
                 // Any answer proves the link is alive.
                 Some(Pending::Probe) => (true, vec![]),
+                Some(Pending::Older(query_id)) => {
+                    tracing::warn!(
+                        "the archive refused older history: {:?}",
+                        error.defined_condition
+                    );
+                    self.on_older_page(&query_id, None, pending)
+                }
                 // Even an error answer comes after the server took the messages.
                 Some(Pending::Barrier(sent)) => {
                     for (peer, id) in sent.messages {
@@ -1414,6 +1627,35 @@ fn contact_stanzas(command: Command, next_id: &mut u64) -> Vec<Stanza> {
             vec![presence(PresenceType::Unsubscribed, &from)]
         }
         _ => vec![],
+    }
+}
+
+/// A query for the page of history with `peer` before the archive id `before`
+/// (empty: the newest), up to the second `end` when given (XEP-0313 §4.1.1).
+fn older_query(
+    query_id: &str,
+    peer: &BareJid,
+    before: String,
+    end: Option<chrono::DateTime<Utc>>,
+) -> ArchiveQuery {
+    let mut fields = vec![Field::new("with", FieldType::JidSingle).with_value(peer.as_str())];
+    if let Some(end) = end {
+        fields.push(Field::text_single(
+            "end",
+            &end.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        ));
+    }
+    ArchiveQuery {
+        queryid: Some(QueryId(query_id.to_owned())),
+        node: None,
+        form: Some(DataForm::new(DataFormType::Submit, ns::MAM, fields)),
+        set: Some(SetQuery {
+            max: Some(ARCHIVE_PAGE),
+            after: None,
+            before: Some(before),
+            index: None,
+        }),
+        flip_page: false,
     }
 }
 
