@@ -134,7 +134,7 @@ impl App {
             port: account.port,
             direct_tls: account.direct_tls,
             trust: self.trust.clone(),
-            catch_up: Default::default(),
+            catch_up: self.config.history.catch_up(),
             liveness: Default::default(),
         };
         self.begin_session(settings, false);
@@ -281,7 +281,7 @@ impl App {
             port: login.port,
             direct_tls: login.direct_tls,
             trust: self.trust.clone(),
-            catch_up: Default::default(),
+            catch_up: self.config.history.catch_up(),
             liveness: Default::default(),
         };
         self.begin_session(settings, true);

@@ -13,6 +13,35 @@ use serde::{Deserialize, Serialize};
 pub struct Config {
     #[serde(rename = "account", skip_serializing_if = "Vec::is_empty")]
     pub accounts: Vec<AccountConfig>,
+    pub history: HistoryConfig,
+}
+
+/// How much history a first sign-in on this computer fetches from the
+/// server's archive; older pages come when the user scrolls up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HistoryConfig {
+    pub catch_up_days: u32,
+    pub catch_up_messages: usize,
+}
+
+impl Default for HistoryConfig {
+    fn default() -> Self {
+        let window = crate::xmpp::CatchUp::default();
+        Self {
+            catch_up_days: window.days,
+            catch_up_messages: window.max_messages,
+        }
+    }
+}
+
+impl HistoryConfig {
+    pub fn catch_up(&self) -> crate::xmpp::CatchUp {
+        crate::xmpp::CatchUp {
+            days: self.catch_up_days,
+            max_messages: self.catch_up_messages,
+        }
+    }
 }
 
 /// One XMPP account as the user configured it.
@@ -124,6 +153,19 @@ mod tests {
         assert_eq!(b.jid, "bob@example.net");
         assert_eq!(b.host, None);
         assert!(!b.direct_tls);
+    }
+
+    #[test]
+    fn history_window_defaults_and_partial_settings() {
+        let v1 = Config::parse(include_str!("../tests/fixtures/config-v1.toml")).unwrap();
+        assert_eq!(v1.history.catch_up(), crate::xmpp::CatchUp::default());
+        let v2 = Config::parse(include_str!("../tests/fixtures/config-v2.toml")).unwrap();
+        assert_eq!(v2.history.catch_up_messages, 200);
+        assert_eq!(
+            v2.history.catch_up_days,
+            crate::xmpp::CatchUp::default().days
+        );
+        assert_eq!(v2.accounts[0].jid, "alice@example.org");
     }
 
     #[test]

@@ -299,3 +299,84 @@ async fn xmpp_uri_opens_the_chat_and_scrolling_up_loads_older_pages() {
     let expected: Vec<_> = (0..120).map(|n| format!("message {n}")).collect();
     assert_eq!(bodies, expected, "pages joined out of order");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scrolling_up_past_local_history_fetches_older_pages_from_the_archive() {
+    use_tiny_skia();
+    tern::i18n::select(&["en".parse().unwrap()]);
+    let server = Prosody::start_with_roster(
+        &[("alice", "alicepass"), ("bob", "bobpass")],
+        &prosody::alice_and_bob(),
+    );
+    // 130 messages in Alice's archive before Tern ever ran here.
+    let mut bob = sign_in_worker(&server, "bob").await;
+    let alice_jid = tern::xmpp::BareJid::new("alice@localhost").unwrap();
+    for n in 0..130 {
+        bob.handle
+            .send_message(alice_jid.clone(), format!("archived {n:03}"));
+    }
+    let mut sent = 0;
+    while sent < 130 {
+        let Some(Event::Updated(_)) = bob
+            .next_event(
+                Duration::from_secs(10),
+                |e| matches!(e, Event::Updated(r) if r.state == tern::store::Delivery::Sent),
+            )
+            .await
+        else {
+            panic!("bob's messages not sent ({sent})");
+        };
+        sent += 1;
+    }
+    let profile_dir = tempfile::tempdir().unwrap();
+    let profile = Profile::at(profile_dir.path());
+    profile.create().unwrap();
+    // The smallest first-sign-in window: one page of the archive.
+    std::fs::write(profile.config_file(), "[history]\ncatch_up_messages = 1\n").unwrap();
+    let mut h = Harness::new(Flags {
+        profile,
+        trust: Trust::from_pem_file(&server.ca()).unwrap(),
+        open: Some("xmpp:bob@localhost".parse().unwrap()),
+        launched: Instant::now(),
+    });
+    sign_in(&mut h, &server, "alice@localhost", "alicepass");
+    assert!(
+        h.pump_until(Duration::from_secs(10), |app| app.open_peer().is_some())
+            .await
+    );
+    // The first sign-in's window arrives (one page of 100).
+    assert!(
+        h.pump_until(Duration::from_secs(10), |app| app
+            .open_conversation()
+            .is_some_and(|c| c.records().len() >= 100))
+            .await,
+        "the first sign-in's history never came"
+    );
+    let mut loaded = vec![h.app.open_conversation().unwrap().records().len()];
+    for _ in 0..20 {
+        h.interact(|ui| {
+            ui.point_at(iced::Point::new(650.0, 300.0));
+            ui.simulate([iced::Event::Mouse(iced::mouse::Event::WheelScrolled {
+                delta: iced::mouse::ScrollDelta::Lines { x: 0.0, y: 1000.0 },
+            })]);
+        });
+        h.settle().await;
+        let n = h.app.open_conversation().unwrap().records().len();
+        if n != *loaded.last().unwrap() {
+            loaded.push(n);
+        }
+        if n == 130 && !h.shows("Load older messages") && !h.shows("Loading…") {
+            break;
+        }
+    }
+    println!("UI: records after scrolling up: {loaded:?}");
+    let open = h.app.open_conversation().unwrap();
+    let bodies: Vec<_> = open.records().iter().map(|r| r.body.clone()).collect();
+    let expected: Vec<_> = (0..130).map(|n| format!("archived {n:03}")).collect();
+    assert_eq!(bodies, expected, "archive pages joined out of order");
+    assert!(
+        !h.shows("Load older messages"),
+        "the start of the archive was reached: nothing more to load"
+    );
+    let _ = bob.events.try_recv();
+}
