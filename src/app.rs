@@ -36,6 +36,8 @@ pub struct App {
     session: Option<Session>,
     pending_open: Option<XmppUri>,
     launched: std::time::Instant,
+    /// Whether the window has focus (kept here: the chat screen may come later).
+    focused: bool,
     /// Whether the first roster of this run was shown (for the start-up log line).
     roster_shown: bool,
 }
@@ -85,6 +87,7 @@ impl App {
             session: None,
             pending_open: flags.open,
             launched: flags.launched,
+            focused: true,
             roster_shown: false,
         };
         let theme = iced::system::theme().map(Message::ThemeMode);
@@ -152,6 +155,7 @@ impl App {
             return Task::none();
         };
         let (mut state, task) = chat::State::new(session.account.clone(), store.clone());
+        let _ = state.set_window_focused(self.focused);
         let open = match self.pending_open.take() {
             Some(uri) => state.open_chat(uri.jid, uri.body),
             None => Task::none(),
@@ -200,10 +204,13 @@ impl App {
                 self.mode = mode;
                 Task::none()
             }
-            Message::WindowFocus(focused) => match &mut self.screen {
-                Screen::Chat(chat) => chat.set_window_focused(focused).map(Message::Chat),
-                _ => Task::none(),
-            },
+            Message::WindowFocus(focused) => {
+                self.focused = focused;
+                match &mut self.screen {
+                    Screen::Chat(chat) => chat.set_window_focused(focused).map(Message::Chat),
+                    _ => Task::none(),
+                }
+            }
             Message::ConfigSaved(Ok(())) => Task::none(),
             Message::ConfigSaved(Err(e)) => {
                 tracing::error!("cannot save the configuration: {e}");
@@ -359,7 +366,11 @@ impl App {
                 Task::none()
             }
             Event::Messages(records) => match &mut self.screen {
-                Screen::Chat(chat) => chat.messages(records).map(Message::Chat),
+                Screen::Chat(chat) => chat.messages(records, true).map(Message::Chat),
+                _ => Task::none(),
+            },
+            Event::Backfill(records) => match &mut self.screen {
+                Screen::Chat(chat) => chat.messages(records, false).map(Message::Chat),
                 _ => Task::none(),
             },
         }

@@ -539,10 +539,24 @@ impl Store {
         })
     }
 
-    /// Waits until everything written so far is on disk.
-    pub async fn flush(&self) -> Result<(), Error> {
-        self.db.flush_async().await?;
+    /// Writes everything stored so far to disk; blocks until it is there.
+    pub fn flush(&self) -> Result<(), Error> {
+        self.db.flush()?;
         Ok(())
+    }
+
+    /// [`Store::flush`] on tokio's blocking pool, for async callers.
+    ///
+    /// Not sled's own `flush_async`: in sled 0.34 its future is sometimes never
+    /// woken when several databases flush at once (spacejam/sled#1241), which
+    /// froze one account's worker in `tests/faults.rs`. The blocking flush has
+    /// no such problem; `tests::concurrent_flushes_of_several_stores_complete`
+    /// runs the pattern that hung.
+    pub async fn flush_async(&self) -> Result<(), Error> {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || store.flush())
+            .await
+            .map_err(|e| Error::Sled(sled::Error::Io(std::io::Error::other(e.to_string()))))?
     }
 }
 
@@ -880,6 +894,33 @@ mod tests {
         assert!(store.conversations("other@example.org").unwrap().is_empty());
     }
 
+    /// Two workers (two accounts, or the two sides in the tests) flush their
+    /// own stores at the same moment, over and over: every flush must finish.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_flushes_of_several_stores_complete() {
+        let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+        let stores: Vec<_> = dirs
+            .iter()
+            .map(|d| Store::open(d.path()).unwrap())
+            .collect();
+        let tasks = stores.into_iter().enumerate().map(|(s, store)| {
+            tokio::spawn(async move {
+                for n in 0..200 {
+                    store
+                        .insert(message(&format!("peer{s}@example.org"), n, Direction::In))
+                        .unwrap();
+                    store.flush_async().await.unwrap();
+                }
+            })
+        });
+        let all = futures::future::join_all(tasks);
+        let done = tokio::time::timeout(std::time::Duration::from_secs(60), all).await;
+        assert!(done.is_ok(), "a flush never finished");
+        for result in done.unwrap() {
+            result.unwrap();
+        }
+    }
+
     #[test]
     fn history_survives_reopen_and_profile_lock_is_reported() {
         let tmp = tempfile::tempdir().unwrap();
@@ -888,7 +929,7 @@ mod tests {
             store
                 .insert(message("bob@example.org", 1, Direction::Out))
                 .unwrap();
-            futures::executor::block_on(store.flush()).unwrap();
+            store.flush().unwrap();
         }
         let store = Store::open(tmp.path()).unwrap();
         let page = store

@@ -199,6 +199,9 @@ pub enum Event {
     },
     /// Messages already written to the history, in arrival order.
     Messages(Vec<Record>),
+    /// History a first sign-in fetched from the archive, oldest first: shown
+    /// in the conversations but not news (nothing unread).
+    Backfill(Vec<Record>),
     /// A stored message changed (delivery state, archive id).
     Updated(Record),
     /// Older history with `peer` fetched from the archive and stored (see

@@ -32,7 +32,7 @@ fn seed(profile: &Profile) {
         };
         store.insert(message).unwrap();
     }
-    futures::executor::block_on(store.flush()).unwrap();
+    store.flush().unwrap();
 }
 
 fn lines(out: &[u8]) -> Vec<serde_json::Value> {

@@ -708,8 +708,8 @@ async fn first_sign_in_fetches_a_bounded_recent_window() {
     alice.handle.connect(s, true);
     alice.wait_online(Duration::from_secs(10)).await;
     let mut fetched = 0;
-    while let Some(Event::Messages(records)) = alice
-        .next_event(Duration::from_secs(3), |e| matches!(e, Event::Messages(_)))
+    while let Some(Event::Backfill(records)) = alice
+        .next_event(Duration::from_secs(3), |e| matches!(e, Event::Backfill(_)))
         .await
     {
         fetched += records.len();

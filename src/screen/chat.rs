@@ -187,9 +187,12 @@ impl State {
         }
     }
 
-    /// Messages stored by the worker: update the list and the open conversation.
-    pub fn messages(&mut self, records: Vec<Record>) -> Task<Message> {
+    /// Messages stored by the worker: update the list and the open conversation;
+    /// incoming `news` not being read counts as unread (history does not).
+    pub fn messages(&mut self, records: Vec<Record>, news: bool) -> Task<Message> {
         let mut read_open = false;
+        // History arriving in an empty open chat (a first sign-in): show its end.
+        let was_empty = self.open.as_ref().is_some_and(|o| o.records().is_empty());
         for record in records {
             let reading =
                 self.window_focused && self.open_peer().is_some_and(|p| p.as_str() == record.peer);
@@ -217,7 +220,7 @@ impl State {
             conv.last_time = Some(record.time);
             conv.last_body = record.body.lines().next().unwrap_or_default().to_string();
             conv.last_direction = Some(record.direction);
-            if record.direction == Direction::In {
+            if record.direction == Direction::In && news {
                 if reading {
                     read_open = true;
                 } else {
@@ -228,11 +231,16 @@ impl State {
                 open.push(record);
             }
         }
-        if read_open {
+        let read = if read_open {
             self.mark_open_read()
         } else {
             Task::none()
+        };
+        if was_empty && self.open.as_ref().is_some_and(|o| !o.records().is_empty()) {
+            let end = conversation::scroll_to_end().map(Message::Conversation);
+            return Task::batch([read, end]);
         }
+        read
     }
 
     /// Older history fetched from the archive: only the open conversation shows it.

@@ -330,8 +330,12 @@ fn composer_binding(press: KeyPress) -> Option<Binding<Message>> {
     Binding::from_key_press(press)
 }
 
-fn scroll_to_end() -> Task<Message> {
-    iced::widget::operation::snap_to_end(MESSAGES)
+/// Shows the newest message.
+///
+/// The list is anchored to the bottom, where iced measures offsets from: the
+/// newest message is at offset 0 (`snap_to_end` would show the oldest).
+pub fn scroll_to_end() -> Task<Message> {
+    iced::widget::operation::snap_to(MESSAGES, scrollable::RelativeOffset::START)
 }
 
 fn load_page(

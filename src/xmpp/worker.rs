@@ -35,6 +35,7 @@ use tokio_xmpp::parsers::{
 use tokio_xmpp::stanzastream::{
     Connection, Event as StreamEvent, StanzaState, StanzaStream, StanzaToken, StreamEvent as Ev,
 };
+use tracing::Instrument;
 
 use super::connector;
 use super::{
@@ -64,6 +65,8 @@ pub fn spawn(account: BareJid, store: Store) -> (Handle, mpsc::UnboundedReceiver
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();
     let handle = Handle::new(cmd_tx);
     let _ = ev_tx.send(Event::Ready(handle.clone()));
+    // Every log line of this worker names its account.
+    let span = tracing::info_span!("worker", account = %account);
     tokio::spawn(
         Worker {
             account,
@@ -81,7 +84,8 @@ pub fn spawn(account: BareJid, store: Store) -> (Handle, mpsc::UnboundedReceiver
             after_flush: AfterFlush::default(),
             older: HashMap::new(),
         }
-        .run(),
+        .run()
+        .instrument(span),
     );
     (handle, ev_rx)
 }
@@ -893,7 +897,7 @@ impl Worker {
             return;
         }
         let AfterFlush { receipts, cursor } = std::mem::take(&mut self.after_flush);
-        if let Err(e) = self.store.flush().await {
+        if let Err(e) = self.store.flush_async().await {
             // Not safely stored: no receipt, no new position; the archive has them.
             tracing::error!("cannot write received messages to disk: {e}");
             return;
@@ -1335,7 +1339,7 @@ impl Worker {
             }
         }
         if !shown.is_empty() {
-            self.emit(Event::Messages(shown));
+            self.emit(Event::Backfill(shown));
         }
     }
 
