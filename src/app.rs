@@ -359,6 +359,16 @@ impl App {
                 }
                 Task::none()
             }
+            // The window's attach flow comes next (issue 4); until then
+            // nothing asks for slots, and the service is only logged.
+            Event::UploadService(service) => {
+                tracing::debug!("file sharing: {service:?}");
+                Task::none()
+            }
+            Event::Slot { id, result } => {
+                tracing::debug!("slot for {id}: {result:?}");
+                Task::none()
+            }
             Event::SubscriptionRequest(from) => {
                 if let Screen::Chat(chat) = &mut self.screen {
                     chat.subscription_request(from);

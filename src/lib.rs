@@ -1,6 +1,7 @@
 //! Tern, a desktop XMPP messenger: the library behind the `tern` binary.
 //!
-//! `xmpp` (network), `store` (disk) and `roster` know nothing of the UI;
+//! `xmpp` (network), `transfer` (HTTP file sharing), `store` (disk) and
+//! `roster` know nothing of the UI;
 //! `app`, `screen` and `theme` are the iced UI and never touch tokio-xmpp.
 
 pub mod app;
@@ -13,4 +14,5 @@ pub mod roster;
 pub mod screen;
 pub mod store;
 pub mod theme;
+pub mod transfer;
 pub mod xmpp;

@@ -152,6 +152,35 @@ pub enum Command {
         peer: BareJid,
         before: Option<Oldest>,
     },
+    /// Asks the server's file sharing service for a place to upload a file
+    /// to (XEP-0363); answered with [`Event::Slot`] carrying the same `id`.
+    RequestSlot {
+        id: String,
+        name: String,
+        size: u64,
+        content_type: String,
+    },
+}
+
+/// The server's file sharing service (XEP-0363).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadService {
+    pub jid: Jid,
+    /// The largest file it takes, in bytes, if it says.
+    pub max_size: Option<u64>,
+}
+
+/// Why no upload slot was given.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SlotError {
+    #[error("not connected")]
+    Offline,
+    #[error("the server offers no file sharing")]
+    NoService,
+    #[error("the file is larger than the server's limit of {max} bytes")]
+    TooLarge { max: u64 },
+    #[error("the server refused: {0}")]
+    Refused(String),
 }
 
 /// The oldest message a conversation holds, where older history starts.
@@ -214,6 +243,13 @@ pub enum Event {
     },
     /// Someone asks to see our presence (RFC 6121 §3.1).
     SubscriptionRequest(BareJid),
+    /// What file sharing the server offers; after every new session.
+    UploadService(Option<UploadService>),
+    /// The answer to [`Command::RequestSlot`].
+    Slot {
+        id: String,
+        result: Result<crate::transfer::Slot, SlotError>,
+    },
 }
 
 /// A roster item.
@@ -331,6 +367,15 @@ impl Handle {
 
     pub fn fetch_older(&self, peer: BareJid, before: Option<Oldest>) -> bool {
         self.send(Command::FetchOlder { peer, before })
+    }
+
+    pub fn request_slot(&self, id: String, name: String, size: u64, content_type: String) -> bool {
+        self.send(Command::RequestSlot {
+            id,
+            name,
+            size,
+            content_type,
+        })
     }
 
     pub fn disconnect(&self) -> bool {

@@ -77,6 +77,15 @@ impl Trust {
         }
         Arc::new(config)
     }
+
+    /// TLS for HTTPS (file sharing), trusting the same roots as XMPP does.
+    pub fn http_config(&self) -> rustls::ClientConfig {
+        let mut config = rustls::ClientConfig::builder()
+            .with_root_certificates(self.0.clone())
+            .with_no_client_auth();
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        config
+    }
 }
 
 fn rustls_pemfile_certs(pem: &[u8]) -> Vec<rustls::pki_types::CertificateDer<'static>> {

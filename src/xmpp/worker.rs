@@ -20,7 +20,8 @@ use tokio_xmpp::parsers::{
     carbons::{Enable as CarbonsEnable, Received as CarbonReceived, Sent as CarbonSent},
     data_forms::{DataForm, DataFormType, Field, FieldType},
     delay::Delay,
-    disco::{DiscoInfoQuery, DiscoInfoResult, Identity},
+    disco::{DiscoInfoQuery, DiscoInfoResult, DiscoItemsQuery, DiscoItemsResult, Identity},
+    http_upload::{SlotRequest, SlotResult},
     iq::Iq,
     mam::{Fin, Query as ArchiveQuery, QueryId, Result_ as ArchiveResult},
     message::{Id, Lang, Message, MessageType},
@@ -40,7 +41,7 @@ use tracing::Instrument;
 use super::connector;
 use super::{
     Availability, Command, ConnectionState, Contact, Event, Failure, Handle, Oldest, OwnPresence,
-    Settings, Subscription,
+    Settings, SlotError, Subscription, UploadService,
 };
 use crate::store::{Delivery, Direction, NewMessage, Record, Store};
 
@@ -83,6 +84,8 @@ pub fn spawn(account: BareJid, store: Store) -> (Handle, mpsc::UnboundedReceiver
             session: None,
             after_flush: AfterFlush::default(),
             older: HashMap::new(),
+            upload: None,
+            discovering: 0,
         }
         .run()
         .instrument(span),
@@ -115,7 +118,14 @@ struct Worker {
     after_flush: AfterFlush,
     /// Fetches of older history running, by query id (see `fetch_older`).
     older: HashMap<String, OlderFetch>,
+    /// The server's file sharing service, once discovered in this session.
+    upload: Option<UploadService>,
+    /// Service discovery answers still awaited while looking for it.
+    discovering: usize,
 }
+
+/// Items of our server asked about when looking for its upload service.
+const DISCO_ITEMS_MAX: usize = 32;
 
 /// Older history with one peer being fetched from the archive.
 struct OlderFetch {
@@ -170,6 +180,12 @@ enum Pending {
     Probe,
     /// A page of older history (the query id of an `OlderFetch`).
     Older(String),
+    /// Our server's items (looking for its upload service).
+    DiscoItems,
+    /// One item's features (looking for its upload service).
+    DiscoInfo(Jid),
+    /// An upload slot, for the transfer with this id, from this service.
+    Slot(String, Jid),
 }
 
 /// Notices that the computer slept: the wall clock moved on while the
@@ -292,6 +308,12 @@ impl Worker {
                 Command::Retry { peer, id } => {
                     self.retry(&peer, &id);
                 }
+                Command::RequestSlot { id, .. } => {
+                    self.emit(Event::Slot {
+                        id,
+                        result: Err(SlotError::Offline),
+                    });
+                }
                 // The archive is on the server: nothing to fetch offline.
                 Command::FetchOlder { peer, .. } => {
                     self.emit(Event::History {
@@ -393,6 +415,8 @@ impl Worker {
                         let enable = Iq::from_set(format!("carbons-{}", self.next_id), CarbonsEnable);
                         stream.send(Box::new(enable.into())).await;
                         self.catch_up = None;
+                        self.upload = None;
+                        self.discovering = 0;
                         // Everything not acknowledged before goes again; receivers drop copies by id.
                         match self.store.outbox(self.account.as_str()) {
                             Ok(pending) => {
@@ -515,6 +539,15 @@ impl Worker {
                             } else if bound.is_some() {
                                 held.push(record);
                             }
+                        }
+                    }
+                    Some(Command::RequestSlot { id, name, size, content_type }) => {
+                        if bound.is_some() {
+                            for stanza in self.request_slot(id, name, size, content_type, &mut pending) {
+                                stream.send(Box::new(stanza)).await;
+                            }
+                        } else {
+                            self.emit(Event::Slot { id, result: Err(SlotError::Offline) });
                         }
                     }
                     Some(Command::FetchOlder { peer, before }) => {
@@ -843,6 +876,19 @@ impl Worker {
     fn announce(&mut self, pending: &mut HashMap<String, Pending>) -> Vec<Stanza> {
         let mut stanzas = vec![self.own_presence().into()];
         stanzas.extend(self.start_catch_up(pending));
+        // XEP-0363 §2: the upload service is one of our server's items.
+        self.next_id += 1;
+        let id = format!("disco-items-{}", self.next_id);
+        pending.insert(id.clone(), Pending::DiscoItems);
+        let query = Iq::from_get(
+            id,
+            DiscoItemsQuery {
+                node: None,
+                rsm: None,
+            },
+        )
+        .with_to(Jid::from(self.account.domain().to_owned()));
+        stanzas.push(query.into());
         stanzas
     }
 
@@ -1094,6 +1140,119 @@ impl Worker {
             _ => vec![],
         };
         (alive, replies)
+    }
+
+    /// Our server's items: ask each what it is, looking for file sharing.
+    fn on_disco_items(
+        &mut self,
+        items: Option<DiscoItemsResult>,
+        pending: &mut HashMap<String, Pending>,
+    ) -> (bool, Vec<Stanza>) {
+        let items = items.map(|r| r.items).unwrap_or_default();
+        let mut stanzas = Vec::new();
+        for item in items
+            .into_iter()
+            .filter(|i| i.node.is_none())
+            .take(DISCO_ITEMS_MAX)
+        {
+            self.next_id += 1;
+            let id = format!("disco-info-{}", self.next_id);
+            pending.insert(id.clone(), Pending::DiscoInfo(item.jid.clone()));
+            let query = Iq::from_get(id, DiscoInfoQuery { node: None }).with_to(item.jid);
+            stanzas.push(query.into());
+        }
+        self.discovering = stanzas.len();
+        if stanzas.is_empty() {
+            return (self.emit(Event::UploadService(None)), vec![]);
+        }
+        (true, stanzas)
+    }
+
+    /// One item's identity: the first that does XEP-0363 is our upload service.
+    fn on_disco_info(&mut self, jid: Jid, info: Option<DiscoInfoResult>) -> bool {
+        self.discovering = self.discovering.saturating_sub(1);
+        if self.upload.is_some() {
+            return true;
+        }
+        if let Some(info) = info.filter(|i| i.features.contains(ns::HTTP_UPLOAD)) {
+            // §2: the limit, if any, is in a form of the XEP's namespace.
+            let max_size = info
+                .extensions
+                .iter()
+                .filter(|form| form.form_type() == Some(ns::HTTP_UPLOAD))
+                .flat_map(|form| form.fields.iter())
+                .find(|field| field.var.as_deref() == Some("max-file-size"))
+                .and_then(|field| field.values.first())
+                .and_then(|value| value.trim().parse::<u64>().ok());
+            tracing::info!("file sharing at {jid}, up to {max_size:?} bytes");
+            let service = UploadService { jid, max_size };
+            self.upload = Some(service.clone());
+            return self.emit(Event::UploadService(Some(service)));
+        }
+        if self.discovering == 0 {
+            tracing::info!("the server offers no file sharing");
+            return self.emit(Event::UploadService(None));
+        }
+        true
+    }
+
+    /// Asks the upload service for a slot; refuses at once what it could not take.
+    fn request_slot(
+        &mut self,
+        id: String,
+        name: String,
+        size: u64,
+        content_type: String,
+        pending: &mut HashMap<String, Pending>,
+    ) -> Vec<Stanza> {
+        let Some(service) = self.upload.clone() else {
+            self.emit(Event::Slot {
+                id,
+                result: Err(SlotError::NoService),
+            });
+            return vec![];
+        };
+        if let Some(max) = service.max_size
+            && size > max
+        {
+            self.emit(Event::Slot {
+                id,
+                result: Err(SlotError::TooLarge { max }),
+            });
+            return vec![];
+        }
+        self.next_id += 1;
+        let iq_id = format!("slot-{}", self.next_id);
+        pending.insert(iq_id.clone(), Pending::Slot(id, service.jid.clone()));
+        let request = SlotRequest {
+            filename: crate::transfer::safe_file_name(&name),
+            size,
+            content_type: Some(content_type),
+        };
+        vec![Iq::from_get(iq_id, request).with_to(service.jid).into()]
+    }
+
+    /// The service's slot: only HTTPS places are used (XEP-0363 §11).
+    fn on_slot(&mut self, id: String, slot: Option<SlotResult>) -> bool {
+        let result = match slot {
+            Some(slot)
+                if slot.put.url.starts_with("https://") && slot.get.url.starts_with("https://") =>
+            {
+                Ok(crate::transfer::Slot {
+                    put: slot.put.url,
+                    get: slot.get.url,
+                    headers: slot
+                        .put
+                        .headers
+                        .into_iter()
+                        .map(|h| (h.name.as_str().to_owned(), h.value))
+                        .collect(),
+                })
+            }
+            Some(_) => Err(SlotError::Refused("the slot is not https".into())),
+            None => Err(SlotError::Refused("an unreadable slot".into())),
+        };
+        self.emit(Event::Slot { id, result })
     }
 
     /// Who an archived message was exchanged with, and whether we sent it;
@@ -1445,7 +1604,16 @@ impl Worker {
             Iq::Result {
                 id, payload, from, ..
             } => {
-                if !self.is_own_server(from.as_ref()) {
+                // Answers come from whom we asked: our server, or one of its
+                // services for the questions we put to that service.
+                let trusted = match pending.get(&id) {
+                    Some(Pending::DiscoInfo(asked) | Pending::Slot(_, asked)) => {
+                        from.as_ref() == Some(asked)
+                    }
+                    _ => self.is_own_server(from.as_ref()),
+                };
+                if !trusted {
+                    tracing::warn!("ignoring an answer from {from:?} to a question not put to it");
                     return (true, vec![]);
                 }
                 match (pending.remove(&id), payload) {
@@ -1484,6 +1652,18 @@ impl Worker {
                         let fin = payload.and_then(|p| Fin::try_from(p).ok());
                         self.on_older_page(&query_id, fin, pending)
                     }
+                    (Some(Pending::DiscoItems), payload) => {
+                        let items = payload.and_then(|p| DiscoItemsResult::try_from(p).ok());
+                        self.on_disco_items(items, pending)
+                    }
+                    (Some(Pending::DiscoInfo(asked)), payload) => {
+                        let info = payload.and_then(|p| DiscoInfoResult::try_from(p).ok());
+                        (self.on_disco_info(asked, info), vec![])
+                    }
+                    (Some(Pending::Slot(id, _)), payload) => {
+                        let slot = payload.and_then(|p| SlotResult::try_from(p).ok());
+                        (self.on_slot(id, slot), vec![])
+                    }
                     (None, _) => (true, vec![]),
                 }
             }
@@ -1498,6 +1678,22 @@ impl Worker {
                 Some(Pending::Archive) => (true, self.on_archive_error(&error, pending)),
                 // Any answer proves the link is alive.
                 Some(Pending::Probe) => (true, vec![]),
+                Some(Pending::DiscoItems) => (self.on_disco_items(None, pending).0, vec![]),
+                Some(Pending::DiscoInfo(asked)) => (self.on_disco_info(asked, None), vec![]),
+                Some(Pending::Slot(id, _)) => {
+                    let reason = error
+                        .texts
+                        .values()
+                        .next()
+                        .filter(|t| !t.is_empty())
+                        .cloned()
+                        .unwrap_or_else(|| format!("{:?}", error.defined_condition));
+                    let alive = self.emit(Event::Slot {
+                        id,
+                        result: Err(SlotError::Refused(reason)),
+                    });
+                    (alive, vec![])
+                }
                 Some(Pending::Older(query_id)) => {
                     tracing::warn!(
                         "the archive refused older history: {:?}",
