@@ -208,7 +208,8 @@ pub fn safe_file_name(raw: &str) -> String {
     let name = sanitize_filename::sanitize_with_options(flat, options);
     // No hidden files, and nothing that is only dots.
     let name = name.trim_start_matches('.').trim();
-    if name.is_empty() {
+    // What is left of `..` or `CON` says nothing: name it plainly.
+    if !name.chars().any(char::is_alphanumeric) {
         "download".to_string()
     } else {
         name.to_string()
@@ -263,7 +264,7 @@ mod tests {
             ("", "download"),
             ("a/b\\c.txt", "a_b_c.txt"),
             ("photo.jpg", "photo.jpg"),
-            ("CON", "_"),
+            ("CON", "download"),
             ("bell\u{7}.png", "bell_.png"),
             ("图片 1.png", "图片 1.png"),
         ] {

@@ -56,6 +56,12 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(3);
 const WAKE_CHECK: Duration = Duration::from_secs(5);
 /// How long the server may take to answer the probe sent after a wake-up.
 const WAKE_PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a signed-in connection may take to resume or bind the session.
+///
+/// tokio-xmpp waits for the server's answer with the stream's read timeouts
+/// (`Liveness`, 45 s); a server that is shutting down accepts, authenticates
+/// and then never answers. `tests/faults.rs` ran into it on server restarts.
+const NEGOTIATION_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Starts the worker for `account`. Must be called inside a tokio runtime.
 ///
@@ -365,6 +371,8 @@ impl Worker {
         wake_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // The ping sent after a wake-up, and when it must have been answered.
         let mut probe: Option<(String, Instant)> = None;
+        // Since when a connection handed to the stream has been negotiating.
+        let mut negotiating: Option<Instant> = None;
 
         let end = loop {
             tokio::select! {
@@ -384,6 +392,7 @@ impl Worker {
                     Some(StreamEvent::Stream(Ev::Reset { bound_jid, .. })) => {
                         online_once.store(true, Ordering::SeqCst);
                         handed_over = 0;
+                        negotiating = None;
                         linked = true;
                         held.clear(); // the outbox below has them
                         self.session = match self.store.mark() {
@@ -436,6 +445,7 @@ impl Worker {
                     }
                     Some(StreamEvent::Stream(Ev::Resumed)) => {
                         handed_over = 0;
+                        negotiating = None;
                         linked = true;
                         // After what the crate retransmits: older messages first.
                         for record in std::mem::take(&mut held) {
@@ -474,6 +484,7 @@ impl Worker {
                     // `tests/faults.rs` runs into this on every few server restarts.
                     Some(Report::Connected) => {
                         handed_over += 1;
+                        negotiating = Some(Instant::now());
                         if handed_over >= STUCK_NEGOTIATIONS {
                             tracing::warn!("the stream does not come back up; starting a new session");
                             break End::Idle(Some((fresh.clone(), false)));
@@ -496,6 +507,10 @@ impl Worker {
                         pending.insert(id.clone(), Pending::Probe);
                         stream.send(Box::new(Iq::from_get(id.clone(), tokio_xmpp::parsers::ping::Ping).into())).await;
                         probe = Some((id, Instant::now() + WAKE_PROBE_TIMEOUT));
+                    }
+                    if negotiating.is_some_and(|since| since.elapsed() >= NEGOTIATION_TIMEOUT) {
+                        tracing::warn!("the server does not answer the session's negotiation; starting a new session");
+                        break End::Idle(Some((fresh.clone(), false)));
                     }
                     if let Some((id, deadline)) = &probe {
                         if !pending.contains_key(id) {
