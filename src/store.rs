@@ -82,6 +82,8 @@ pub struct NewMessage {
     pub state: Delivery,
     pub archive_id: Option<String>,
     pub other_device: bool,
+    /// The body is a shared file's link (see [`Record::attachment`]).
+    pub attachment: bool,
     /// Whether an incoming message counts as unread (not for history back-fill).
     pub unread: bool,
 }
@@ -105,6 +107,7 @@ impl NewMessage {
             state: Delivery::Received,
             archive_id: None,
             other_device: false,
+            attachment: false,
             unread: true,
         }
     }
@@ -229,6 +232,7 @@ impl Store {
             error: None,
             archive_id: message.archive_id,
             other_device: message.other_device,
+            attachment: message.attachment,
         };
         let value = record.encode();
         let conv_key = conversation_key(&record.account, &record.peer);

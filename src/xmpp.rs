@@ -152,6 +152,12 @@ pub enum Command {
         peer: BareJid,
         before: Option<Oldest>,
     },
+    /// Sends the link to a file uploaded to a slot's `get` URL (stored in the
+    /// outbox like any message; shown inline by other clients).
+    ShareFile {
+        to: BareJid,
+        url: String,
+    },
     /// Asks the server's file sharing service for a place to upload a file
     /// to (XEP-0363); answered with [`Event::Slot`] carrying the same `id`.
     RequestSlot {
@@ -367,6 +373,10 @@ impl Handle {
 
     pub fn fetch_older(&self, peer: BareJid, before: Option<Oldest>) -> bool {
         self.send(Command::FetchOlder { peer, before })
+    }
+
+    pub fn share_file(&self, to: BareJid, url: String) -> bool {
+        self.send(Command::ShareFile { to, url })
     }
 
     pub fn request_slot(&self, id: String, name: String, size: u64, content_type: String) -> bool {

@@ -7,14 +7,17 @@
 mod client;
 #[path = "support/prosody.rs"]
 mod prosody;
+#[path = "support/raw.rs"]
+mod raw;
 
 use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use client::{Client, sign_in};
+use client::{Client, settings, sign_in};
 use prosody::Prosody;
+use tern::store::Direction;
 use tern::transfer::{Http, Slot};
 use tern::xmpp::{Event, SlotError, Trust, UploadService};
 
@@ -225,4 +228,84 @@ async fn hostile_names_and_schemes_write_nothing_outside_the_folder() {
         );
     }
     assert_eq!(std::fs::read_dir(&downloads).unwrap().count(), 1);
+}
+
+/// What other clients see of a shared file: the link as body and as OOB data
+/// (XEP-0066), as Conversations sends it; and Tern shows such a message from
+/// them as an attachment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_file_is_a_body_link_with_the_same_oob_url() {
+    let server = Prosody::start_with_roster(
+        &[("alice", "alicepass"), ("bob", "bobpass")],
+        &prosody::alice_and_bob(),
+    );
+    let mut alice = sign_in(&server, "alice").await;
+    upload_service(&mut alice).await;
+    let http = Http::new(&Trust::from_pem_file(&server.ca()).unwrap()).unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let path = sample_file(files.path(), "photo.jpg", 1000);
+    let slot = slot(&mut alice, "share", "photo.jpg", 1000).await.unwrap();
+    http.upload(&slot, &path, "image/jpeg", Arc::new(|_| {}))
+        .await
+        .unwrap();
+
+    let mut bob = raw::Raw::connect(settings(
+        &server.address(),
+        &server.ca(),
+        "bob@localhost",
+        "bobpass",
+    ))
+    .await;
+    alice
+        .handle
+        .share_file("bob@localhost".parse().unwrap(), slot.get.clone());
+    let got = bob
+        .next_message(Duration::from_secs(10), |m| !m.bodies.is_empty())
+        .await
+        .expect("bob got the link");
+    let body = got.get_best_body(vec![]).map(|(_, b)| b.clone()).unwrap();
+    assert_eq!(body, slot.get);
+    let oob = got
+        .payloads
+        .iter()
+        .find(|p| p.is("x", "jabber:x:oob"))
+        .expect("OOB data");
+    let url = oob.get_child("url", "jabber:x:oob").map(|u| u.text());
+    assert_eq!(url.as_deref(), Some(slot.get.as_str()));
+    let sent = alice
+        .store
+        .page("alice@localhost", "bob@localhost", None, 10)
+        .unwrap();
+    assert!(sent.records[0].attachment && sent.records[0].body == slot.get);
+
+    // The other way: a link with OOB data from another client is an
+    // attachment; a bare link, or OOB naming another URL, is not.
+    let link = slot.get.clone();
+    bob.send_message_xml(&format!(
+        "<message to='alice@localhost' type='chat' id='f1'><body>{link}</body><x xmlns='jabber:x:oob'><url>{link}</url></x></message>"
+    ))
+    .await;
+    bob.send_message_xml(&format!(
+        "<message to='alice@localhost' type='chat' id='f2'><body>{link}</body></message>"
+    ))
+    .await;
+    bob.send_message_xml(&format!(
+        "<message to='alice@localhost' type='chat' id='f3'><body>{link}</body><x xmlns='jabber:x:oob'><url>https://elsewhere.example/x.jpg</url></x></message>"
+    ))
+    .await;
+    let mut seen = std::collections::HashMap::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while seen.len() < 3 && Instant::now() < deadline {
+        if let Some(Event::Messages(records)) = alice
+            .next_event(Duration::from_secs(1), |e| matches!(e, Event::Messages(_)))
+            .await
+        {
+            for r in records.into_iter().filter(|r| r.direction == Direction::In) {
+                seen.insert(r.id.clone(), r.attachment);
+            }
+        }
+    }
+    assert_eq!(seen.get("f1"), Some(&true));
+    assert_eq!(seen.get("f2"), Some(&false));
+    assert_eq!(seen.get("f3"), Some(&false));
 }

@@ -66,6 +66,10 @@ pub struct Record {
     /// Sent or received by another of the user's devices (XEP-0280 carbons, MAM).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub other_device: bool,
+    /// The body is the link to a shared file (XEP-0363), sent with the same
+    /// link as XEP-0066 out-of-band data so that clients show it inline.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub attachment: bool,
 }
 
 /// What the conversation list shows of one peer.

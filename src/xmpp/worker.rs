@@ -26,6 +26,7 @@ use tokio_xmpp::parsers::{
     mam::{Fin, Query as ArchiveQuery, QueryId, Result_ as ArchiveResult},
     message::{Id, Lang, Message, MessageType},
     ns,
+    oob::Oob,
     presence::{Presence, Show, Type as PresenceType},
     receipts::{Received as Receipt, Request as ReceiptRequest},
     roster::{Item as RosterItem, Roster, Subscription as RosterSubscription},
@@ -47,6 +48,15 @@ use crate::store::{Delivery, Direction, NewMessage, Record, Store};
 
 /// Stanzas buffered each way inside `StanzaStream`.
 const QUEUE_DEPTH: usize = 256;
+/// Our messages handed to the stream per turn of the worker's loop.
+///
+/// `StanzaStream::send` waits for room in the crate's queue, and the crate,
+/// while it waits for room in ours (the events we have not read), stops
+/// draining its own: a worker that sent a whole outbox in one go could wait
+/// on the crate while the crate waits on it. `tests/faults.rs` froze for 30 s
+/// that way after reconnections with hundreds of messages queued each side.
+/// Sending a few per turn, with events read in between, keeps both moving.
+const SEND_BATCH: usize = 16;
 /// Backoff between reconnection attempts after a connection was lost.
 const FIRST_RETRY: Duration = Duration::from_secs(1);
 const MAX_RETRY: Duration = Duration::from_secs(60);
@@ -309,7 +319,10 @@ impl Worker {
                 Command::SetPresence(p) => self.presence = p,
                 // Stored in the outbox: sent on the next sign-in.
                 Command::SendMessage { to, body } => {
-                    self.accept_message(to, body);
+                    self.accept_message(to, body, false);
+                }
+                Command::ShareFile { to, url } => {
+                    self.accept_message(to, url, true);
                 }
                 Command::Retry { peer, id } => {
                     self.retry(&peer, &id);
@@ -365,7 +378,8 @@ impl Worker {
         // what it had queued first, so newer messages would overtake older ones
         // that only our outbox resends. `tests/faults.rs` checks the order.
         let mut linked = false;
-        let mut held: Vec<Record> = Vec::new();
+        // Our messages waiting to be handed to the stream, oldest first (see `SEND_BATCH`).
+        let mut sendq: std::collections::VecDeque<Record> = Default::default();
         let mut wake = Wake::new(Instant::now(), std::time::SystemTime::now());
         let mut wake_check = tokio::time::interval(WAKE_CHECK);
         wake_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -376,6 +390,8 @@ impl Worker {
 
         let end = loop {
             tokio::select! {
+                // Another turn to hand queued messages over (see `SEND_BATCH`).
+                _ = std::future::ready(()), if linked && !sendq.is_empty() => {}
                 event = stream.next() => match event {
                     None => {
                         // The stream ends after a fatal report was queued: find it.
@@ -394,7 +410,7 @@ impl Worker {
                         handed_over = 0;
                         negotiating = None;
                         linked = true;
-                        held.clear(); // the outbox below has them
+                        sendq.clear(); // the outbox below has them
                         self.session = match self.store.mark() {
                             Ok(mark) => Some(mark),
                             Err(e) => {
@@ -432,9 +448,7 @@ impl Worker {
                                 if !pending.is_empty() {
                                     tracing::info!("sending {} queued messages", pending.len());
                                 }
-                                for record in pending {
-                                    self.send_tracked(&stream, &record).await;
-                                }
+                                sendq.extend(pending);
                             }
                             Err(e) => tracing::error!("cannot read the outbox: {e}"),
                         }
@@ -447,10 +461,6 @@ impl Worker {
                         handed_over = 0;
                         negotiating = None;
                         linked = true;
-                        // After what the crate retransmits: older messages first.
-                        for record in std::mem::take(&mut held) {
-                            self.send_tracked(&stream, &record).await;
-                        }
                         if let Some(jid) = bound.clone() {
                             self.emit(Event::Connection(ConnectionState::Online { jid, resumed: true }));
                         }
@@ -538,22 +548,20 @@ impl Worker {
                             stream.send(Box::new(self.own_presence().into())).await;
                         }
                     }
-                    Some(Command::SendMessage { to, body }) => {
-                        if let Some(record) = self.accept_message(to, body) {
-                            if linked {
-                                self.send_tracked(&stream, &record).await;
-                            } else if bound.is_some() {
-                                held.push(record);
-                            }
+                    Some(command @ (Command::SendMessage { .. } | Command::ShareFile { .. })) => {
+                        let accepted = match command {
+                            Command::SendMessage { to, body } => self.accept_message(to, body, false),
+                            Command::ShareFile { to, url } => self.accept_message(to, url, true),
+                            _ => None,
+                        };
+                        // Behind what waits already; offline, the outbox has it for the next session.
+                        if let Some(record) = accepted && bound.is_some() {
+                            sendq.push_back(record);
                         }
                     }
                     Some(Command::Retry { peer, id }) => {
-                        if let Some(record) = self.retry(&peer, &id) {
-                            if linked {
-                                self.send_tracked(&stream, &record).await;
-                            } else if bound.is_some() {
-                                held.push(record);
-                            }
+                        if let Some(record) = self.retry(&peer, &id) && bound.is_some() {
+                            sendq.push_back(record);
                         }
                     }
                     Some(Command::RequestSlot { id, name, size, content_type }) => {
@@ -582,6 +590,15 @@ impl Worker {
                 },
             }
             self.settle(&stream).await;
+            // After what the crate retransmits on resumption: older messages first.
+            if linked {
+                for _ in 0..SEND_BATCH {
+                    let Some(record) = sendq.pop_front() else {
+                        break;
+                    };
+                    self.send_tracked(&stream, &record).await;
+                }
+            }
             if bound.is_some() {
                 self.confirm_sent(&stream, &mut pending).await;
             }
@@ -611,10 +628,11 @@ impl Worker {
 
     /// Stores an outgoing message as pending (in the outbox) and shows it.
     /// Nothing is sent that could not be stored: it would be lost on restart.
-    fn accept_message(&mut self, to: BareJid, body: String) -> Option<Record> {
+    fn accept_message(&mut self, to: BareJid, body: String, attachment: bool) -> Option<Record> {
         let id = uuid::Uuid::new_v4().to_string();
-        let message =
+        let mut message =
             NewMessage::outgoing(self.account.as_str(), to.as_str(), id, body, Utc::now());
+        message.attachment = attachment;
         match self.store.insert(message) {
             Ok(Some(record)) => {
                 self.emit(Event::Messages(vec![record.clone()]));
@@ -673,6 +691,16 @@ impl Worker {
             .into(),
         );
         message.payloads.push(ReceiptRequest.into());
+        if record.attachment {
+            // As Conversations does: the same link as body and as OOB data.
+            message.payloads.push(
+                Oob {
+                    url: record.body.clone(),
+                    desc: None,
+                }
+                .into(),
+            );
+        }
         // Sent later than written (offline, resent after a lost session): the
         // original time lets the peer put it in its place (XEP-0203).
         if Utc::now() - record.time > chrono::Duration::seconds(2) {
@@ -816,8 +844,10 @@ impl Worker {
         let archive_id = self.archive_id(&mut message);
         let time = self.in_order(&peer, message_time(&mut message), false);
         let id = message_id(&mut message);
+        let attachment = is_attachment(&mut message, &body);
         tracing::trace!("live message {id} from {peer} at {time}");
         let mut new = NewMessage::incoming(self.account.as_str(), peer.as_str(), id, body, time);
+        new.attachment = attachment;
         new.archive_id = archive_id.clone();
         match self.store.insert(new) {
             Ok(Some(record)) => {
@@ -861,7 +891,9 @@ impl Worker {
             time = self.in_order(&peer, time, false);
         }
         let id = message_id(&mut inner);
+        let attachment = is_attachment(&mut inner, &body);
         let mut new = NewMessage::incoming(self.account.as_str(), peer.as_str(), id, body, time);
+        new.attachment = attachment;
         new.archive_id = archive_id;
         if sent_by_us {
             new.direction = Direction::Out;
@@ -1116,8 +1148,10 @@ impl Worker {
         }
         let receipt = receipt_for(&mut inner);
         let id = message_id(&mut inner);
+        let attachment = is_attachment(&mut inner, &body);
         tracing::trace!("archived message {id} from {peer} at {time}");
         let mut new = NewMessage::incoming(self.account.as_str(), peer.as_str(), id, body, time);
+        new.attachment = attachment;
         new.archive_id = Some(result.id);
         // Back-fill of a first sign-in is history, not news.
         new.unread = !backfill;
@@ -1365,7 +1399,9 @@ impl Worker {
             None => message_time(&mut inner),
         };
         let id = message_id(&mut inner);
+        let attachment = is_attachment(&mut inner, &body);
         let mut new = NewMessage::incoming(self.account.as_str(), peer.as_str(), id, body, time);
+        new.attachment = attachment;
         new.archive_id = Some(result.id);
         new.unread = false;
         if sent_by_us {
@@ -1903,6 +1939,12 @@ fn message_time(message: &mut Message) -> chrono::DateTime<Utc> {
 /// keeps them after what the same peer sent before.
 fn stamp_time(stamp: &tokio_xmpp::parsers::date::DateTime) -> chrono::DateTime<Utc> {
     stamp.0.with_timezone(&Utc).min(Utc::now())
+}
+
+/// Whether a message shares a file: its body is the link that its XEP-0066
+/// out-of-band data names too (what Conversations, Gajim and Dino send).
+fn is_attachment(message: &mut Message, body: &str) -> bool {
+    matches!(message.extract_payload::<Oob>(), Ok(Some(oob)) if oob.url == body.trim())
 }
 
 /// The id that identifies a message across copies: origin-id, else the stanza id.
