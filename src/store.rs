@@ -551,11 +551,12 @@ impl Store {
 
     /// [`Store::flush`] on tokio's blocking pool, for async callers.
     ///
-    /// Not sled's own `flush_async`: in sled 0.34 its future is sometimes never
-    /// woken when several databases flush at once (spacejam/sled#1241), which
-    /// froze one account's worker in `tests/faults.rs`. The blocking flush has
-    /// no such problem; `tests::concurrent_flushes_of_several_stores_complete`
-    /// runs the pattern that hung.
+    /// Not sled's own `flush_async`: in sled 0.34 its future is reported to
+    /// be never woken when several databases flush at once (spacejam/sled#1241,
+    /// open in the 0.34 line), which is what several accounts' workers, or the
+    /// two sides of the tests, do. The blocking flush has no such report;
+    /// `tests::concurrent_flushes_of_several_stores_complete` runs that pattern
+    /// (it did not hang here with `flush_async` either: the bug needs more cores).
     pub async fn flush_async(&self) -> Result<(), Error> {
         let store = self.clone();
         tokio::task::spawn_blocking(move || store.flush())

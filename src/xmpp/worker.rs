@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_xmpp::Stanza;
 use tokio_xmpp::jid::{BareJid, Jid};
@@ -49,14 +49,9 @@ use crate::store::{Delivery, Direction, NewMessage, Record, Store};
 /// Stanzas buffered each way inside `StanzaStream`.
 const QUEUE_DEPTH: usize = 256;
 /// Our messages handed to the stream per turn of the worker's loop.
-///
-/// `StanzaStream::send` waits for room in the crate's queue, and the crate,
-/// while it waits for room in ours (the events we have not read), stops
-/// draining its own: a worker that sent a whole outbox in one go could wait
-/// on the crate while the crate waits on it. `tests/faults.rs` froze for 30 s
-/// that way after reconnections with hundreds of messages queued each side.
-/// Sending a few per turn, with events read in between, keeps both moving.
 const SEND_BATCH: usize = 16;
+/// How long the worker waits before offering stanzas again to a full queue.
+const FULL_QUEUE_PAUSE: Duration = Duration::from_millis(10);
 /// Backoff between reconnection attempts after a connection was lost.
 const FIRST_RETRY: Duration = Duration::from_secs(1);
 const MAX_RETRY: Duration = Duration::from_secs(60);
@@ -69,8 +64,8 @@ const WAKE_PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a signed-in connection may take to resume or bind the session.
 ///
 /// tokio-xmpp waits for the server's answer with the stream's read timeouts
-/// (`Liveness`, 45 s); a server that is shutting down accepts, authenticates
-/// and then never answers. `tests/faults.rs` ran into it on server restarts.
+/// (`Liveness`, 45 s); a server that is shutting down may accept and
+/// authenticate, then never answer.
 const NEGOTIATION_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Starts the worker for `account`. Must be called inside a tokio runtime.
@@ -100,6 +95,7 @@ pub fn spawn(account: BareJid, store: Store) -> (Handle, mpsc::UnboundedReceiver
             session: None,
             after_flush: AfterFlush::default(),
             older: HashMap::new(),
+            outq: std::collections::VecDeque::new(),
             upload: None,
             discovering: 0,
         }
@@ -134,6 +130,9 @@ struct Worker {
     after_flush: AfterFlush,
     /// Fetches of older history running, by query id (see `fetch_older`).
     older: HashMap<String, OlderFetch>,
+    /// Stanzas (not our messages) waiting to be handed to the stream, in
+    /// order; see `pump`.
+    outq: std::collections::VecDeque<Box<Stanza>>,
     /// The server's file sharing service, once discovered in this session.
     upload: Option<UploadService>,
     /// Service discovery answers still awaited while looking for it.
@@ -380,6 +379,8 @@ impl Worker {
         let mut linked = false;
         // Our messages waiting to be handed to the stream, oldest first (see `SEND_BATCH`).
         let mut sendq: std::collections::VecDeque<Record> = Default::default();
+        // Whether the stream's queue was full at the last `pump`.
+        let mut full = false;
         let mut wake = Wake::new(Instant::now(), std::time::SystemTime::now());
         let mut wake_check = tokio::time::interval(WAKE_CHECK);
         wake_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -390,8 +391,9 @@ impl Worker {
 
         let end = loop {
             tokio::select! {
-                // Another turn to hand queued messages over (see `SEND_BATCH`).
-                _ = std::future::ready(()), if linked && !sendq.is_empty() => {}
+                // Another turn to hand what waits to the stream (see `pump`).
+                _ = async { if full { tokio::time::sleep(FULL_QUEUE_PAUSE).await } },
+                    if !self.outq.is_empty() || (linked && !sendq.is_empty()) => {}
                 event = stream.next() => match event {
                     None => {
                         // The stream ends after a fatal report was queued: find it.
@@ -434,11 +436,12 @@ impl Worker {
                         self.emit(Event::Connection(ConnectionState::Online { jid: bound_jid, resumed: false }));
                         // RFC 6121 §2.2: fetch the roster before announcing presence.
                         pending.insert("roster-1".into(), Pending::Roster);
-                        stream.send(Box::new(Iq::from_get("roster-1", Roster { ver: None, items: vec![] }).into())).await;
+                        self.outq.clear(); // what the old session had not handed over is moot or redone below
+                        self.outq.push_back(Box::new(Iq::from_get("roster-1", Roster { ver: None, items: vec![] }).into()));
                         // A new session: the server forgot our carbons subscription.
                         self.next_id += 1;
                         let enable = Iq::from_set(format!("carbons-{}", self.next_id), CarbonsEnable);
-                        stream.send(Box::new(enable.into())).await;
+                        self.outq.push_back(Box::new(enable.into()));
                         self.catch_up = None;
                         self.upload = None;
                         self.discovering = 0;
@@ -454,7 +457,7 @@ impl Worker {
                         }
                         for receipt in owed {
                             self.unconfirmed.receipts.push(receipt.clone());
-                            stream.send(Box::new(receipt.into())).await;
+                            self.outq.push_back(Box::new(receipt.into()));
                         }
                     }
                     Some(StreamEvent::Stream(Ev::Resumed)) => {
@@ -480,7 +483,7 @@ impl Worker {
                         self.emit(Event::Connection(ConnectionState::Connecting));
                     }
                     Some(StreamEvent::Stanza(stanza)) => {
-                        if !self.on_stanza(stanza, &stream, &mut pending).await {
+                        if !self.on_stanza(stanza, &mut pending).await {
                             break End::Stop;
                         }
                     }
@@ -510,12 +513,13 @@ impl Worker {
                     None => {}
                 },
                 _ = wake_check.tick() => {
+                    tracing::trace!("tick: linked {linked}, {} stanzas and {} messages waiting, queue full {full}", self.outq.len(), sendq.len());
                     if wake.woke(Instant::now(), std::time::SystemTime::now()) && linked {
                         tracing::info!("the computer slept; checking the connection");
                         self.next_id += 1;
                         let id = format!("wake-{}", self.next_id);
                         pending.insert(id.clone(), Pending::Probe);
-                        stream.send(Box::new(Iq::from_get(id.clone(), tokio_xmpp::parsers::ping::Ping).into())).await;
+                        self.outq.push_back(Box::new(Iq::from_get(id.clone(), tokio_xmpp::parsers::ping::Ping).into()));
                         probe = Some((id, Instant::now() + WAKE_PROBE_TIMEOUT));
                     }
                     if negotiating.is_some_and(|since| since.elapsed() >= NEGOTIATION_TIMEOUT) {
@@ -537,7 +541,8 @@ impl Worker {
                     Some(Command::RetryNow) => retry.notify_one(),
                     Some(Command::Disconnect) => {
                         if bound.is_some() {
-                            stream.send(Box::new(Presence::unavailable().into())).await;
+                            // Best effort: the stream closes right after.
+                            let _ = stream.send(Box::new(Presence::unavailable().into())).now_or_never();
                         }
                         self.emit(Event::Connection(ConnectionState::Offline(None)));
                         break End::Idle(None);
@@ -545,7 +550,7 @@ impl Worker {
                     Some(Command::SetPresence(presence)) => {
                         self.presence = presence;
                         if bound.is_some() {
-                            stream.send(Box::new(self.own_presence().into())).await;
+                            self.outq.push_back(Box::new(self.own_presence().into()));
                         }
                     }
                     Some(command @ (Command::SendMessage { .. } | Command::ShareFile { .. })) => {
@@ -567,7 +572,7 @@ impl Worker {
                     Some(Command::RequestSlot { id, name, size, content_type }) => {
                         if bound.is_some() {
                             for stanza in self.request_slot(id, name, size, content_type, &mut pending) {
-                                stream.send(Box::new(stanza)).await;
+                                self.outq.push_back(Box::new(stanza));
                             }
                         } else {
                             self.emit(Event::Slot { id, result: Err(SlotError::Offline) });
@@ -576,7 +581,7 @@ impl Worker {
                     Some(Command::FetchOlder { peer, before }) => {
                         if bound.is_some() {
                             for stanza in self.fetch_older(peer, before, &mut pending) {
-                                stream.send(Box::new(stanza)).await;
+                                self.outq.push_back(Box::new(stanza));
                             }
                         } else {
                             self.emit(Event::History { peer, records: vec![], more: true });
@@ -584,23 +589,16 @@ impl Worker {
                     }
                     Some(command @ (Command::AddContact { .. } | Command::AnswerSubscription { .. })) => {
                         for stanza in contact_stanzas(command, &mut self.next_id) {
-                            stream.send(Box::new(stanza)).await;
+                            self.outq.push_back(Box::new(stanza));
                         }
                     }
                 },
             }
-            self.settle(&stream).await;
+            self.settle().await;
             // After what the crate retransmits on resumption: older messages first.
-            if linked {
-                for _ in 0..SEND_BATCH {
-                    let Some(record) = sendq.pop_front() else {
-                        break;
-                    };
-                    self.send_tracked(&stream, &record).await;
-                }
-            }
+            full = self.pump(&stream, linked, &mut sendq);
             if bound.is_some() {
-                self.confirm_sent(&stream, &mut pending).await;
+                self.confirm_sent(&mut pending);
             }
         };
         // Fetches of older history die with the session: say so.
@@ -675,11 +673,12 @@ impl Worker {
         }
     }
 
-    /// Sends a stored outgoing message, asking for a receipt; `confirm_sent` marks it sent.
-    async fn send_tracked(&mut self, stream: &StanzaStream, record: &Record) {
+    /// Offers a stored outgoing message to the stream, asking for a receipt;
+    /// `confirm_sent` marks it sent. `false` if the stream's queue is full.
+    fn send_tracked(&mut self, stream: &StanzaStream, record: &Record) -> bool {
         let Ok(to) = BareJid::new(&record.peer) else {
             tracing::warn!("outbox: invalid address {:?}", record.peer);
-            return;
+            return true;
         };
         let mut message =
             Message::chat(Some(Jid::from(to.clone()))).with_body(Lang::new(), record.body.clone());
@@ -713,11 +712,52 @@ impl Worker {
                 .into(),
             );
         }
-        let token = stream.send(Box::new(message.into())).await;
+        let Some(token) = stream.send(Box::new(message.into())).now_or_never() else {
+            return false;
+        };
         self.in_crate
             .retain(|t| matches!(t.state(), StanzaState::Queued));
         self.in_crate.push(token);
         self.unconfirmed.messages.push((to, record.id.clone()));
+        true
+    }
+
+    /// Hands what waits to the stream, as far as its queue takes it: first
+    /// `outq`, then (when the link is up) a few of our messages. Returns
+    /// whether the queue was full.
+    ///
+    /// Never waits: `StanzaStream::send` waits for room in the crate's queue,
+    /// and the crate, while it waits for room in ours (events we have not
+    /// read) with its connection down, drains nothing (tokio-xmpp 6,
+    /// `send_or_break!` in `stanzastream/worker.rs`). A worker waiting in
+    /// `send` then would wait on the crate while the crate waits on it, which
+    /// a reconnection with a long outbox on both sides could bring about. An
+    /// mpsc send is cancel-safe: one not ready at once is dropped and offered
+    /// again on a later turn, after the worker has read what came in.
+    fn pump(
+        &mut self,
+        stream: &StanzaStream,
+        linked: bool,
+        sendq: &mut std::collections::VecDeque<Record>,
+    ) -> bool {
+        while let Some(stanza) = self.outq.front() {
+            if stream.send(Box::new(copy(stanza))).now_or_never().is_none() {
+                return true;
+            }
+            self.outq.pop_front();
+        }
+        if linked {
+            for _ in 0..SEND_BATCH {
+                let Some(record) = sendq.pop_front() else {
+                    break;
+                };
+                if !self.send_tracked(stream, &record) {
+                    sendq.push_front(record);
+                    return true;
+                }
+            }
+        }
+        false
     }
 
     /// Follows messages just written with a ping to our server: its answer
@@ -727,11 +767,7 @@ impl Worker {
     /// only after a read timeout (60 s with `Timeouts::tight`), which would
     /// leave the "sent" mark a minute late; `tests/worker.rs` checks the mark
     /// comes within seconds for a contact who is offline (no receipt possible).
-    async fn confirm_sent(
-        &mut self,
-        stream: &StanzaStream,
-        pending: &mut HashMap<String, Pending>,
-    ) {
+    fn confirm_sent(&mut self, pending: &mut HashMap<String, Pending>) {
         if self.unconfirmed.is_empty() {
             return;
         }
@@ -743,7 +779,7 @@ impl Worker {
         );
         // No `to`: the server answers for our own account.
         let ping = Iq::from_get(id, tokio_xmpp::parsers::ping::Ping);
-        stream.send(Box::new(ping.into())).await;
+        self.outq.push_back(Box::new(ping.into()));
     }
 
     fn own_presence(&self) -> Presence {
@@ -767,12 +803,7 @@ impl Worker {
     }
 
     /// Handles one inbound stanza; `false` when the app is gone.
-    async fn on_stanza(
-        &mut self,
-        stanza: Stanza,
-        stream: &StanzaStream,
-        pending: &mut HashMap<String, Pending>,
-    ) -> bool {
+    async fn on_stanza(&mut self, stanza: Stanza, pending: &mut HashMap<String, Pending>) -> bool {
         match stanza {
             Stanza::Presence(presence) => self.on_presence(presence),
             Stanza::Message(message) => {
@@ -781,9 +812,7 @@ impl Worker {
                     match stanza {
                         // Receipts: only once the message is on disk (see `settle`).
                         Stanza::Message(receipt) => self.after_flush.receipts.push(receipt),
-                        other => {
-                            stream.send(Box::new(other)).await;
-                        }
+                        other => self.outq.push_back(Box::new(other)),
                     }
                 }
                 alive
@@ -791,7 +820,7 @@ impl Worker {
             Stanza::Iq(iq) => {
                 let (alive, replies) = self.on_iq(iq, pending);
                 for stanza in replies {
-                    stream.send(Box::new(stanza)).await;
+                    self.outq.push_back(Box::new(stanza));
                 }
                 alive
             }
@@ -985,7 +1014,7 @@ impl Worker {
     /// we cannot delay; a crash before our flush would lose such a message but
     /// for this: the archive position only moves past messages that are on
     /// disk, so the next catch-up fetches them from the server's archive again.
-    async fn settle(&mut self, stream: &StanzaStream) {
+    async fn settle(&mut self) {
         if self.after_flush.receipts.is_empty() && self.after_flush.cursor.is_none() {
             return;
         }
@@ -1005,7 +1034,7 @@ impl Worker {
         for receipt in receipts {
             // Kept until the server has it (see `Unconfirmed`).
             self.unconfirmed.receipts.push(receipt.clone());
-            stream.send(Box::new(receipt.into())).await;
+            self.outq.push_back(Box::new(receipt.into()));
         }
     }
 
@@ -1907,6 +1936,15 @@ fn older_query(
             index: None,
         }),
         flip_page: false,
+    }
+}
+
+/// A copy of a stanza to offer the stream (`Stanza` is not `Clone`; its kinds are).
+fn copy(stanza: &Stanza) -> Stanza {
+    match stanza {
+        Stanza::Message(m) => Stanza::Message(m.clone()),
+        Stanza::Presence(p) => Stanza::Presence(p.clone()),
+        Stanza::Iq(i) => Stanza::Iq(i.clone()),
     }
 }
 

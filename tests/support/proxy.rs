@@ -53,13 +53,17 @@ impl Proxy {
                             return;
                         };
                         let (mut client, mut server) = (client, server);
-                        tokio::select! {
-                            _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
-                            _ = cut.changed() => return, // both sockets drop here
-                            // A black hole for good: a stalled path never recovers.
-                            _ = stall.wait_for(|s| *s) => {}
+                        let stalled = tokio::select! {
+                            // Either side closed or reset: both sockets drop here.
+                            _ = tokio::io::copy_bidirectional(&mut client, &mut server) => false,
+                            _ = cut.changed() => false,
+                            _ = stall.wait_for(|s| *s) => true,
+                        };
+                        // A black hole for good: a stalled path never recovers,
+                        // and holds both sockets open until the next cut.
+                        if stalled {
+                            let _ = cut.changed().await;
                         }
-                        let _ = cut.changed().await;
                     });
                 }
             })
