@@ -57,6 +57,10 @@ const FIRST_RETRY: Duration = Duration::from_secs(1);
 const MAX_RETRY: Duration = Duration::from_secs(60);
 /// How long a polite close may take before the socket is simply dropped.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(3);
+/// How far after the newest stored message from the same peer a message is
+/// put when its own stamp would put it before (see `in_order`).
+const LIVE_STEP: chrono::Duration = chrono::Duration::milliseconds(1);
+const ARCHIVED_STEP: chrono::Duration = chrono::Duration::microseconds(1);
 /// How often the worker looks for a suspend and resume of the computer.
 const WAKE_CHECK: Duration = Duration::from_secs(5);
 /// How long the server may take to answer the probe sent after a wake-up.
@@ -95,6 +99,7 @@ pub fn spawn(account: BareJid, store: Store) -> (Handle, mpsc::UnboundedReceiver
             session: None,
             after_flush: AfterFlush::default(),
             older: HashMap::new(),
+            deferred: Vec::new(),
             outq: std::collections::VecDeque::new(),
             upload: None,
             discovering: 0,
@@ -130,6 +135,9 @@ struct Worker {
     after_flush: AfterFlush,
     /// Fetches of older history running, by query id (see `fetch_older`).
     older: HashMap<String, OlderFetch>,
+    /// Live messages received while the archive catches up, with their
+    /// receipts (see `on_message`).
+    deferred: Vec<(NewMessage, Option<Stanza>)>,
     /// Stanzas (not our messages) waiting to be handed to the stream, in
     /// order; see `pump`.
     outq: std::collections::VecDeque<Box<Stanza>>,
@@ -443,6 +451,7 @@ impl Worker {
                         let enable = Iq::from_set(format!("carbons-{}", self.next_id), CarbonsEnable);
                         self.outq.push_back(Box::new(enable.into()));
                         self.catch_up = None;
+                        self.store_deferred();
                         self.upload = None;
                         self.discovering = 0;
                         // Everything not acknowledged before goes again; receivers drop copies by id.
@@ -601,6 +610,9 @@ impl Worker {
                 self.confirm_sent(&mut pending);
             }
         };
+        // A catch-up cut short: what waited for it is stored now.
+        self.catch_up = None;
+        self.store_deferred();
         // Fetches of older history die with the session: say so.
         for (_, fetch) in self.older.drain() {
             let _ = self.events.send(Event::History {
@@ -862,7 +874,6 @@ impl Worker {
         if peer == self.account {
             return (true, vec![]);
         }
-        let mut alive = true;
         if let Ok(Some(receipt)) = message.extract_payload::<Receipt>() {
             self.update_state(&peer, &receipt.id, Delivery::Delivered, None);
         }
@@ -871,31 +882,67 @@ impl Worker {
             return (true, vec![]); // chat states, receipts and other bodiless traffic
         };
         let archive_id = self.archive_id(&mut message);
-        let time = self.in_order(&peer, message_time(&mut message), false);
+        let stamp = message_time(&mut message);
         let id = message_id(&mut message);
         let attachment = is_attachment(&mut message, &body);
-        tracing::trace!("live message {id} from {peer} at {time}");
-        let mut new = NewMessage::incoming(self.account.as_str(), peer.as_str(), id, body, time);
+        let mut new = NewMessage::incoming(self.account.as_str(), peer.as_str(), id, body, stamp);
         new.attachment = attachment;
-        new.archive_id = archive_id.clone();
+        new.archive_id = archive_id;
+        // Receipts go to contacts only: they tell the sender we are online (XEP-0184 §8).
+        let receipt = receipt.filter(|_| self.contacts.contains(&peer));
+        // While the archive catches up, what it has not yet brought of the same
+        // moments would land after this message; it waits for the catch-up.
+        if matches!(&self.catch_up, Some(c) if matches!(c.direction, Paging::Forward)) {
+            tracing::trace!("live message {} from {peer} waits for the catch-up", new.id);
+            self.deferred.push((new, receipt));
+            return (true, vec![]);
+        }
+        let (alive, stored) = self.store_live(new, true);
+        match (stored, receipt) {
+            (true, Some(receipt)) => (alive, vec![receipt]),
+            _ => (alive, vec![]),
+        }
+    }
+
+    /// Stores a live message after the newest from its sender and shows it;
+    /// whether the app is there, and whether the message is safe (stored now
+    /// or before: only then may a receipt go).
+    fn store_live(&mut self, mut new: NewMessage, advance: bool) -> (bool, bool) {
+        let Ok(peer) = BareJid::new(&new.peer) else {
+            return (true, false);
+        };
+        new.time = self.in_order(&peer, new.time, false);
+        tracing::trace!("live message {} from {peer} at {}", new.id, new.time);
+        let archive_id = new.archive_id.clone();
         match self.store.insert(new) {
             Ok(Some(record)) => {
-                self.advance_cursor(archive_id.as_deref());
-                alive = self.emit(Event::Messages(vec![record]));
+                if advance {
+                    self.advance_cursor(archive_id.as_deref());
+                }
+                (self.emit(Event::Messages(vec![record])), true)
             }
-            Ok(None) => tracing::debug!("dropped a copy of a stored message from {peer}"),
+            Ok(None) => {
+                tracing::debug!("dropped a copy of a stored message from {peer}");
+                (true, true)
+            }
             Err(e) => {
                 // Not stored: no receipt, so the sender does not believe it arrived.
                 tracing::error!("could not store a message from {peer}: {e}");
-                return (true, vec![]);
+                (true, false)
             }
         }
-        // Receipts go to contacts only: they tell the sender we are online (XEP-0184 §8).
-        let replies = match receipt {
-            Some(receipt) if self.contacts.contains(&peer) => vec![receipt],
-            _ => vec![],
-        };
-        (alive, replies)
+    }
+
+    /// Stores the live messages that waited for the catch-up: most are copies
+    /// of what it brought; the rest go after it. Their receipts follow once on disk.
+    fn store_deferred(&mut self) {
+        for (new, receipt) in std::mem::take(&mut self.deferred) {
+            // The catch-up's position is past them: the cursor stays.
+            let (_, stored) = self.store_live(new, false);
+            if let (true, Some(Stanza::Message(receipt))) = (stored, receipt) {
+                self.after_flush.receipts.push(receipt);
+            }
+        }
     }
 
     /// A carbon copy from our own server: a message another of our devices sent or got.
@@ -990,7 +1037,12 @@ impl Worker {
             .store
             .last_incoming_time(self.account.as_str(), peer.as_str(), mark)
         {
-            Ok(Some(last)) if last >= time => last + chrono::Duration::microseconds(1),
+            // A live message leaves a gap after what it follows, so that what
+            // the archive brings of the same moment (sent before it, never
+            // received live: it is not a copy) can still go before it.
+            Ok(Some(last)) if last >= time => {
+                last + if archived { ARCHIVED_STEP } else { LIVE_STEP }
+            }
             Ok(_) => time,
             Err(e) => {
                 tracing::warn!("cannot read the last message from {peer}: {e}");
@@ -1514,6 +1566,7 @@ impl Worker {
         let Some(fin) = fin else {
             tracing::warn!("archive page without <fin/>: catch-up stopped");
             self.store_backfill(catch_up);
+            self.store_deferred();
             return vec![];
         };
         // The page's messages arrived (and were stored) before its <fin/>.
@@ -1558,6 +1611,7 @@ impl Worker {
             None => {
                 tracing::info!("archive catch-up done ({} messages)", catch_up.stored);
                 self.store_backfill(catch_up);
+                self.store_deferred();
                 vec![]
             }
         }
@@ -1594,6 +1648,7 @@ impl Worker {
         tracing::warn!("archive query refused: {:?}", error.defined_condition);
         let forward = matches!(catch_up.direction, Paging::Forward);
         self.store_backfill(catch_up);
+        self.store_deferred();
         if forward && error.defined_condition == DefinedCondition::ItemNotFound {
             return self.restart_from_window(pending);
         }
