@@ -309,6 +309,66 @@ impl Store {
         }
     }
 
+    /// Moves an incoming message stored at or after `mark` (this session) to
+    /// `time` if it is stored before it; the moved record, if it moved.
+    ///
+    /// The archive's order is the order the server received messages in. A
+    /// message that reached us late (routed to a session of ours that died,
+    /// then fetched from the archive) is stored when it comes; when the
+    /// archive then lists a message we had stored live as coming after it,
+    /// the live one moves after it.
+    pub fn move_after(
+        &self,
+        account: &str,
+        peer: &str,
+        id: &str,
+        time: DateTime<Utc>,
+        mark: u64,
+    ) -> Result<Option<Record>, Error> {
+        let id_key = id_key(account, peer, id);
+        let time_us = u64::try_from(time.timestamp_micros()).unwrap_or(0);
+        let time = DateTime::from_timestamp_micros(time.timestamp_micros()).unwrap_or(time);
+        let result =
+            (&self.messages, &self.ids, &self.archive).transaction(|(messages, ids, archive)| {
+                let Some(old_key) = ids.get(&id_key)? else {
+                    return Ok(None);
+                };
+                let Some(seq) = old_key
+                    .len()
+                    .checked_sub(8)
+                    .and_then(|at| <[u8; 8]>::try_from(&old_key[at..]).ok())
+                    .map(u64::from_be_bytes)
+                else {
+                    return Ok(None);
+                };
+                let Some(raw) = messages.get(&old_key)? else {
+                    return Ok(None);
+                };
+                let Ok(mut record) = Record::decode(&raw) else {
+                    return Ok(None);
+                };
+                if seq < mark || record.direction != Direction::In || record.time >= time {
+                    return Ok(None);
+                }
+                record.time = time;
+                let mut key = conversation_prefix(account, peer);
+                key.extend_from_slice(&time_us.to_be_bytes());
+                key.extend_from_slice(&seq.to_be_bytes());
+                messages.remove(&old_key)?;
+                messages.insert(key.as_slice(), record.encode())?;
+                ids.insert(id_key.as_slice(), key.as_slice())?;
+                if let Some(archive_id) = &record.archive_id {
+                    archive.insert(archive_key(account, archive_id), key.as_slice())?;
+                }
+                Ok::<_, ConflictableTransactionError<()>>(Some(record))
+            });
+        match result {
+            Ok(moved) => Ok(moved),
+            Err(TransactionError::Abort(())) => Ok(None),
+            Err(TransactionError::Storage(e)) => Err(Error::Sled(e)),
+        }
+    }
+
     /// Gives a stored message the archive id a later copy of it brought.
     fn add_archive_id(
         &self,
@@ -924,6 +984,89 @@ mod tests {
         for result in done.unwrap() {
             result.unwrap();
         }
+    }
+
+    #[test]
+    fn a_live_message_moves_after_what_the_archive_lists_before_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path()).unwrap();
+        let old = store
+            .insert(message("bob@example.org", 1, Direction::In))
+            .unwrap()
+            .unwrap();
+        let mark = store.mark().unwrap();
+        let live = store
+            .insert(message("bob@example.org", 2, Direction::In))
+            .unwrap()
+            .unwrap();
+        let late = old.time + chrono::Duration::seconds(5);
+        // Stored before this session's mark: never moved.
+        assert!(
+            store
+                .move_after("me@example.org", "bob@example.org", &old.id, late, mark)
+                .unwrap()
+                .is_none()
+        );
+        // Already after: not moved.
+        assert!(
+            store
+                .move_after(
+                    "me@example.org",
+                    "bob@example.org",
+                    &live.id,
+                    old.time,
+                    mark
+                )
+                .unwrap()
+                .is_none()
+        );
+        let archived = NewMessage {
+            archive_id: Some("a-3".into()),
+            ..message("bob@example.org", 3, Direction::In)
+        };
+        let archived = store.insert(archived).unwrap().unwrap();
+        let moved = store
+            .move_after(
+                "me@example.org",
+                "bob@example.org",
+                &live.id,
+                archived.time + chrono::Duration::microseconds(1),
+                mark,
+            )
+            .unwrap()
+            .expect("moved");
+        let ids: Vec<String> = store
+            .page("me@example.org", "bob@example.org", None, 10)
+            .unwrap()
+            .records
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        assert_eq!(
+            ids,
+            vec![old.id.clone(), archived.id.clone(), live.id.clone()]
+        );
+        // Still found by id afterwards (a copy is still a copy; states still change).
+        assert!(
+            store
+                .insert(message("bob@example.org", 2, Direction::In))
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(
+            moved.time,
+            archived.time + chrono::Duration::microseconds(1)
+        );
+        let out = store
+            .insert(message("bob@example.org", 4, Direction::Out))
+            .unwrap()
+            .unwrap();
+        assert!(
+            store
+                .move_after("me@example.org", "bob@example.org", &out.id, late, mark)
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[test]

@@ -108,8 +108,15 @@ impl State {
         if record.peer != self.peer.as_str() || record.account != self.account {
             return;
         }
-        if let Some(shown) = self.records.iter_mut().rev().find(|r| r.id == record.id) {
-            *shown = record;
+        if let Some(at) = self.records.iter().rposition(|r| r.id == record.id) {
+            if self.records[at].time == record.time {
+                self.records[at] = record;
+            } else {
+                // Moved (the archive's order): take its new place.
+                self.records.remove(at);
+                let at = self.records.partition_point(|r| r.time <= record.time);
+                self.records.insert(at, record);
+            }
         }
     }
 

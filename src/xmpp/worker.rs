@@ -1251,6 +1251,9 @@ impl Worker {
             }
             return (true, vec![]);
         }
+        // A moved copy goes just after: same-time records keep storing order,
+        // and it was stored before what the archive listed ahead of it.
+        let (copy_id, copy_time) = (new.id.clone(), new.time + ARCHIVED_STEP);
         let alive = match self.store.insert(new) {
             Ok(Some(record)) => {
                 if let Some(catch_up) = &mut self.catch_up {
@@ -1258,6 +1261,30 @@ impl Worker {
                 }
                 self.emit(Event::Messages(vec![record]))
             }
+            // A copy of what came live this session: the archive's order says
+            // where it goes, after what the archive listed before it.
+            Ok(None) if !sent_by_us => match self.session.map(|mark| {
+                self.store.move_after(
+                    self.account.as_str(),
+                    peer.as_str(),
+                    &copy_id,
+                    copy_time,
+                    mark,
+                )
+            }) {
+                Some(Ok(Some(record))) => {
+                    tracing::trace!("moved {copy_id} from {peer} to {copy_time} (archive order)");
+                    if let Some(catch_up) = &mut self.catch_up {
+                        catch_up.last_time = catch_up.last_time.max(Some(copy_time));
+                    }
+                    self.emit(Event::Updated(record))
+                }
+                Some(Err(e)) => {
+                    tracing::warn!("cannot reorder a message: {e}");
+                    true
+                }
+                _ => true,
+            },
             Ok(None) => true,
             Err(e) => {
                 tracing::error!("could not store an archived message: {e}");
