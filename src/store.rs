@@ -310,7 +310,8 @@ impl Store {
     }
 
     /// Moves an incoming message stored at or after `mark` (this session) to
-    /// `time` if it is stored before it; the moved record, if it moved.
+    /// `time` if it is stored before it. Returns that message as it now is and
+    /// whether it moved; `None` for an unknown, outgoing or older message.
     ///
     /// The archive's order is the order the server received messages in. A
     /// message that reached us late (routed to a session of ours that died,
@@ -324,7 +325,7 @@ impl Store {
         id: &str,
         time: DateTime<Utc>,
         mark: u64,
-    ) -> Result<Option<Record>, Error> {
+    ) -> Result<Option<(Record, bool)>, Error> {
         let id_key = id_key(account, peer, id);
         let time_us = u64::try_from(time.timestamp_micros()).unwrap_or(0);
         let time = DateTime::from_timestamp_micros(time.timestamp_micros()).unwrap_or(time);
@@ -347,8 +348,11 @@ impl Store {
                 let Ok(mut record) = Record::decode(&raw) else {
                     return Ok(None);
                 };
-                if seq < mark || record.direction != Direction::In || record.time >= time {
+                if seq < mark || record.direction != Direction::In {
                     return Ok(None);
+                }
+                if record.time >= time {
+                    return Ok(Some((record, false)));
                 }
                 record.time = time;
                 let mut key = conversation_prefix(account, peer);
@@ -360,7 +364,7 @@ impl Store {
                 if let Some(archive_id) = &record.archive_id {
                     archive.insert(archive_key(account, archive_id), key.as_slice())?;
                 }
-                Ok::<_, ConflictableTransactionError<()>>(Some(record))
+                Ok::<_, ConflictableTransactionError<()>>(Some((record, true)))
             });
         match result {
             Ok(moved) => Ok(moved),
@@ -1008,18 +1012,17 @@ mod tests {
                 .is_none()
         );
         // Already after: not moved.
-        assert!(
-            store
-                .move_after(
-                    "me@example.org",
-                    "bob@example.org",
-                    &live.id,
-                    old.time,
-                    mark
-                )
-                .unwrap()
-                .is_none()
-        );
+        let (_, moved) = store
+            .move_after(
+                "me@example.org",
+                "bob@example.org",
+                &live.id,
+                old.time,
+                mark,
+            )
+            .unwrap()
+            .unwrap();
+        assert!(!moved);
         let archived = NewMessage {
             archive_id: Some("a-3".into()),
             ..message("bob@example.org", 3, Direction::In)
@@ -1034,7 +1037,9 @@ mod tests {
                 mark,
             )
             .unwrap()
-            .expect("moved");
+            .expect("found");
+        assert!(moved.1);
+        let moved = moved.0;
         let ids: Vec<String> = store
             .page("me@example.org", "bob@example.org", None, 10)
             .unwrap()

@@ -100,6 +100,7 @@ pub fn spawn(account: BareJid, store: Store) -> (Handle, mpsc::UnboundedReceiver
             after_flush: AfterFlush::default(),
             older: HashMap::new(),
             deferred: Vec::new(),
+            defer_live: false,
             outq: std::collections::VecDeque::new(),
             upload: None,
             discovering: 0,
@@ -138,6 +139,9 @@ struct Worker {
     /// Live messages received while the archive catches up, with their
     /// receipts (see `on_message`).
     deferred: Vec<(NewMessage, Option<Stanza>)>,
+    /// From a new session's start until its catch-up from the archive ends,
+    /// live messages wait (the catch-up starts only after the roster).
+    defer_live: bool,
     /// Stanzas (not our messages) waiting to be handed to the stream, in
     /// order; see `pump`.
     outq: std::collections::VecDeque<Box<Stanza>>,
@@ -452,6 +456,8 @@ impl Worker {
                         self.outq.push_back(Box::new(enable.into()));
                         self.catch_up = None;
                         self.store_deferred();
+                        // A catch-up follows the roster when we have a position.
+                        self.defer_live = matches!(self.store.archive_cursor(self.account.as_str()), Ok(Some(_)));
                         self.upload = None;
                         self.discovering = 0;
                         // Everything not acknowledged before goes again; receivers drop copies by id.
@@ -892,7 +898,9 @@ impl Worker {
         let receipt = receipt.filter(|_| self.contacts.contains(&peer));
         // While the archive catches up, what it has not yet brought of the same
         // moments would land after this message; it waits for the catch-up.
-        if matches!(&self.catch_up, Some(c) if matches!(c.direction, Paging::Forward)) {
+        if self.defer_live
+            || matches!(&self.catch_up, Some(c) if matches!(c.direction, Paging::Forward))
+        {
             tracing::trace!("live message {} from {peer} waits for the catch-up", new.id);
             self.deferred.push((new, receipt));
             return (true, vec![]);
@@ -936,6 +944,7 @@ impl Worker {
     /// Stores the live messages that waited for the catch-up: most are copies
     /// of what it brought; the rest go after it. Their receipts follow once on disk.
     fn store_deferred(&mut self) {
+        self.defer_live = false;
         for (new, receipt) in std::mem::take(&mut self.deferred) {
             // The catch-up's position is past them: the cursor stays.
             let (_, stored) = self.store_live(new, false);
@@ -1272,12 +1281,19 @@ impl Worker {
                     mark,
                 )
             }) {
-                Some(Ok(Some(record))) => {
-                    tracing::trace!("moved {copy_id} from {peer} to {copy_time} (archive order)");
+                Some(Ok(Some((record, moved)))) => {
+                    // What the archive lists next goes after this copy, wherever it is.
                     if let Some(catch_up) = &mut self.catch_up {
-                        catch_up.last_time = catch_up.last_time.max(Some(copy_time));
+                        catch_up.last_time = catch_up.last_time.max(Some(record.time));
                     }
-                    self.emit(Event::Updated(record))
+                    if moved {
+                        tracing::trace!(
+                            "moved {copy_id} from {peer} to {copy_time} (archive order)"
+                        );
+                        self.emit(Event::Updated(record))
+                    } else {
+                        true
+                    }
                 }
                 Some(Err(e)) => {
                     tracing::warn!("cannot reorder a message: {e}");
