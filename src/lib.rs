@@ -1,6 +1,7 @@
 //! Tern, a desktop XMPP messenger: the library behind the `tern` binary.
 //!
-//! `xmpp` (network), `transfer` (HTTP file sharing), `store` (disk) and
+//! `xmpp` (network), `transfer` (HTTP file sharing), `thumbnail` (image
+//! previews), `store` (disk) and
 //! `roster` know nothing of the UI;
 //! `app`, `screen` and `theme` are the iced UI and never touch tokio-xmpp.
 
@@ -14,5 +15,6 @@ pub mod roster;
 pub mod screen;
 pub mod store;
 pub mod theme;
+pub mod thumbnail;
 pub mod transfer;
 pub mod xmpp;

@@ -1,0 +1,1 @@
+//! Thumbnails of received images (being written by a helper).
