@@ -531,7 +531,7 @@ impl Store {
 
     /// The time of the newest incoming message in a conversation, only among
     /// messages stored before `mark` if given. Looks back at most [`LOOKBACK`]
-    /// messages (a long run of our own messages ends the search): the worker
+    /// messages before the mark (a long run of our own messages ends the search): the worker
     /// uses it to keep a peer's messages in the order they came.
     pub fn last_incoming_time(
         &self,
@@ -541,17 +541,25 @@ impl Store {
     ) -> Result<Option<DateTime<Utc>>, Error> {
         let prefix = conversation_prefix(account, peer);
         let end = prefix_end(&prefix);
-        for item in self.messages.range(prefix..end).rev().take(LOOKBACK) {
+        let mut looked = 0;
+        for item in self.messages.range(prefix..end).rev() {
             let (key, value) = item?;
             let seq = key
                 .len()
                 .checked_sub(8)
                 .and_then(|at| <[u8; 8]>::try_from(&key[at..]).ok())
                 .map(u64::from_be_bytes);
+            // What was stored since the mark does not count towards the
+            // look-back: a catch-up after a burst of live messages must still
+            // find what came before them.
             if let (Some(mark), Some(seq)) = (mark, seq)
                 && seq >= mark
             {
                 continue;
+            }
+            looked += 1;
+            if looked > LOOKBACK {
+                break;
             }
             match Record::decode(&value) {
                 Ok(r) if r.direction == Direction::In => return Ok(Some(r.time)),

@@ -280,6 +280,10 @@ struct CatchUp {
     pages: Vec<Vec<NewMessage>>,
     /// Backward only: the newest archive id, where the next catch-up resumes.
     newest: Option<String>,
+    /// Forward only: messages the archive listed so far. It lists a message
+    /// twice when its sender sent it again (an unacknowledged message after a
+    /// reconnection); the first listing is where it belongs.
+    listed: HashSet<String>,
 }
 
 enum Paging {
@@ -455,9 +459,12 @@ impl Worker {
                         let enable = Iq::from_set(format!("carbons-{}", self.next_id), CarbonsEnable);
                         self.outq.push_back(Box::new(enable.into()));
                         self.catch_up = None;
-                        self.store_deferred();
-                        // A catch-up follows the roster when we have a position.
+                        // A catch-up follows the roster when we have a position;
+                        // what waited for one cut short waits for this one.
                         self.defer_live = matches!(self.store.archive_cursor(self.account.as_str()), Ok(Some(_)));
+                        if !self.defer_live {
+                            self.store_deferred();
+                        }
                         self.upload = None;
                         self.discovering = 0;
                         // Everything not acknowledged before goes again; receivers drop copies by id.
@@ -616,9 +623,10 @@ impl Worker {
                 self.confirm_sent(&mut pending);
             }
         };
-        // A catch-up cut short: what waited for it is stored now.
+        // A catch-up cut short. What waited for it keeps waiting for the next
+        // session's: stored now, it would go before what the archive still
+        // holds of the same moments (the position has not moved past those).
         self.catch_up = None;
-        self.store_deferred();
         // Fetches of older history die with the session: say so.
         for (_, fetch) in self.older.drain() {
             let _ = self.events.send(Event::History {
@@ -898,9 +906,7 @@ impl Worker {
         let receipt = receipt.filter(|_| self.contacts.contains(&peer));
         // While the archive catches up, what it has not yet brought of the same
         // moments would land after this message; it waits for the catch-up.
-        if self.defer_live
-            || matches!(&self.catch_up, Some(c) if matches!(c.direction, Paging::Forward))
-        {
+        if self.waits_for_catch_up() {
             tracing::trace!("live message {} from {peer} waits for the catch-up", new.id);
             self.deferred.push((new, receipt));
             return (true, vec![]);
@@ -910,6 +916,13 @@ impl Worker {
             (true, Some(receipt)) => (alive, vec![receipt]),
             _ => (alive, vec![]),
         }
+    }
+
+    /// Whether live messages wait: from a new session's start until its
+    /// catch-up from the archive ends (see `on_message`).
+    fn waits_for_catch_up(&self) -> bool {
+        self.defer_live
+            || matches!(&self.catch_up, Some(c) if matches!(c.direction, Paging::Forward))
     }
 
     /// Stores a live message after the newest from its sender and shows it;
@@ -971,20 +984,26 @@ impl Worker {
             return true;
         };
         let archive_id = self.archive_id(&mut inner);
-        let mut time = message_time(&mut inner);
-        if !sent_by_us {
-            time = self.in_order(&peer, time, false);
-        }
+        let time = message_time(&mut inner);
         let id = message_id(&mut inner);
         let attachment = is_attachment(&mut inner, &body);
         let mut new = NewMessage::incoming(self.account.as_str(), peer.as_str(), id, body, time);
         new.attachment = attachment;
         new.archive_id = archive_id;
-        if sent_by_us {
-            new.direction = Direction::Out;
-            new.state = Delivery::Sent;
-            new.other_device = true;
+        if !sent_by_us {
+            // What another of our sessions received (one the server still
+            // thinks alive after a reconnection, say): it keeps the order of
+            // what we receive ourselves, waiting for a catch-up like them.
+            tracing::trace!("carbon of {} from {peer}", new.id);
+            if self.waits_for_catch_up() {
+                self.deferred.push((new, None));
+                return true;
+            }
+            return self.store_live(new, true).0;
         }
+        new.direction = Direction::Out;
+        new.state = Delivery::Sent;
+        new.other_device = true;
         let archive_id = new.archive_id.clone();
         match self.store.insert(new) {
             Ok(Some(record)) => {
@@ -1106,6 +1125,7 @@ impl Worker {
             Ok(c) => c,
             Err(e) => {
                 tracing::error!("cannot read the archive position: {e}");
+                self.store_deferred();
                 return vec![];
             }
         };
@@ -1123,6 +1143,7 @@ impl Worker {
             stored: 0,
             pages: vec![Vec::new()],
             newest: None,
+            listed: HashSet::new(),
         };
         let query = match &catch_up.direction {
             Paging::Forward => self.archive_query(&catch_up.query_id, cursor, None, None),
@@ -1263,6 +1284,10 @@ impl Worker {
         // A moved copy goes just after: same-time records keep storing order,
         // and it was stored before what the archive listed ahead of it.
         let (copy_id, copy_time) = (new.id.clone(), new.time + ARCHIVED_STEP);
+        let listed_before = match &mut self.catch_up {
+            Some(catch_up) => !catch_up.listed.insert(copy_id.clone()),
+            None => false,
+        };
         let alive = match self.store.insert(new) {
             Ok(Some(record)) => {
                 if let Some(catch_up) = &mut self.catch_up {
@@ -1272,6 +1297,7 @@ impl Worker {
             }
             // A copy of what came live this session: the archive's order says
             // where it goes, after what the archive listed before it.
+            Ok(None) if listed_before => true,
             Ok(None) if !sent_by_us => match self.session.map(|mark| {
                 self.store.move_after(
                     self.account.as_str(),
