@@ -9,7 +9,7 @@ use iced::{Element, Fill, Subscription, Task, Theme, event, window};
 use crate::config::{AccountConfig, Config};
 use crate::fl;
 use crate::profile::Profile;
-use crate::screen::{chat, login};
+use crate::screen::{chat, login, sharing};
 use crate::store::Store;
 use crate::theme;
 use crate::xmpp::uri::XmppUri;
@@ -154,7 +154,11 @@ impl App {
         let (Some(session), Some(store)) = (&self.session, &self.store) else {
             return Task::none();
         };
-        let (mut state, task) = chat::State::new(session.account.clone(), store.clone());
+        let (mut state, task) = chat::State::new(
+            session.account.clone(),
+            store.clone(),
+            self.sharing_context(),
+        );
         let _ = state.set_window_focused(self.focused);
         let open = match self.pending_open.take() {
             Some(uri) => state.open_chat(uri.jid, uri.body),
@@ -162,6 +166,25 @@ impl App {
         };
         self.screen = Screen::Chat(Box::new(state));
         Task::batch([task, open]).map(Message::Chat)
+    }
+
+    /// What file sharing works with: an HTTP client trusting what the XMPP
+    /// connection trusts, and the profile's folders.
+    fn sharing_context(&self) -> sharing::Context {
+        let http = match crate::transfer::Http::new(&self.trust) {
+            Ok(http) => Some(http),
+            Err(e) => {
+                tracing::error!("file sharing is unavailable: {e}");
+                None
+            }
+        };
+        let cache = self.profile.cache_dir();
+        sharing::Context {
+            http,
+            cache: crate::thumbnail::Cache::new(cache.join("images")),
+            pasted_dir: cache.join("pasted"),
+            files: self.config.files.clone(),
+        }
     }
 
     /// Starts (or redirects) the worker for `settings.jid`.
@@ -353,22 +376,20 @@ impl App {
                 peer,
                 records,
                 more,
-            } => {
+            } => match &mut self.screen {
+                Screen::Chat(chat) => chat.history(&peer, records, more).map(Message::Chat),
+                _ => Task::none(),
+            },
+            Event::UploadService(service) => {
                 if let Screen::Chat(chat) = &mut self.screen {
-                    chat.history(&peer, records, more);
+                    chat.upload_service(service);
                 }
                 Task::none()
             }
-            // The window's attach flow comes next (issue 4); until then
-            // nothing asks for slots, and the service is only logged.
-            Event::UploadService(service) => {
-                tracing::debug!("file sharing: {service:?}");
-                Task::none()
-            }
-            Event::Slot { id, result } => {
-                tracing::debug!("slot for {id}: {result:?}");
-                Task::none()
-            }
+            Event::Slot { id, result } => match &mut self.screen {
+                Screen::Chat(chat) => chat.slot(&id, result).map(Message::Chat),
+                _ => Task::none(),
+            },
             Event::SubscriptionRequest(from) => {
                 if let Screen::Chat(chat) = &mut self.screen {
                     chat.subscription_request(from);
@@ -454,6 +475,23 @@ impl App {
             event::listen_with(|event, _status, _window| match event {
                 iced::Event::Window(window::Event::Focused) => Some(Message::WindowFocus(true)),
                 iced::Event::Window(window::Event::Unfocused) => Some(Message::WindowFocus(false)),
+                iced::Event::Window(window::Event::FileHovered(_)) => {
+                    Some(Message::Chat(chat::Message::FilesHovered(true)))
+                }
+                iced::Event::Window(window::Event::FilesHoveredLeft) => {
+                    Some(Message::Chat(chat::Message::FilesHovered(false)))
+                }
+                iced::Event::Window(window::Event::FileDropped(path)) => {
+                    Some(Message::Chat(chat::Message::FileDropped(path)))
+                }
+                // Whether or not the composer took it: it pastes only text.
+                iced::Event::Keyboard(iced::keyboard::Event::KeyPressed {
+                    key: iced::keyboard::Key::Character(c),
+                    modifiers,
+                    ..
+                }) if modifiers.command() && c.as_str().eq_ignore_ascii_case("v") => {
+                    Some(Message::Chat(chat::Message::Paste))
+                }
                 _ => None,
             }),
         ];

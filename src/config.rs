@@ -14,6 +14,44 @@ pub struct Config {
     #[serde(rename = "account", skip_serializing_if = "Vec::is_empty")]
     pub accounts: Vec<AccountConfig>,
     pub history: HistoryConfig,
+    pub files: FilesConfig,
+}
+
+/// Files people send: where downloads go and which images load by themselves.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FilesConfig {
+    /// Where downloads are saved; the system's download folder when unset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub download_dir: Option<PathBuf>,
+    /// Whether images from contacts load by themselves (https links only,
+    /// never from people outside the roster).
+    pub auto_download_images: bool,
+    /// The largest image loaded by itself, in bytes.
+    pub auto_download_max_bytes: u64,
+}
+
+impl Default for FilesConfig {
+    fn default() -> Self {
+        Self {
+            download_dir: None,
+            auto_download_images: true,
+            auto_download_max_bytes: 10 * 1024 * 1024,
+        }
+    }
+}
+
+impl FilesConfig {
+    /// The folder downloads go to.
+    pub fn download_dir(&self) -> PathBuf {
+        self.download_dir
+            .clone()
+            .or_else(|| {
+                directories::UserDirs::new().and_then(|d| d.download_dir().map(Path::to_path_buf))
+            })
+            .or_else(|| directories::BaseDirs::new().map(|d| d.home_dir().to_path_buf()))
+            .unwrap_or_else(std::env::temp_dir)
+    }
 }
 
 /// How much history a first sign-in on this computer fetches from the
@@ -166,6 +204,26 @@ mod tests {
             crate::xmpp::CatchUp::default().days
         );
         assert_eq!(v2.accounts[0].jid, "alice@example.org");
+    }
+
+    #[test]
+    fn files_section_defaults_and_partial_settings() {
+        let v2 = Config::parse(include_str!("../tests/fixtures/config-v2.toml")).unwrap();
+        assert_eq!(v2.files, FilesConfig::default());
+        assert!(v2.files.auto_download_images);
+        let v3 = Config::parse(include_str!("../tests/fixtures/config-v3.toml")).unwrap();
+        assert_eq!(
+            v3.files.download_dir.as_deref(),
+            Some(Path::new("/home/alice/Incoming"))
+        );
+        assert_eq!(v3.files.download_dir(), Path::new("/home/alice/Incoming"));
+        assert!(!v3.files.auto_download_images);
+        assert_eq!(
+            v3.files.auto_download_max_bytes,
+            FilesConfig::default().auto_download_max_bytes
+        );
+        assert_eq!(v3.history.catch_up_days, 7);
+        assert_eq!(v3.accounts[0].jid, "alice@example.org");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Tern, a desktop XMPP messenger: the library behind the `tern` binary.
 //!
 //! `xmpp` (network), `transfer` (HTTP file sharing), `thumbnail` (image
-//! previews), `store` (disk) and
+//! previews), `sharing` (files to and from the window), `store` (disk) and
 //! `roster` know nothing of the UI;
 //! `app`, `screen` and `theme` are the iced UI and never touch tokio-xmpp.
 
@@ -13,6 +13,7 @@ pub mod link;
 pub mod profile;
 pub mod roster;
 pub mod screen;
+pub mod sharing;
 pub mod store;
 pub mod theme;
 pub mod thumbnail;

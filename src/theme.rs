@@ -262,3 +262,52 @@ pub fn composer(theme: &Theme, status: text_editor::Status) -> text_editor::Styl
     style.border.radius = 8.0.into();
     style
 }
+
+/// A shared file in the conversation: a quiet card around its preview or name.
+pub fn attachment(theme: &Theme) -> container::Style {
+    let p = theme.extended_palette();
+    container::Style {
+        background: Some(Background::Color(p.background.weak.color)),
+        border: Border {
+            color: p.background.strong.color,
+            width: 1.0,
+            radius: 8.0.into(),
+        },
+        ..container::Style::default()
+    }
+}
+
+/// An image preview that opens the image when clicked.
+pub fn image_button(_theme: &Theme, status: button::Status) -> button::Style {
+    button::Style {
+        background: None,
+        border: Border {
+            radius: 6.0.into(),
+            ..Border::default()
+        },
+        shadow: match status {
+            button::Status::Hovered => Shadow {
+                color: Color::BLACK.scale_alpha(0.25),
+                offset: iced::Vector::new(0.0, 1.0),
+                blur_radius: 6.0,
+            },
+            _ => Shadow::default(),
+        },
+        ..button::Style::default()
+    }
+}
+
+/// Where dragged files can be dropped.
+pub fn drop_zone(theme: &Theme) -> container::Style {
+    let p = theme.extended_palette();
+    container::Style {
+        background: Some(Background::Color(p.background.base.color)),
+        text_color: Some(p.primary.strong.color),
+        border: Border {
+            color: p.primary.base.color,
+            width: 2.0,
+            radius: 12.0.into(),
+        },
+        ..container::Style::default()
+    }
+}

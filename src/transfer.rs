@@ -179,6 +179,50 @@ impl Http {
     }
 }
 
+impl Http {
+    /// The size a link's file says it has (a HEAD request), if it says.
+    pub async fn size(&self, url: &str) -> Result<Option<u64>, Error> {
+        if !url.starts_with("https://") {
+            return Err(Error::Scheme(url.chars().take(64).collect()));
+        }
+        let response = self
+            .client
+            .head(url)
+            .send()
+            .await
+            .map_err(|e| Error::Network(e.to_string()))?;
+        if !response.status().is_success() {
+            return Err(Error::Status(response.status()));
+        }
+        // reqwest reports no body length for HEAD: read the header itself.
+        Ok(response
+            .headers()
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok()))
+    }
+}
+
+/// Copies a file already on disk (a cached download) into `folder` as `name`,
+/// with the same care as a download: complete before named, never replacing.
+pub fn save_copy(source: &Path, folder: &Path, name: &str) -> Result<PathBuf, Error> {
+    let write_error = |source| Error::Write {
+        path: folder.to_path_buf(),
+        source,
+    };
+    let mut from = std::fs::File::open(source).map_err(|e| Error::Read {
+        path: source.to_path_buf(),
+        source: e,
+    })?;
+    let mut part = tempfile::Builder::new()
+        .prefix(".tern-download-")
+        .tempfile_in(folder)
+        .map_err(write_error)?;
+    std::io::copy(&mut from, part.as_file_mut()).map_err(write_error)?;
+    part.as_file().sync_all().map_err(write_error)?;
+    persist_unique(part, folder, &safe_file_name(name))
+}
+
 /// A file name for what `url` points at: its last path segment, decoded and
 /// made safe (no separators, `..`, control or reserved characters).
 pub fn file_name_from_url(url: &str) -> String {
@@ -305,5 +349,20 @@ mod tests {
         let part = tempfile::NamedTempFile::new_in(dir.path()).unwrap();
         let saved = persist_unique(part, dir.path(), "noext").unwrap();
         assert_eq!(saved, dir.path().join("noext"));
+    }
+
+    #[test]
+    fn copies_of_cached_files_are_saved_like_downloads() {
+        let cache = tempfile::tempdir().unwrap();
+        let downloads = tempfile::tempdir().unwrap();
+        let source = cache.path().join("0123abcd.orig");
+        std::fs::write(&source, "picture").unwrap();
+        std::fs::write(downloads.path().join("cat.png"), "mine").unwrap();
+        let saved = save_copy(&source, downloads.path(), "cat.png").unwrap();
+        assert_eq!(saved, downloads.path().join("cat (2).png"));
+        assert_eq!(std::fs::read_to_string(&saved).unwrap(), "picture");
+        let hostile = save_copy(&source, downloads.path(), "../../.bashrc").unwrap();
+        assert_eq!(hostile.parent(), Some(downloads.path()));
+        assert!(save_copy(&cache.path().join("gone"), downloads.path(), "x").is_err());
     }
 }

@@ -87,3 +87,30 @@ message-retry = Retry
 ## Errors that stop Tern
 fatal-profile-in-use = This profile is already open in another Tern window. Close it, or start Tern with another --profile.
 fatal-history = The message history cannot be opened: { $error }
+
+## Files
+attach-tooltip = Send a file
+attach-title = Send files
+drop-files = Drop files to send them to { $name }
+upload-waiting = Waiting for the server…
+upload-progress = { $percent } %
+upload-cancel = Cancel
+upload-retry = Retry
+upload-dismiss = Dismiss
+upload-failed = Upload failed: { $reason }
+upload-no-tls = File sharing needs a secure connection, which could not be set up.
+upload-no-service = Your server does not offer file sharing.
+upload-offline = Not connected: try again once online.
+upload-too-large = This file is { $size }; your server takes files up to { $max }.
+upload-too-large-plain = Your server takes files up to { $max }.
+upload-refused = The server refused the file: { $reason }
+paste-name = Pasted image
+paste-failed = Cannot send the pasted image: { $reason }
+preview-loading = Loading preview…
+preview-load = Show image
+preview-failed = No preview: { $reason }
+file-download = Download
+file-downloading = Downloading… { $size }
+file-download-failed = Download failed: { $reason }
+file-open = Open
+file-show-folder = Show in folder

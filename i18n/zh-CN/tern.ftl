@@ -87,3 +87,30 @@ message-retry = 重试
 ## Errors that stop Tern
 fatal-profile-in-use = 此配置文件已在另一个 Tern 窗口中打开。请关闭它，或使用其他 --profile 启动 Tern。
 fatal-history = 无法打开消息历史：{ $error }
+
+## Files
+attach-tooltip = 发送文件
+attach-title = 发送文件
+drop-files = 松开即可发送给 { $name }
+upload-waiting = 正在等待服务器…
+upload-progress = { $percent }%
+upload-cancel = 取消
+upload-retry = 重试
+upload-dismiss = 关闭
+upload-failed = 上传失败：{ $reason }
+upload-no-tls = 文件分享需要安全连接，但无法建立。
+upload-no-service = 你的服务器不提供文件分享。
+upload-offline = 未连接：请在上线后重试。
+upload-too-large = 此文件大小为 { $size }；你的服务器只接受不超过 { $max } 的文件。
+upload-too-large-plain = 你的服务器只接受不超过 { $max } 的文件。
+upload-refused = 服务器拒绝了此文件：{ $reason }
+paste-name = 粘贴的图片
+paste-failed = 无法发送粘贴的图片：{ $reason }
+preview-loading = 正在加载预览…
+preview-load = 显示图片
+preview-failed = 无法预览：{ $reason }
+file-download = 下载
+file-downloading = 正在下载… { $size }
+file-download-failed = 下载失败：{ $reason }
+file-open = 打开
+file-show-folder = 在文件夹中显示

@@ -9,7 +9,7 @@ use iced::widget::{
 };
 use iced::{Alignment, Element, Fill, Length, Task};
 
-use super::conversation;
+use super::{conversation, sharing};
 use crate::fl;
 use crate::link::Target;
 use crate::roster::Roster;
@@ -31,6 +31,7 @@ pub struct State {
     /// People asking to see our presence, oldest first.
     requests: Vec<BareJid>,
     add_contact: Option<AddContact>,
+    sharing: sharing::State,
 }
 
 /// The "add contact" form of the contact list.
@@ -67,6 +68,12 @@ pub enum Message {
     AddContactCancel,
     Answer(BareJid, bool),
     Conversation(conversation::Message),
+    Sharing(sharing::Message),
+    /// Files dragged over the window (or no longer: `None`).
+    FilesHovered(bool),
+    FileDropped(std::path::PathBuf),
+    /// Ctrl+V: the clipboard may hold files or an image to send.
+    Paste,
 }
 
 pub enum Event {
@@ -107,7 +114,7 @@ pub fn availability_label(a: Availability) -> String {
 }
 
 impl State {
-    pub fn new(account: BareJid, store: Store) -> (Self, Task<Message>) {
+    pub fn new(account: BareJid, store: Store, sharing: sharing::Context) -> (Self, Task<Message>) {
         let state = Self {
             account,
             store,
@@ -121,6 +128,7 @@ impl State {
             window_focused: true,
             requests: Vec::new(),
             add_contact: None,
+            sharing: sharing::State::new(sharing),
         };
         let task = state.load_conversations();
         (state, task)
@@ -236,19 +244,65 @@ impl State {
         } else {
             Task::none()
         };
+        let previews = self.previews();
         if was_empty && self.open.as_ref().is_some_and(|o| !o.records().is_empty()) {
             let end = conversation::scroll_to_end().map(Message::Conversation);
-            return Task::batch([read, end]);
+            return Task::batch([read, end, previews]);
         }
-        read
+        Task::batch([read, previews])
     }
 
     /// Older history fetched from the archive: only the open conversation shows it.
-    pub fn history(&mut self, peer: &BareJid, records: Vec<Record>, more: bool) {
+    pub fn history(&mut self, peer: &BareJid, records: Vec<Record>, more: bool) -> Task<Message> {
         if let Some(open) = &mut self.open
             && open.peer() == peer
         {
             open.history(records, more);
+        }
+        self.previews()
+    }
+
+    /// What the worker found out about the server's file sharing service.
+    pub fn upload_service(&mut self, service: Option<crate::xmpp::UploadService>) {
+        self.sharing.set_service(service);
+    }
+
+    /// The server's answer to an upload slot request.
+    pub fn slot(
+        &mut self,
+        id: &str,
+        result: Result<crate::transfer::Slot, crate::xmpp::SlotError>,
+    ) -> Task<Message> {
+        self.sharing.slot(id, result).map(Message::Sharing)
+    }
+
+    /// File sharing, for tests and automation.
+    pub fn sharing(&self) -> &sharing::State {
+        &self.sharing
+    }
+
+    /// Starts loading the previews the open conversation shows.
+    fn previews(&mut self) -> Task<Message> {
+        let Some(open) = &self.open else {
+            return Task::none();
+        };
+        let roster = &self.roster;
+        let trusted = |peer: &str| {
+            BareJid::from_str(peer)
+                .ok()
+                .is_some_and(|jid| roster.get(&jid).is_some())
+        };
+        self.sharing
+            .request_previews(open.records(), trusted)
+            .map(Message::Sharing)
+    }
+
+    fn on_sharing(&mut self, message: sharing::Message) -> (Task<Message>, Option<Event>) {
+        let (task, event) = self.sharing.update(message);
+        let task = task.map(Message::Sharing);
+        match event {
+            Some(sharing::Event::Worker(command)) => (task, Some(Event::Worker(command))),
+            None => (task, None),
         }
     }
 
@@ -389,13 +443,44 @@ impl State {
                     Some(Event::Worker(Command::AnswerSubscription { from, accept })),
                 );
             }
+            Message::Sharing(message) => return self.on_sharing(message),
+            Message::FilesHovered(hovering) => {
+                // Only a chat can take files.
+                let hovering = hovering && self.open.is_some();
+                return self.on_sharing(sharing::Message::Hover(hovering));
+            }
+            Message::FileDropped(path) => {
+                let Some(peer) = self.open_peer().cloned() else {
+                    tracing::info!("a file was dropped with no chat open");
+                    return self.on_sharing(sharing::Message::Hover(false));
+                };
+                return self.on_sharing(sharing::Message::Share(peer, vec![path]));
+            }
+            Message::Paste => {
+                let Some(peer) = self.open_peer().cloned() else {
+                    return (Task::none(), None);
+                };
+                return self.on_sharing(sharing::Message::Paste(peer));
+            }
             Message::Conversation(message) => {
                 let Some(open) = &mut self.open else {
                     return (Task::none(), None);
                 };
                 let (task, event) = open.update(message, &self.store);
-                let task = task.map(Message::Conversation);
+                let task = Task::batch([task.map(Message::Conversation), self.previews()]);
+                let Some(open) = &self.open else {
+                    return (task, None);
+                };
                 return match event {
+                    Some(conversation::Event::Attach) => {
+                        let peer = open.peer().clone();
+                        let (pick, event) = self.on_sharing(sharing::Message::Pick(peer));
+                        (Task::batch([task, pick]), event)
+                    }
+                    Some(conversation::Event::Sharing(message)) => {
+                        let (more, event) = self.on_sharing(message);
+                        (Task::batch([task, more]), event)
+                    }
                     Some(conversation::Event::Send(body)) => (
                         task,
                         Some(Event::Worker(Command::SendMessage {
@@ -455,12 +540,17 @@ impl State {
         let main: Element<'_, Message> = match &self.open {
             Some(open) => {
                 let peer = open.peer();
-                column![
+                let page: Element<'_, Message> = column![
                     self.chat_header(peer),
-                    open.view(self.peer_name(peer), self.own_name())
+                    open.view(self.peer_name(peer), self.own_name(), &self.sharing)
                         .map(Message::Conversation)
                 ]
-                .into()
+                .into();
+                if self.sharing.is_hovering() {
+                    iced::widget::stack![page, sharing::drop_zone(self.peer_name(peer))].into()
+                } else {
+                    page
+                }
             }
             None => container(
                 column![

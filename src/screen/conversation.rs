@@ -6,6 +6,7 @@ use iced::widget::text_editor::{self, Binding, KeyPress};
 use iced::widget::{Space, button, column, container, row, scrollable, text};
 use iced::{Alignment, Element, Fill, Task};
 
+use super::sharing;
 use crate::fl;
 use crate::link::{self, Segment, Target};
 use crate::store::{Cursor, Delivery, Direction, PAGE_SIZE, Page, Record, Store};
@@ -54,6 +55,10 @@ pub enum Message {
     LoadOlder,
     Link(Target),
     Retry(String),
+    /// Open the file picker.
+    Attach,
+    /// Something to do with a shared file (see `sharing`).
+    Sharing(sharing::Message),
 }
 
 pub enum Event {
@@ -64,6 +69,8 @@ pub enum Event {
     Retry(String),
     /// The local history is exhausted: fetch what precedes this from the archive.
     FetchOlder(Option<Oldest>),
+    Attach,
+    Sharing(sharing::Message),
 }
 
 impl State {
@@ -200,6 +207,8 @@ impl State {
             Message::LoadOlder => return self.load_older(store),
             Message::Link(target) => return (Task::none(), Some(Event::OpenLink(target))),
             Message::Retry(id) => return (Task::none(), Some(Event::Retry(id))),
+            Message::Attach => return (Task::none(), Some(Event::Attach)),
+            Message::Sharing(message) => return (Task::none(), Some(Event::Sharing(message))),
         }
         (Task::none(), None)
     }
@@ -231,7 +240,12 @@ impl State {
         (Task::none(), Some(Event::FetchOlder(oldest)))
     }
 
-    pub fn view<'a>(&'a self, peer_name: &'a str, own_name: &'a str) -> Element<'a, Message> {
+    pub fn view<'a>(
+        &'a self,
+        peer_name: &'a str,
+        own_name: &'a str,
+        sharing: &'a sharing::State,
+    ) -> Element<'a, Message> {
         let mut list = column![].spacing(2).padding([12, 16]);
         if self.has_older() {
             list = list.push(
@@ -283,6 +297,7 @@ impl State {
             list = list.push(message_view(
                 record,
                 (!grouped).then_some((name, sender_jid)),
+                sharing,
             ));
             previous = Some(record);
         }
@@ -307,12 +322,26 @@ impl State {
             .padding([10, 16])
             .style(theme::primary_button)
             .on_press_maybe((!self.composer.text().trim().is_empty()).then_some(Message::Send));
-        let bottom = row![composer, send]
+        let attach = iced::widget::tooltip(
+            button(text("+").size(20))
+                .padding([4, 12])
+                .style(theme::link_button)
+                .on_press(Message::Attach),
+            container(text(fl!("attach-tooltip")).size(12))
+                .padding(6)
+                .style(container::rounded_box),
+            iced::widget::tooltip::Position::Top,
+        );
+        let bottom = row![attach, composer, send]
             .spacing(8)
             .padding([10, 16])
             .align_y(Alignment::End);
 
-        column![messages, bottom].height(Fill).into()
+        let mut page = column![messages].height(Fill);
+        if let Some(uploads) = sharing.uploads_view(&self.peer) {
+            page = page.push(uploads.map(Message::Sharing));
+        }
+        page.push(bottom).into()
     }
 }
 
@@ -391,6 +420,7 @@ fn day_separator<'a>(day: NaiveDate) -> Element<'a, Message> {
 fn message_view<'a>(
     record: &'a Record,
     header: Option<(&'a str, &'a str)>,
+    sharing: &'a sharing::State,
 ) -> Element<'a, Message> {
     let time = record
         .time
@@ -421,7 +451,11 @@ fn message_view<'a>(
     if let Some(mark) = delivery_mark(record) {
         meta = meta.push(mark);
     }
-    block = block.push(row![body_view(&record.body), meta].spacing(8));
+    let body = match sharing.attachment(record) {
+        Some(card) => row![card.map(Message::Sharing), Space::new().width(Fill)].into(),
+        None => body_view(&record.body),
+    };
+    block = block.push(row![body, meta].spacing(8));
     if record.state == Delivery::Failed {
         let reason = record.error.clone().unwrap_or_default();
         block = block.push(
