@@ -472,28 +472,7 @@ impl App {
     pub fn subscription(&self) -> Subscription<Message> {
         let mut subs = vec![
             iced::system::theme_changes().map(Message::ThemeMode),
-            event::listen_with(|event, _status, _window| match event {
-                iced::Event::Window(window::Event::Focused) => Some(Message::WindowFocus(true)),
-                iced::Event::Window(window::Event::Unfocused) => Some(Message::WindowFocus(false)),
-                iced::Event::Window(window::Event::FileHovered(_)) => {
-                    Some(Message::Chat(chat::Message::FilesHovered(true)))
-                }
-                iced::Event::Window(window::Event::FilesHoveredLeft) => {
-                    Some(Message::Chat(chat::Message::FilesHovered(false)))
-                }
-                iced::Event::Window(window::Event::FileDropped(path)) => {
-                    Some(Message::Chat(chat::Message::FileDropped(path)))
-                }
-                // Whether or not the composer took it: it pastes only text.
-                iced::Event::Keyboard(iced::keyboard::Event::KeyPressed {
-                    key: iced::keyboard::Key::Character(c),
-                    modifiers,
-                    ..
-                }) if modifiers.command() && c.as_str().eq_ignore_ascii_case("v") => {
-                    Some(Message::Chat(chat::Message::Paste))
-                }
-                _ => None,
-            }),
+            event::listen_with(|event, _status, _window| event_message(event)),
         ];
         if let (Some(session), Some(store)) = (&self.session, &self.store) {
             subs.push(
@@ -520,6 +499,14 @@ impl App {
         }
     }
 
+    /// File sharing of the chat screen, for tests and automation.
+    pub fn sharing(&self) -> Option<&sharing::State> {
+        match &self.screen {
+            Screen::Chat(chat) => Some(chat.sharing()),
+            _ => None,
+        }
+    }
+
     /// Whether the chat screen (rather than the sign-in form) is shown.
     pub fn is_signed_in(&self) -> bool {
         matches!(self.screen, Screen::Chat(_))
@@ -531,6 +518,32 @@ impl App {
             Screen::Login(form) => Some(form.status()),
             _ => None,
         }
+    }
+}
+
+/// The window events the app acts on, as its messages.
+pub fn event_message(event: iced::Event) -> Option<Message> {
+    match event {
+        iced::Event::Window(window::Event::Focused) => Some(Message::WindowFocus(true)),
+        iced::Event::Window(window::Event::Unfocused) => Some(Message::WindowFocus(false)),
+        iced::Event::Window(window::Event::FileHovered(_)) => {
+            Some(Message::Chat(chat::Message::FilesHovered(true)))
+        }
+        iced::Event::Window(window::Event::FilesHoveredLeft) => {
+            Some(Message::Chat(chat::Message::FilesHovered(false)))
+        }
+        iced::Event::Window(window::Event::FileDropped(path)) => {
+            Some(Message::Chat(chat::Message::FileDropped(path)))
+        }
+        // Whether or not the composer took it: it pastes only text.
+        iced::Event::Keyboard(iced::keyboard::Event::KeyPressed {
+            key: iced::keyboard::Key::Character(c),
+            modifiers,
+            ..
+        }) if modifiers.command() && c.as_str().eq_ignore_ascii_case("v") => {
+            Some(Message::Chat(chat::Message::Paste))
+        }
+        _ => None,
     }
 }
 

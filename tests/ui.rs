@@ -413,3 +413,281 @@ async fn scrolling_up_past_local_history_fetches_older_pages_from_the_archive() 
     );
     let _ = bob.events.try_recv();
 }
+
+/// A PNG of `w`×`h` pixels, a gradient (so its preview has something to show).
+fn sample_png(dir: &std::path::Path, name: &str, w: u32, h: u32) -> std::path::PathBuf {
+    let path = dir.join(name);
+    let img = image::RgbaImage::from_fn(w, h, |x, y| {
+        image::Rgba([(x * 255 / w) as u8, (y * 255 / h) as u8, 160, 255])
+    });
+    img.save(&path).unwrap();
+    path
+}
+
+/// Runs the window (bounded) until the worker client gets a message; its record.
+async fn until_bob_gets(
+    h: &mut Harness,
+    bob: &mut client::Client,
+    secs: u64,
+) -> Option<tern::store::Record> {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        h.settle().await;
+        while let Ok(event) = bob.events.try_recv() {
+            if let Event::Messages(mut records) = event {
+                return records.pop();
+            }
+        }
+    }
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_and_pasted_files_upload_with_progress_and_received_ones_show_inline() {
+    use tern::app::{Message, event_message};
+    use tern::screen::{chat, sharing};
+    use_tiny_skia();
+    tern::i18n::select(&["en".parse().unwrap()]);
+    let server = Prosody::start_with_roster(
+        &[("alice", "alicepass"), ("bob", "bobpass")],
+        &prosody::alice_and_bob(),
+    );
+    let profile_dir = tempfile::tempdir().unwrap();
+    let downloads = tempfile::tempdir().unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let config = profile_dir.path().join("config");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(
+        config.join("config.toml"),
+        format!("[files]\ndownload_dir = {:?}\n", downloads.path()),
+    )
+    .unwrap();
+    let mut h = Harness::new(Flags {
+        profile: Profile::at(profile_dir.path()),
+        trust: Trust::from_pem_file(&server.ca()).unwrap(),
+        open: None,
+        launched: Instant::now(),
+    });
+    sign_in(&mut h, &server, "alice@localhost", "alicepass");
+    assert!(
+        h.pump_until(Duration::from_secs(10), |app| app
+            .sharing()
+            .is_some_and(|s| s.knows_service()))
+            .await,
+        "upload service never discovered"
+    );
+    let mut bob = sign_in_worker(&server, "bob").await;
+    let bob_jid = tern::xmpp::BareJid::new("bob@localhost").unwrap();
+    h.settle().await;
+    h.interact(|ui| {
+        ui.click("Contacts (1)").unwrap();
+    });
+    h.interact(|ui| {
+        ui.click("Bob").unwrap();
+    });
+    h.settle().await;
+
+    // Drag: the window's hover and drop events, as the window reports them.
+    let photo = sample_png(files.path(), "photo.png", 1200, 800);
+    let hovered = iced::Event::Window(iced::window::Event::FileHovered(photo.clone()));
+    h.update(event_message(hovered).expect("hover is handled"));
+    assert!(h.shows("Drop files to send them to Bob"), "no drop zone");
+    let dropped = iced::Event::Window(iced::window::Event::FileDropped(photo.clone()));
+    h.update(event_message(dropped).expect("drop is handled"));
+    assert!(
+        !h.shows("Drop files to send them to Bob"),
+        "drop zone stays"
+    );
+    assert_eq!(h.app.sharing().unwrap().uploads_to(&bob_jid).len(), 1);
+    let got = until_bob_gets(&mut h, &mut bob, 20)
+        .await
+        .expect("bob got the photo");
+    assert!(got.attachment, "not marked as an attachment: {got:?}");
+    assert!(got.body.starts_with("https://") && got.body.ends_with("/photo.png"));
+    // Alice's side: the upload is gone, her message shows the preview made from her file.
+    let url = got.body.clone();
+    assert!(
+        h.pump_until(Duration::from_secs(10), |app| app
+            .sharing()
+            .is_some_and(|s| s.preview_size(&url).is_some()))
+            .await,
+        "no preview of the sent photo"
+    );
+    assert_eq!(
+        h.app.sharing().unwrap().preview_size(&url),
+        Some((320, 213))
+    );
+    assert!(h.app.sharing().unwrap().uploads_to(&bob_jid).is_empty());
+
+    // Paste: Ctrl+V asks for the clipboard; an image there is sent as a PNG.
+    let ctrl_v = iced::Event::Keyboard(iced::keyboard::Event::KeyPressed {
+        key: iced::keyboard::Key::Character("v".into()),
+        modified_key: iced::keyboard::Key::Character("v".into()),
+        physical_key: iced::keyboard::key::Physical::Code(iced::keyboard::key::Code::KeyV),
+        location: iced::keyboard::Location::Standard,
+        modifiers: iced::keyboard::Modifiers::CTRL,
+        text: None,
+        repeat: false,
+    });
+    assert!(matches!(
+        event_message(ctrl_v),
+        Some(Message::Chat(chat::Message::Paste))
+    ));
+    // (No display here: what the clipboard read returns is handed in directly.)
+    let rgba: Vec<u8> = (0..64 * 48).flat_map(|i| [i as u8, 90, 200, 255]).collect();
+    h.update(Message::Chat(chat::Message::Sharing(
+        sharing::Message::Pasted(
+            bob_jid.clone(),
+            Ok(tern::sharing::Clipboard::Image {
+                width: 64,
+                height: 48,
+                rgba: std::sync::Arc::new(rgba),
+            }),
+        ),
+    )));
+    let pasted = until_bob_gets(&mut h, &mut bob, 20).await;
+    let pasted = pasted.expect("bob got the pasted image");
+    assert!(
+        pasted.body.ends_with(".png") && pasted.body.contains("Pasted%20image"),
+        "{}",
+        pasted.body
+    );
+    let http = tern::transfer::Http::new(&Trust::from_pem_file(&server.ca()).unwrap()).unwrap();
+    let fetched = http
+        .download(
+            &pasted.body,
+            files.path(),
+            None,
+            std::sync::Arc::new(|_| {}),
+        )
+        .await
+        .unwrap();
+    let decoded = image::open(&fetched).unwrap().to_rgba8();
+    assert_eq!(decoded.dimensions(), (64, 48));
+
+    // Over the server's limit (10 MiB): refused before anything is sent.
+    let big = files.path().join("big.bin");
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(11 * 1024 * 1024)
+        .unwrap();
+    h.update(event_message(iced::Event::Window(iced::window::Event::FileDropped(big))).unwrap());
+    h.settle().await;
+    let uploads = h.app.sharing().unwrap().uploads_to(&bob_jid);
+    assert_eq!(uploads.len(), 1);
+    assert!(
+        uploads[0]
+            .failed
+            .as_deref()
+            .unwrap_or_default()
+            .contains("your server takes files up to"),
+        "{uploads:?}"
+    );
+    assert!(h.shows("This file is 11.5 MB; your server takes files up to 10.5 MB."));
+    h.interact(|ui| {
+        ui.click("Dismiss").unwrap();
+    });
+    assert!(h.app.sharing().unwrap().uploads_to(&bob_jid).is_empty());
+
+    // Cancelled while sending: nothing is announced to Bob.
+    let large = files.path().join("large.bin");
+    std::fs::write(&large, vec![7u8; 9 * 1024 * 1024]).unwrap();
+    h.update(event_message(iced::Event::Window(iced::window::Event::FileDropped(large))).unwrap());
+    let sending = h
+        .pump_until(Duration::from_secs(10), |app| {
+            app.sharing()
+                .is_some_and(|s| s.uploads_to(&bob_jid).iter().any(|u| u.sent.is_some()))
+        })
+        .await;
+    assert!(sending, "the upload never started");
+    h.interact(|ui| {
+        ui.click("Cancel").unwrap();
+    });
+    assert!(h.app.sharing().unwrap().uploads_to(&bob_jid).is_empty());
+    assert!(
+        until_bob_gets(&mut h, &mut bob, 3).await.is_none(),
+        "a cancelled upload was announced"
+    );
+
+    // Receiving: Bob shares an image and a document; the image shows inline,
+    // the document as a card whose Download saves it to the download folder.
+    let mut bob_files = Vec::new();
+    for (name, path) in [
+        ("view.png", sample_png(files.path(), "view.png", 400, 900)),
+        ("notes.pdf", {
+            let p = files.path().join("notes.pdf");
+            std::fs::write(&p, b"%PDF-1.4 not really").unwrap();
+            p
+        }),
+    ] {
+        let size = std::fs::metadata(&path).unwrap().len();
+        bob.handle.request_slot(
+            name.into(),
+            name.into(),
+            size,
+            "application/octet-stream".into(),
+        );
+        let slot = match bob
+            .next_event(Duration::from_secs(10), |e| matches!(e, Event::Slot { .. }))
+            .await
+        {
+            Some(Event::Slot {
+                result: Ok(slot), ..
+            }) => slot,
+            other => panic!("no slot: {other:?}"),
+        };
+        http.upload(
+            &slot,
+            &path,
+            "application/octet-stream",
+            std::sync::Arc::new(|_| {}),
+        )
+        .await
+        .unwrap();
+        bob.handle.share_file(
+            tern::xmpp::BareJid::new("alice@localhost").unwrap(),
+            slot.get.clone(),
+        );
+        bob_files.push(slot.get);
+    }
+    let (image_url, pdf_url) = (bob_files[0].clone(), bob_files[1].clone());
+    assert!(
+        h.pump_until(Duration::from_secs(15), |app| app
+            .sharing()
+            .is_some_and(|s| s.preview_size(&image_url).is_some()))
+            .await,
+        "Bob's image never previewed"
+    );
+    assert_eq!(
+        h.app.sharing().unwrap().preview_size(&image_url),
+        Some((142, 320))
+    );
+    h.settle().await;
+    assert!(h.shows("notes.pdf"));
+    let snap = h.snapshot(&tern::theme::for_mode(iced::theme::Mode::Light));
+    let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("ui-files.png");
+    let _ = std::fs::remove_file(&out);
+    snap.matches_image(&out).unwrap();
+    println!("UI snapshot written to {}", out.display());
+    // The document's Download button (its message, as the button sends it).
+    h.update(Message::Chat(chat::Message::Sharing(
+        sharing::Message::Download(pdf_url.clone()),
+    )));
+    let saved = downloads.path().join("notes.pdf");
+    let mut done = false;
+    for _ in 0..50 {
+        h.settle().await;
+        if saved.exists() && h.shows("Show in folder") {
+            done = true;
+            break;
+        }
+    }
+    assert!(done, "the document was not saved to the download folder");
+    assert_eq!(std::fs::read(&saved).unwrap(), b"%PDF-1.4 not really");
+    // Nothing else was written there (no partial files, no stray previews).
+    let names: Vec<_> = std::fs::read_dir(downloads.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, vec![std::ffi::OsString::from("notes.pdf")]);
+}

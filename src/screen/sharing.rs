@@ -60,6 +60,17 @@ struct Upload {
     transfer: Option<Handle>,
 }
 
+/// An upload as tests and automation see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadInfo {
+    pub id: String,
+    pub name: String,
+    /// Bytes sent so far, while sending.
+    pub sent: Option<u64>,
+    /// Why it failed, if it did.
+    pub failed: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Phase {
     Checking,
@@ -141,8 +152,14 @@ impl State {
         self.hovering
     }
 
-    /// Uploads shown for `peer` (running or failed), for tests and automation.
-    pub fn uploads_to(&self, peer: &BareJid) -> Vec<(String, Option<u64>, Option<String>)> {
+    /// Whether the server's upload service is known (found or not).
+    pub fn knows_service(&self) -> bool {
+        self.service.is_some()
+    }
+
+    /// Uploads shown for `peer` (running or failed), for tests and automation:
+    /// id, file name, bytes sent while sending, reason when failed.
+    pub fn uploads_to(&self, peer: &BareJid) -> Vec<UploadInfo> {
         self.uploads
             .iter()
             .filter(|u| &u.peer == peer)
@@ -155,7 +172,12 @@ impl State {
                     Phase::Failed(reason) => Some(reason.clone()),
                     _ => None,
                 };
-                (file_name(&u.path), sent, failed)
+                UploadInfo {
+                    id: u.id.clone(),
+                    name: file_name(&u.path),
+                    sent,
+                    failed,
+                }
             })
             .collect()
     }
