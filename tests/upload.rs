@@ -168,6 +168,31 @@ async fn uploads_and_downloads_round_trip_byte_identical() {
     assert!(again.is_err());
     assert_eq!(std::fs::read_dir(downloads.path()).unwrap().count(), 3);
 
+    // For comparison (printed, not asserted): curl -T of the same 9 MiB to a
+    // slot of the same service, when curl is installed.
+    let path = files.path().join("sample-2.bin");
+    let curl_slot = slot(&mut alice, "curl", "curl.bin", 9 * MIB).await.unwrap();
+    let mut curl = std::process::Command::new("curl");
+    curl.args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "--cacert"])
+        .arg(server.ca())
+        .arg("-T")
+        .arg(&path);
+    for (name, value) in &curl_slot.headers {
+        curl.arg("-H").arg(format!("{name}: {value}"));
+    }
+    curl.arg(&curl_slot.put);
+    let t0 = Instant::now();
+    match curl.output() {
+        Ok(out) if out.status.success() => println!(
+            "curl -T uploaded {} bytes in {:?} ({:.1} MiB/s), HTTP {}",
+            9 * MIB,
+            t0.elapsed(),
+            9.0 / t0.elapsed().as_secs_f64(),
+            String::from_utf8_lossy(&out.stdout)
+        ),
+        other => println!("curl not run: {other:?}"),
+    }
+
     // Over the limit: refused before any request reaches the service.
     let refused = slot(&mut alice, "big", "big.bin", 10 * MIB + 1).await;
     assert_eq!(refused, Err(SlotError::TooLarge { max: 10 * MIB }));
