@@ -114,3 +114,4 @@ file-downloading = Downloading… { $size }
 file-download-failed = Download failed: { $reason }
 file-open = Open
 file-show-folder = Show in folder
+preview-file = 📎 { $name }

@@ -114,3 +114,4 @@ file-downloading = 正在下载… { $size }
 file-download-failed = 下载失败：{ $reason }
 file-open = 打开
 file-show-folder = 在文件夹中显示
+preview-file = 📎 { $name }

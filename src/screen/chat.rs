@@ -802,8 +802,8 @@ impl State {
         let name = self.roster.display_name(&jid);
         let time = c.last_time.map(format_list_time).unwrap_or_default();
         let preview = match c.last_direction {
-            Some(Direction::Out) => fl!("preview-you", text = c.last_body.clone()),
-            _ => c.last_body.clone(),
+            Some(Direction::Out) => fl!("preview-you", text = last_line(&c.last_body)),
+            _ => last_line(&c.last_body),
         };
         let mut top = row![
             presence_dot(availability),
@@ -943,5 +943,17 @@ pub fn failure_text(f: &Failure) -> String {
         Failure::NoTls => fl!("failure-no-tls"),
         Failure::Lost(detail) => fl!("failure-lost", detail = detail.clone()),
         Failure::Protocol(detail) => fl!("failure-protocol", detail = detail.clone()),
+    }
+}
+
+/// A conversation's last message as its list entry shows it: a shared file
+/// by its name rather than its long link.
+fn last_line(body: &str) -> String {
+    match crate::sharing::attachment_url(body, true) {
+        Some(url) => fl!(
+            "preview-file",
+            name = crate::transfer::file_name_from_url(url)
+        ),
+        None => body.to_string(),
     }
 }
