@@ -1,4 +1,6 @@
 //! The `tern` command: the messenger window, account set-up and history export.
+// Release builds on Windows open no console window beside Tern's.
+#![cfg_attr(all(windows, not(debug_assertions)), windows_subsystem = "windows")]
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -106,6 +108,12 @@ fn run(cli: Cli, profile: Profile, launched: std::time::Instant) -> ExitCode {
         .window(iced::window::Settings {
             size: iced::Size::new(1000.0, 680.0),
             min_size: Some(iced::Size::new(640.0, 420.0)),
+            // The desktop file's StartupWMClass and the Wayland app id.
+            #[cfg(target_os = "linux")]
+            platform_specific: iced::window::settings::PlatformSpecific {
+                application_id: "im.tern.Tern".into(),
+                ..Default::default()
+            },
             ..iced::window::Settings::default()
         })
         .run();

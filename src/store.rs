@@ -1160,6 +1160,17 @@ mod tests {
                 .unwrap(),
             Some(time(3))
         );
+        // A burst stored since the mark, longer than the look-back, does not
+        // hide what came before it (a catch-up after many live messages).
+        for n in 0..(LOOKBACK as i64 + 10) {
+            store.insert(message(bob, 100 + n, Direction::In)).unwrap();
+        }
+        assert_eq!(
+            store
+                .last_incoming_time("me@example.org", bob, Some(mark))
+                .unwrap(),
+            Some(time(3))
+        );
     }
 
     #[test]

@@ -100,8 +100,30 @@ async fn sign_in_roster_presence_and_chat() {
     assert!(gone.is_some(), "alice never saw bob leave");
 }
 
+/// Counts panics of tokio-xmpp's background task that Tern's workaround
+/// (see `reconnector` in src/xmpp/worker.rs) must prevent. Process-wide: any
+/// test of this binary that sets one off is caught.
+fn watch_for_backend_panics() -> &'static std::sync::atomic::AtomicUsize {
+    static SEEN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if info
+                .to_string()
+                .contains("Backend was unable to handle reconnect")
+            {
+                SEEN.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+            previous(info);
+        }));
+    });
+    &SEEN
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_password_is_reported_fast_and_not_retried() {
+    let backend_panics = watch_for_backend_panics();
     let server = Prosody::start(&[("alice", "alicepass")]);
     let mut alice = Client::spawn(settings(
         &server.address(),
@@ -145,6 +167,14 @@ async fn wrong_password_is_reported_fast_and_not_retried() {
     good.password = tern::xmpp::Password::new("alicepass");
     alice.handle.connect(good, true);
     alice.wait_online(Duration::from_secs(10)).await;
+    // The streams given up on above ended without tokio-xmpp's task panicking.
+    alice.handle.disconnect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        backend_panics.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "tokio-xmpp's task panicked on a dropped reconnection slot"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

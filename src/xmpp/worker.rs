@@ -52,6 +52,10 @@ const QUEUE_DEPTH: usize = 256;
 const SEND_BATCH: usize = 16;
 /// How long the worker waits before offering stanzas again to a full queue.
 const FULL_QUEUE_PAUSE: Duration = Duration::from_millis(10);
+/// How long a reconnection slot we gave up on is kept for tokio-xmpp's task
+/// to let go of it (see `reconnector`).
+const SLOT_HOLD: Duration = Duration::from_secs(60);
+
 /// Backoff between reconnection attempts after a connection was lost.
 const FIRST_RETRY: Duration = Duration::from_secs(1);
 const MAX_RETRY: Duration = Duration::from_secs(60);
@@ -1245,7 +1249,12 @@ impl Worker {
             None => message_time(&mut inner),
         };
         if !sent_by_us {
+            let stamped = time;
             time = self.in_order(&peer, time, true);
+            tracing::trace!(
+                "archive stamp {stamped} placed at {time} (session mark {:?})",
+                self.session
+            );
         }
         // Forward, the archive's order is the true one, across directions too
         // (a reply from our phone in the same second as what it answered).
@@ -2163,12 +2172,16 @@ fn contact(item: RosterItem) -> Contact {
 /// Builds the callback `StanzaStream` calls for every (re)connection.
 ///
 /// A failure that needs the user, or any failure before the first successful
-/// sign-in of an interactive login, is reported as fatal and the slot is
-/// dropped. tokio-xmpp 6 then panics inside its own background task
-/// ("Backend was unable to handle reconnect request."); with unwinding that
-/// panic stays in that task and the stream simply ends, which is what we want
-/// (so Tern must not be built with `panic = "abort"`). `tests/worker.rs`
-/// checks that a wrong password ends the session cleanly and is not retried.
+/// sign-in of an interactive login, is reported as fatal; the session then
+/// drops the stream.
+///
+/// Works around tokio-xmpp 6: when the slot is dropped unanswered, its
+/// background task panics ("Backend was unable to handle reconnect
+/// request.", stanzastream/worker.rs). So a slot we give up on (fatal
+/// failure, cancelled) is kept until the stream's task lets go of it, which it
+/// does once the session drops the stream; bounded by [`SLOT_HOLD`] in case it
+/// never does. `tests/worker.rs` checks that a wrong password and a fresh
+/// session leave no such panic.
 fn reconnector(
     settings: Settings,
     reports: mpsc::UnboundedSender<Report>,
@@ -2185,10 +2198,10 @@ fn reconnector(
         let mut slot = slot;
         tokio::spawn(async move {
             let mut delay = FIRST_RETRY;
-            loop {
+            let given_up = loop {
                 let attempt = tokio::select! {
                     a = connector::connect(&settings) => a,
-                    _ = cancel.wait_for(|c| *c) => return,
+                    _ = cancel.wait_for(|c| *c) => break true,
                 };
                 match attempt {
                     Ok(connection) => {
@@ -2205,7 +2218,7 @@ fn reconnector(
                     Err(failure) if failure.needs_user() || !online_once.load(Ordering::SeqCst) => {
                         tracing::warn!("sign-in failed: {failure}");
                         let _ = reports.send(Report::Fatal(failure));
-                        return;
+                        break true;
                     }
                     Err(failure) => {
                         tracing::info!(
@@ -2215,12 +2228,15 @@ fn reconnector(
                         tokio::select! {
                             _ = tokio::time::sleep(delay) => {}
                             _ = retry.notified() => {}
-                            _ = cancel.wait_for(|c| *c) => return,
-                            _ = slot.closed() => return,
+                            _ = cancel.wait_for(|c| *c) => break true,
+                            _ = slot.closed() => break false,
                         }
                         delay = (delay * 2).min(MAX_RETRY);
                     }
                 }
+            };
+            if given_up {
+                let _ = tokio::time::timeout(SLOT_HOLD, slot.closed()).await;
             }
         });
     })
