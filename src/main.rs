@@ -108,6 +108,7 @@ fn run(cli: Cli, profile: Profile, launched: std::time::Instant) -> ExitCode {
         .window(iced::window::Settings {
             size: iced::Size::new(1000.0, 680.0),
             min_size: Some(iced::Size::new(640.0, 420.0)),
+            icon: window_icon(),
             // The desktop file's StartupWMClass and the Wayland app id.
             #[cfg(target_os = "linux")]
             platform_specific: iced::window::settings::PlatformSpecific {
@@ -232,4 +233,15 @@ fn install_panic_hook() {
         tracing::error!("internal error at {location}: {message}");
         eprintln!("tern: internal error at {location}: {message}");
     }));
+}
+
+/// The window's icon (title bar and task bar on X11 and Windows; Wayland and
+/// macOS take it from the desktop file and the app bundle).
+fn window_icon() -> Option<iced::window::Icon> {
+    let png = include_bytes!("../resources/icon/hicolor/64x64/apps/im.tern.Tern.png");
+    let rgba = image::load_from_memory_with_format(png, image::ImageFormat::Png)
+        .ok()?
+        .into_rgba8();
+    let (width, height) = rgba.dimensions();
+    iced::window::icon::from_rgba(rgba.into_raw(), width, height).ok()
 }

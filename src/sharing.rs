@@ -229,13 +229,23 @@ pub async fn preview(
     url: String,
     limit: u64,
     local: Option<PathBuf>,
-) -> Result<Thumbnail, String> {
+) -> Result<(Thumbnail, u64), String> {
     let (c, u) = (cache.clone(), url.clone());
     let cached = tokio::task::spawn_blocking(move || (c.load(&u), c.failure(&u)))
         .await
         .map_err(|e| e.to_string())?;
+    let size = |path: PathBuf| async move {
+        tokio::fs::metadata(path)
+            .await
+            .map(|m| m.len())
+            .unwrap_or(0)
+    };
     match cached {
-        (Some(thumb), _) => return Ok(thumb),
+        (Some(thumb), _) => {
+            let local = local.filter(|p| p.is_file());
+            let source = local.unwrap_or_else(|| cache.original(&url));
+            return Ok((thumb, size(source).await));
+        }
         (None, Some(failure)) => return Err(failure),
         (None, None) => {}
     }
@@ -257,12 +267,13 @@ pub async fn preview(
             original
         }
     };
+    let bytes = size(source.clone()).await;
     match thumbnail::make_async(source, thumbnail::Limits::default()).await {
         Ok(thumb) => {
             if let Err(e) = cache.store(&url, &thumb) {
                 tracing::warn!("cannot cache a preview: {e}");
             }
-            Ok(thumb)
+            Ok((thumb, bytes))
         }
         Err(e) => {
             cache.remember_failure(&url, &e);

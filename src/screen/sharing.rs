@@ -56,6 +56,8 @@ struct Upload {
     phase: Phase,
     /// The link the file will have, once the server gave a slot.
     url: Option<String>,
+    /// When its transfer began (for the log's throughput line).
+    started: Option<std::time::Instant>,
     /// Aborts the transfer when dropped (cancel, or the chat closing).
     transfer: Option<Handle>,
 }
@@ -113,7 +115,8 @@ pub enum Message {
     Dismiss(String),
     /// Load a preview the policy did not load by itself.
     LoadPreview(String),
-    PreviewReady(String, Result<Thumbnail, String>),
+    /// A preview, with the size of the file it shows.
+    PreviewReady(String, Result<(Thumbnail, u64), String>),
     /// Show a previewed image in the system's viewer.
     View(String),
     Sized(String, Option<u64>),
@@ -212,6 +215,7 @@ impl State {
         };
         upload.phase = Phase::Sending { sent: 0 };
         upload.url = Some(slot.get.clone());
+        upload.started = Some(std::time::Instant::now());
         let id = id.to_string();
         let (task, handle) = Task::run(files::upload(http, slot, file), move |p| {
             Message::Uploading(id.clone(), p)
@@ -288,6 +292,7 @@ impl State {
                 file: None,
                 phase: Phase::Checking,
                 url: None,
+                started: None,
                 transfer: None,
             });
             tasks.push(inspect(id, path));
@@ -370,6 +375,7 @@ impl State {
                     file: None,
                     phase: Phase::Failed(fl!("paste-failed", reason = e)),
                     url: None,
+                    started: None,
                     transfer: None,
                 });
             }
@@ -397,7 +403,10 @@ impl State {
                 let local = self.sent.get(&url).cloned();
                 return (self.load_preview(url, CLICKED_PREVIEW_LIMIT, local), None);
             }
-            Message::PreviewReady(url, Ok(thumb)) => {
+            Message::PreviewReady(url, Ok((thumb, size))) => {
+                if size > 0 {
+                    self.sizes.insert(url.clone(), Some(size));
+                }
                 let (w, h) = (thumb.width, thumb.height);
                 let handle = image::Handle::from_rgba(w, h, thumb.rgba);
                 self.previews.insert(url, Preview::Ready(handle, w, h));
@@ -494,7 +503,18 @@ impl State {
             }
             Progress::Done(Ok(())) => {
                 let upload = self.uploads.remove(at);
+                if let (Some(started), Some(file)) = (upload.started, &upload.file) {
+                    let took = started.elapsed().as_secs_f64();
+                    tracing::info!(
+                        "uploaded {} bytes in {took:.3} s ({:.1} MiB/s)",
+                        file.size,
+                        file.size as f64 / 1_048_576.0 / took.max(1e-6)
+                    );
+                }
                 let url = upload.url?;
+                if let Some(file) = &upload.file {
+                    self.sizes.insert(url.clone(), Some(file.size));
+                }
                 self.sent.insert(url.clone(), upload.path);
                 Some(Event::Worker(Command::ShareFile {
                     to: upload.peer,
@@ -631,11 +651,8 @@ impl State {
             ),
             None => None,
         };
-        let size = match (self.sizes.get(url), self.sent.get(url)) {
-            (Some(Some(size)), _) => Some(files::human_size(*size)),
-            (_, Some(path)) => std::fs::metadata(path)
-                .ok()
-                .map(|m| files::human_size(m.len())),
+        let size = match self.sizes.get(url) {
+            Some(Some(size)) => Some(files::human_size(*size)),
             _ => None,
         };
         let mut title = row![text(name).size(14)]
