@@ -449,7 +449,11 @@ async fn dropped_and_pasted_files_upload_with_progress_and_received_ones_show_in
     use_tiny_skia();
     tern::i18n::select(&["en".parse().unwrap()]);
     let server = Prosody::start_with_roster(
-        &[("alice", "alicepass"), ("bob", "bobpass")],
+        &[
+            ("alice", "alicepass"),
+            ("bob", "bobpass"),
+            ("carol", "carolpass"),
+        ],
         &prosody::alice_and_bob(),
     );
     let profile_dir = tempfile::tempdir().unwrap();
@@ -669,6 +673,55 @@ async fn dropped_and_pasted_files_upload_with_progress_and_received_ones_show_in
     let _ = std::fs::remove_file(&out);
     snap.matches_image(&out).unwrap();
     println!("UI snapshot written to {}", out.display());
+    // From someone not in the roster, an image link is not fetched by itself:
+    // it shows "Show image" and loads only when clicked.
+    let mut carol = sign_in_worker(&server, "carol").await;
+    let carols = sample_png(files.path(), "stranger.png", 300, 300);
+    let size = std::fs::metadata(&carols).unwrap().len();
+    carol
+        .handle
+        .request_slot("c".into(), "stranger.png".into(), size, "image/png".into());
+    let slot = match carol
+        .next_event(Duration::from_secs(10), |e| matches!(e, Event::Slot { .. }))
+        .await
+    {
+        Some(Event::Slot {
+            result: Ok(slot), ..
+        }) => slot,
+        other => panic!("no slot for carol: {other:?}"),
+    };
+    http.upload(&slot, &carols, "image/png", std::sync::Arc::new(|_| {}))
+        .await
+        .unwrap();
+    let stranger_url = slot.get.clone();
+    let alice_jid = tern::xmpp::BareJid::new("alice@localhost").unwrap();
+    carol.handle.share_file(alice_jid, stranger_url.clone());
+    let carol_jid = tern::xmpp::BareJid::new("carol@localhost").unwrap();
+    h.update(Message::Chat(chat::Message::Open(carol_jid)));
+    let mut shown = false;
+    for _ in 0..50 {
+        h.settle().await;
+        if h.shows("Show image") {
+            shown = true;
+            break;
+        }
+    }
+    assert!(shown, "a stranger's image offers no click to load");
+    assert_eq!(h.app.sharing().unwrap().preview_size(&stranger_url), None);
+    h.interact(|ui| {
+        ui.click("Show image").unwrap();
+    });
+    assert!(
+        h.pump_until(Duration::from_secs(10), |app| app
+            .sharing()
+            .is_some_and(|s| s.preview_size(&stranger_url).is_some()))
+            .await,
+        "the clicked image never loaded"
+    );
+    drop(carol);
+    h.update(Message::Chat(chat::Message::Open(bob_jid.clone())));
+    h.settle().await;
+
     // The document's Download button (its message, as the button sends it).
     h.update(Message::Chat(chat::Message::Sharing(
         sharing::Message::Download(pdf_url.clone()),

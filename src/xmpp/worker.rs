@@ -187,6 +187,9 @@ enum End {
     Stop,
     /// Wait for the user; connect again with these settings if given.
     Idle(Option<(Settings, bool)>),
+    /// Start a fresh session at once, abandoning this stream: it must send
+    /// nothing more (what it still queued goes again from our outbox, in order).
+    Fresh(Settings),
 }
 
 /// What the connector tells the session about its attempts.
@@ -313,6 +316,7 @@ impl Worker {
             match self.session(settings, interactive).await {
                 End::Stop => return,
                 End::Idle(again) => next = again,
+                End::Fresh(settings) => next = Some((settings, false)),
             }
         }
     }
@@ -504,7 +508,7 @@ impl Worker {
                         // fresh stream instead, whose outbox resend keeps order.
                         if self.in_crate.iter().any(|t| matches!(t.state(), StanzaState::Queued)) {
                             tracing::info!("messages were queued when the link went down; starting a new session");
-                            break End::Idle(Some((fresh.clone(), false)));
+                            break End::Fresh(fresh.clone());
                         }
                         self.emit(Event::Connection(ConnectionState::Connecting));
                     }
@@ -526,7 +530,7 @@ impl Worker {
                         negotiating = Some(Instant::now());
                         if handed_over >= STUCK_NEGOTIATIONS {
                             tracing::warn!("the stream does not come back up; starting a new session");
-                            break End::Idle(Some((fresh.clone(), false)));
+                            break End::Fresh(fresh.clone());
                         }
                     }
                     Some(Report::Retrying(reason, retry_in)) => {
@@ -550,14 +554,14 @@ impl Worker {
                     }
                     if negotiating.is_some_and(|since| since.elapsed() >= NEGOTIATION_TIMEOUT) {
                         tracing::warn!("the server does not answer the session's negotiation; starting a new session");
-                        break End::Idle(Some((fresh.clone(), false)));
+                        break End::Fresh(fresh.clone());
                     }
                     if let Some((id, deadline)) = &probe {
                         if !pending.contains_key(id) {
                             probe = None;
                         } else if Instant::now() >= *deadline {
                             tracing::info!("the connection did not survive the suspend; starting a new session");
-                            break End::Idle(Some((fresh.clone(), false)));
+                            break End::Fresh(fresh.clone());
                         }
                     }
                 }
@@ -648,7 +652,10 @@ impl Worker {
         self.unconfirmed.messages.clear();
         // Stop the connector first: while it is connecting, the stream cannot close.
         let _ = cancel_tx.send(true);
-        if bound.is_some() {
+        // A stream we abandon is dropped, not closed: closing would let it
+        // flush its queue on a connection it may have just got back, before
+        // the fresh session resends older messages: out of order.
+        if bound.is_some() && !matches!(end, End::Fresh(_)) {
             let _ = tokio::time::timeout(CLOSE_TIMEOUT, stream.close()).await;
         }
         end
