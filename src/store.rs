@@ -530,9 +530,14 @@ impl Store {
     }
 
     /// The time of the newest incoming message in a conversation, only among
-    /// messages stored before `mark` if given. Looks back at most [`LOOKBACK`]
-    /// messages before the mark (a long run of our own messages ends the search): the worker
-    /// uses it to keep a peer's messages in the order they came.
+    /// messages stored before `mark` if given: the worker uses it to keep a
+    /// peer's messages in the order they came.
+    ///
+    /// Without a mark it looks back at most [`LOOKBACK`] messages (a long run
+    /// of our own messages ends the search: it runs for every live message).
+    /// With one it searches until it finds one: the answer does not change
+    /// while the worker's session lasts, so the worker asks once per peer, and
+    /// our own messages typed during an outage easily outnumber the look-back.
     pub fn last_incoming_time(
         &self,
         account: &str,
@@ -558,7 +563,7 @@ impl Store {
                 continue;
             }
             looked += 1;
-            if looked > LOOKBACK {
+            if mark.is_none() && looked > LOOKBACK {
                 break;
             }
             match Record::decode(&value) {
@@ -1161,7 +1166,7 @@ mod tests {
             Some(time(3))
         );
         // A burst stored since the mark, longer than the look-back, does not
-        // hide what came before it (a catch-up after many live messages).
+        // hide what came before it (a catch-up after many live messages)…
         for n in 0..(LOOKBACK as i64 + 10) {
             store.insert(message(bob, 100 + n, Direction::In)).unwrap();
         }
@@ -1170,6 +1175,21 @@ mod tests {
                 .last_incoming_time("me@example.org", bob, Some(mark))
                 .unwrap(),
             Some(time(3))
+        );
+        // …nor do more of our own messages than the look-back, stored before
+        // the mark (typed during an outage) and newer than the last incoming.
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path()).unwrap();
+        store.insert(message(bob, 1, Direction::In)).unwrap();
+        for n in 0..(LOOKBACK as i64 + 10) {
+            store.insert(message(bob, 10 + n, Direction::Out)).unwrap();
+        }
+        let mark = store.mark().unwrap();
+        assert_eq!(
+            store
+                .last_incoming_time("me@example.org", bob, Some(mark))
+                .unwrap(),
+            Some(time(1))
         );
     }
 

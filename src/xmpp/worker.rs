@@ -105,6 +105,7 @@ pub fn spawn(account: BareJid, store: Store) -> (Handle, mpsc::UnboundedReceiver
             older: HashMap::new(),
             deferred: Vec::new(),
             defer_live: false,
+            floors: Default::default(),
             outq: std::collections::VecDeque::new(),
             upload: None,
             discovering: 0,
@@ -143,6 +144,9 @@ struct Worker {
     /// Live messages received while the archive catches up, with their
     /// receipts (see `on_message`).
     deferred: Vec<(NewMessage, Option<Stanza>)>,
+    /// Per peer, the newest incoming message stored before this session began
+    /// (see `in_order`); forgotten when a new session begins.
+    floors: std::cell::RefCell<HashMap<BareJid, Option<chrono::DateTime<Utc>>>>,
     /// From a new session's start until its catch-up from the archive ends,
     /// live messages wait (the catch-up starts only after the roster).
     defer_live: bool,
@@ -437,6 +441,7 @@ impl Worker {
                         negotiating = None;
                         linked = true;
                         sendq.clear(); // the outbox below has them
+                        self.floors.borrow_mut().clear();
                         self.session = match self.store.mark() {
                             Ok(mark) => Some(mark),
                             Err(e) => {
@@ -1072,10 +1077,23 @@ impl Worker {
         archived: bool,
     ) -> chrono::DateTime<Utc> {
         let mark = self.session.filter(|_| archived);
-        match self
-            .store
-            .last_incoming_time(self.account.as_str(), peer.as_str(), mark)
-        {
+        let last = match mark {
+            // Fixed for the session (see `Store::last_incoming_time`): asked once per peer.
+            Some(mark) => match self.floors.borrow().get(peer) {
+                Some(floor) => Ok(*floor),
+                None => {
+                    self.store
+                        .last_incoming_time(self.account.as_str(), peer.as_str(), Some(mark))
+                }
+            },
+            None => self
+                .store
+                .last_incoming_time(self.account.as_str(), peer.as_str(), None),
+        };
+        if let (Some(_), Ok(floor)) = (mark, &last) {
+            self.floors.borrow_mut().insert(peer.clone(), *floor);
+        }
+        match last {
             // A live message leaves a gap after what it follows, so that what
             // the archive brings of the same moment (sent before it, never
             // received live: it is not a copy) can still go before it.
