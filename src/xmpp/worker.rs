@@ -436,6 +436,14 @@ impl Worker {
                         break End::Idle(None);
                     }
                     Some(StreamEvent::Stream(Ev::Reset { bound_jid, .. })) => {
+                        // The old session could not be resumed: the crate dropped
+                        // what it had written, and sends what it still queued
+                        // first, before our outbox resends the older ones. Start a
+                        // fresh stream instead, whose queue is empty.
+                        if self.in_crate.iter().any(|t| matches!(t.state(), StanzaState::Queued)) {
+                            tracing::info!("messages were queued when the session was lost; starting a fresh stream");
+                            break End::Fresh(fresh.clone());
+                        }
                         online_once.store(true, Ordering::SeqCst);
                         handed_over = 0;
                         negotiating = None;
