@@ -24,6 +24,8 @@ pub struct Flags {
     pub open: Option<XmppUri>,
     /// When the process started, to report start-up times.
     pub launched: std::time::Instant,
+    /// Requests from later starts of Tern with this profile (see `instance`).
+    pub instance: Option<crate::instance::Incoming>,
 }
 
 pub struct App {
@@ -40,6 +42,8 @@ pub struct App {
     focused: bool,
     /// Whether the first roster of this run was shown (for the start-up log line).
     roster_shown: bool,
+    instance: Option<crate::instance::Incoming>,
+    notifications: crate::notification::Policy,
 }
 
 enum Screen {
@@ -65,6 +69,10 @@ pub enum Message {
     ThemeMode(Mode),
     WindowFocus(bool),
     ConfigSaved(Result<(), String>),
+    /// A later start of Tern asked this one to come forward (and open a chat).
+    Instance(crate::instance::Request),
+    /// A notification was clicked (the chat to open), or closed.
+    NotificationClicked(Option<String>),
 }
 
 impl App {
@@ -77,6 +85,7 @@ impl App {
             }
         };
         let store = Store::open(&flags.profile.history_dir());
+        let notifications = config.notifications.policy();
         let mut app = Self {
             profile: flags.profile,
             trust: flags.trust,
@@ -89,6 +98,8 @@ impl App {
             launched: flags.launched,
             focused: true,
             roster_shown: false,
+            instance: flags.instance,
+            notifications,
         };
         let theme = iced::system::theme().map(Message::ThemeMode);
         match store {
@@ -234,6 +245,18 @@ impl App {
                     _ => Task::none(),
                 }
             }
+            Message::Instance(request) => self.later_start(request),
+            Message::NotificationClicked(None) => Task::none(),
+            Message::NotificationClicked(Some(peer)) => {
+                let Ok(jid) = peer.parse::<BareJid>() else {
+                    return Task::none();
+                };
+                let open = match &mut self.screen {
+                    Screen::Chat(chat) => chat.open_chat(jid, None).map(Message::Chat),
+                    _ => Task::none(),
+                };
+                Task::batch([come_forward(), open])
+            }
             Message::ConfigSaved(Ok(())) => Task::none(),
             Message::ConfigSaved(Err(e)) => {
                 tracing::error!("cannot save the configuration: {e}");
@@ -276,13 +299,72 @@ impl App {
                 }
             }
             Message::Worker(events) => {
-                let mut tasks = Vec::new();
+                let mut tasks = vec![self.notify(&events)];
                 for event in events {
                     tasks.push(self.on_worker_event(event));
                 }
                 Task::batch(tasks)
             }
         }
+    }
+
+    /// Desktop notifications for the news in a batch of worker events,
+    /// decided before the chat marks anything read.
+    fn notify(&self, events: &[xmpp::Event]) -> Task<Message> {
+        let Screen::Chat(chat) = &self.screen else {
+            return Task::none();
+        };
+        let records: Vec<crate::store::Record> = events
+            .iter()
+            .filter_map(|e| match e {
+                xmpp::Event::Messages(records) => Some(records.iter().cloned()),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        if records.is_empty() {
+            return Task::none();
+        }
+        let names = |peer: &str| {
+            peer.parse::<BareJid>()
+                .ok()
+                .and_then(|jid| chat.roster().get(&jid).and_then(|c| c.name.clone()))
+        };
+        let context = crate::notification::Context {
+            window_focused: self.focused,
+            open_peer: chat.open_peer().map(|p| p.as_str()),
+            contact_name: &names,
+        };
+        let notices = crate::notification::decide(&records, true, &context, self.notifications);
+        Task::batch(notices.into_iter().map(|notice| {
+            Task::perform(
+                crate::notification::show(notice),
+                Message::NotificationClicked,
+            )
+        }))
+    }
+
+    /// A later start of Tern: come forward, and open the chat it asked for.
+    fn later_start(&mut self, request: crate::instance::Request) -> Task<Message> {
+        let Some(uri) = request.open else {
+            return come_forward();
+        };
+        let uri = match uri.parse::<XmppUri>() {
+            Ok(uri) => uri,
+            Err(e) => {
+                tracing::warn!("a later start asked to open {uri}: {e}");
+                return come_forward();
+            }
+        };
+        let open = match &mut self.screen {
+            Screen::Chat(chat) => chat.open_chat(uri.jid, uri.body).map(Message::Chat),
+            _ => {
+                // Opened after sign-in, as a link given on the command line is.
+                self.pending_open = Some(uri);
+                Task::none()
+            }
+        };
+        Task::batch([come_forward(), open])
     }
 
     fn submit(&mut self, login: login::Login) -> Task<Message> {
@@ -474,6 +556,12 @@ impl App {
             iced::system::theme_changes().map(Message::ThemeMode),
             event::listen_with(|event, _status, _window| event_message(event)),
         ];
+        if let Some(incoming) = &self.instance {
+            subs.push(
+                Subscription::run_with(incoming.clone(), crate::instance::Incoming::stream)
+                    .map(Message::Instance),
+            );
+        }
         if let (Some(session), Some(store)) = (&self.session, &self.store) {
             subs.push(
                 worker::subscription(worker::Seed {
@@ -519,6 +607,18 @@ impl App {
             _ => None,
         }
     }
+}
+
+/// Brings the window forward: unminimized, focused, or at least flagged
+/// (Wayland compositors usually refuse focus without an activation token).
+fn come_forward() -> Task<Message> {
+    window::latest().and_then(|id| {
+        Task::batch([
+            window::minimize(id, false),
+            window::gain_focus(id),
+            window::request_user_attention(id, Some(window::UserAttention::Informational)),
+        ])
+    })
 }
 
 /// The window events the app acts on, as its messages.

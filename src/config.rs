@@ -15,6 +15,35 @@ pub struct Config {
     pub accounts: Vec<AccountConfig>,
     pub history: HistoryConfig,
     pub files: FilesConfig,
+    pub notifications: NotificationsConfig,
+}
+
+/// Desktop notifications for incoming messages while the window is not in front.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NotificationsConfig {
+    pub enabled: bool,
+    /// Whether a notification shows the message (else only who wrote).
+    pub show_content: bool,
+}
+
+impl Default for NotificationsConfig {
+    fn default() -> Self {
+        let policy = crate::notification::Policy::default();
+        Self {
+            enabled: policy.enabled,
+            show_content: policy.show_content,
+        }
+    }
+}
+
+impl NotificationsConfig {
+    pub fn policy(&self) -> crate::notification::Policy {
+        crate::notification::Policy {
+            enabled: self.enabled,
+            show_content: self.show_content,
+        }
+    }
 }
 
 /// Files people send: where downloads go and which images load by themselves.
@@ -223,6 +252,9 @@ mod tests {
             FilesConfig::default().auto_download_max_bytes
         );
         assert_eq!(v3.history.catch_up_days, 7);
+        assert_eq!(v3.notifications, NotificationsConfig::default());
+        let hidden = Config::parse("[notifications]\nshow_content = false\n").unwrap();
+        assert!(hidden.notifications.enabled && !hidden.notifications.policy().show_content);
         assert_eq!(v3.accounts[0].jid, "alice@example.org");
     }
 

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use tern::app::{self, App, Flags};
 use tern::config::{AccountConfig, Config};
+use tern::instance::{self, Claim, Incoming};
 use tern::profile::Profile;
 use tern::store::{self, Store};
 use tern::xmpp::uri::XmppUri;
@@ -95,11 +96,43 @@ fn run(cli: Cli, profile: Profile, launched: std::time::Instant) -> ExitCode {
         Some(Ok(uri)) => Some(uri),
         Some(Err(e)) => return fail(&format!("{}: {e}", cli.uri.unwrap_or_default())),
     };
+    // One Tern per profile: a later start (a clicked xmpp: link) hands its
+    // request to the running one. This runtime owns the socket and lives
+    // until the window closes.
+    let instance_runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("tern-instance")
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => return fail(&e.to_string()),
+    };
+    let config_file = profile.config_file();
+    let profile_dir = config_file.parent().unwrap_or(std::path::Path::new("."));
+    let request = instance::Request {
+        open: cli.uri.clone(),
+    };
+    let instance = match instance_runtime.block_on(instance::claim(profile_dir, &request)) {
+        Ok(Claim::Primary(listener)) => Some(Incoming::new(listener)),
+        Ok(Claim::HandedOver) => {
+            eprintln!("tern: handed over to the Tern already running with this profile");
+            return ExitCode::SUCCESS;
+        }
+        Err(e @ (instance::Error::NoAnswer | instance::Error::Refused(_))) => {
+            return fail(&e.to_string());
+        }
+        Err(e) => {
+            tracing::warn!("{e}; starting without single-instance hand-over");
+            None
+        }
+    };
     let flags = Flags {
         profile,
         trust: Trust::system(),
         open,
         launched,
+        instance,
     };
     let result = iced::application(move || App::new(flags.clone()), App::update, App::view)
         .title(App::title)
@@ -118,6 +151,7 @@ fn run(cli: Cli, profile: Profile, launched: std::time::Instant) -> ExitCode {
             ..iced::window::Settings::default()
         })
         .run();
+    drop(instance_runtime);
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e.to_string()),

@@ -63,6 +63,7 @@ async fn sign_in_open_chat_type_enter_and_see_messages() {
         trust: Trust::from_pem_file(&server.ca()).unwrap(),
         open: None,
         launched: Instant::now(),
+        instance: None,
     });
     assert!(h.shows("Sign in with your XMPP (Jabber) account"));
 
@@ -185,6 +186,7 @@ async fn wrong_password_is_shown_on_the_sign_in_screen() {
         trust: Trust::from_pem_file(&server.ca()).unwrap(),
         open: None,
         launched: Instant::now(),
+        instance: None,
     });
     let t0 = Instant::now();
     sign_in(&mut h, &server, "alice@localhost", "nope");
@@ -258,6 +260,7 @@ async fn xmpp_uri_opens_the_chat_and_scrolling_up_loads_older_pages() {
                 .unwrap(),
         ),
         launched: Instant::now(),
+        instance: None,
     });
     sign_in(&mut h, &server, "alice@localhost", "alicepass");
     assert!(
@@ -351,6 +354,7 @@ async fn scrolling_up_past_local_history_fetches_older_pages_from_the_archive() 
         trust: Trust::from_pem_file(&server.ca()).unwrap(),
         open: Some("xmpp:bob@localhost".parse().unwrap()),
         launched: Instant::now(),
+        instance: None,
     });
     // In the background, as on a first start while the user does something
     // else: new messages would count as unread, history must not.
@@ -471,6 +475,7 @@ async fn dropped_and_pasted_files_upload_with_progress_and_received_ones_show_in
         trust: Trust::from_pem_file(&server.ca()).unwrap(),
         open: None,
         launched: Instant::now(),
+        instance: None,
     });
     sign_in(&mut h, &server, "alice@localhost", "alicepass");
     assert!(

@@ -115,3 +115,10 @@ file-download-failed = Download failed: { $reason }
 file-open = Open
 file-show-folder = Show in folder
 preview-file = 📎 { $name }
+
+## Notifications
+notification-new-message = New message
+notification-new-messages = { $count } new messages
+notification-more = { $preview } (+{ $more } more)
+notification-file = Sent a file
+notification-open = Open chat

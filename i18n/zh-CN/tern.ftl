@@ -115,3 +115,10 @@ file-download-failed = 下载失败：{ $reason }
 file-open = 打开
 file-show-folder = 在文件夹中显示
 preview-file = 📎 { $name }
+
+## Notifications
+notification-new-message = 新消息
+notification-new-messages = { $count } 条新消息
+notification-more = { $preview }（另有 { $more } 条）
+notification-file = 发送了一个文件
+notification-open = 打开聊天
