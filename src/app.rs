@@ -26,6 +26,9 @@ pub struct Flags {
     pub launched: std::time::Instant,
     /// Requests from later starts of Tern with this profile (see `instance`).
     pub instance: Option<crate::instance::Incoming>,
+    /// Whether passwords are kept in the system's credential store (tests
+    /// turn it off so as not to touch the developer's keyring).
+    pub credentials: bool,
 }
 
 pub struct App {
@@ -44,6 +47,17 @@ pub struct App {
     roster_shown: bool,
     instance: Option<crate::instance::Incoming>,
     notifications: crate::notification::Policy,
+    credentials: bool,
+}
+
+/// What the credential store said about an account's password.
+#[derive(Debug, Clone)]
+pub enum Stored {
+    Found(Password),
+    Nothing,
+    /// No credential store answers: the user types the password each time.
+    Unavailable,
+    Failed(String),
 }
 
 enum Screen {
@@ -73,6 +87,10 @@ pub enum Message {
     Instance(crate::instance::Request),
     /// A notification was clicked (the chat to open), or closed.
     NotificationClicked(Option<String>),
+    /// The saved account's password, from the credential store.
+    StoredPassword(BareJid, Stored),
+    /// A password was put in (or removed from) the credential store.
+    CredentialsSaved(Result<(), String>),
 }
 
 impl App {
@@ -100,6 +118,7 @@ impl App {
             roster_shown: false,
             instance: flags.instance,
             notifications,
+            credentials: flags.credentials,
         };
         let theme = iced::system::theme().map(Message::ThemeMode);
         match store {
@@ -138,7 +157,70 @@ impl App {
                         None
                     }
                 });
-        let (Some(password), Ok(jid)) = (password, account.jid.parse::<BareJid>()) else {
+        let Ok(jid) = account.jid.parse::<BareJid>() else {
+            return self.show_login(form);
+        };
+        let Some(password) = password else {
+            if account.password_file.is_some() || !self.credentials {
+                return self.show_login(form);
+            }
+            // Ask the credential store; the form shows "signing in" meanwhile.
+            let mut waiting = form;
+            waiting.set_status(login::Status::Connecting);
+            self.screen = Screen::Login(waiting);
+            let key = jid.to_string();
+            return Task::perform(
+                async move {
+                    tokio::task::spawn_blocking(move || {
+                        match crate::secret::init().and_then(|()| crate::secret::load(&key)) {
+                            Ok(Some(password)) => Stored::Found(password),
+                            Ok(None) => Stored::Nothing,
+                            Err(crate::secret::Error::Unavailable(why)) => {
+                                tracing::info!("no credential store: {why}");
+                                Stored::Unavailable
+                            }
+                            Err(e) => Stored::Failed(e.to_string()),
+                        }
+                    })
+                    .await
+                    .unwrap_or_else(|e| Stored::Failed(e.to_string()))
+                },
+                move |stored| Message::StoredPassword(jid.clone(), stored),
+            );
+        };
+        let settings = Settings {
+            jid,
+            password,
+            host: account.host.clone(),
+            port: account.port,
+            direct_tls: account.direct_tls,
+            trust: self.trust.clone(),
+            catch_up: self.config.history.catch_up(),
+            liveness: Default::default(),
+        };
+        self.begin_session(settings, false);
+        self.show_chat()
+    }
+
+    /// The saved account's password came from the credential store (or not).
+    fn stored_password(&mut self, jid: BareJid, stored: Stored) -> Task<Message> {
+        let form = self.saved_form();
+        let password = match stored {
+            Stored::Found(password) => password,
+            Stored::Nothing => return self.show_login(form),
+            Stored::Unavailable => {
+                let mut form = form;
+                form.set_status(login::Status::Notice(fl!("login-no-keyring")));
+                return self.show_login(form);
+            }
+            Stored::Failed(e) => {
+                tracing::warn!("cannot read the saved password: {e}");
+                let mut form = form;
+                form.set_status(login::Status::Error(fl!("login-keyring-error", error = e)));
+                return self.show_login(form);
+            }
+        };
+        let Some(account) = self.config.account().cloned() else {
             return self.show_login(form);
         };
         let settings = Settings {
@@ -153,6 +235,29 @@ impl App {
         };
         self.begin_session(settings, false);
         self.show_chat()
+    }
+
+    /// Keeps (or drops) the account's password in the credential store, off the UI thread.
+    fn remember_password(&self, jid: &BareJid, password: Option<Password>) -> Task<Message> {
+        if !self.credentials {
+            return Task::none();
+        }
+        let key = jid.to_string();
+        Task::perform(
+            async move {
+                tokio::task::spawn_blocking(move || {
+                    crate::secret::init()?;
+                    match &password {
+                        Some(password) => crate::secret::save(&key, password),
+                        None => crate::secret::forget(&key),
+                    }
+                })
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|r| r.map_err(|e| e.to_string()))
+            },
+            Message::CredentialsSaved,
+        )
     }
 
     fn show_login(&mut self, form: login::State) -> Task<Message> {
@@ -257,6 +362,13 @@ impl App {
                 };
                 Task::batch([come_forward(), open])
             }
+            Message::StoredPassword(jid, stored) => self.stored_password(jid, stored),
+            Message::CredentialsSaved(Ok(())) => Task::none(),
+            Message::CredentialsSaved(Err(e)) => {
+                // Typed again at the next start; the form says why.
+                tracing::info!("the password is not kept: {e}");
+                Task::none()
+            }
             Message::ConfigSaved(Ok(())) => Task::none(),
             Message::ConfigSaved(Err(e)) => {
                 tracing::error!("cannot save the configuration: {e}");
@@ -293,8 +405,12 @@ impl App {
                             handle.disconnect();
                         }
                         let form = self.saved_form();
-                        self.session = None;
-                        Task::batch([task, self.show_login(form)])
+                        // Signed out: the next start asks for the password again.
+                        let forget = match self.session.take() {
+                            Some(session) => self.remember_password(&session.account, None),
+                            None => Task::none(),
+                        };
+                        Task::batch([task, forget, self.show_login(form)])
                     }
                 }
             }
@@ -493,15 +609,22 @@ impl App {
         match &mut self.screen {
             Screen::Login(form) => match state {
                 ConnectionState::Online { .. } => {
-                    if let Some(session) = &mut self.session {
-                        // Once signed in, later failures are retried, not final.
-                        session.interactive = false;
-                    }
+                    // The typed password works: keep it in the credential store.
+                    let remember = match &mut self.session {
+                        Some(session) => {
+                            // Once signed in, later failures are retried, not final.
+                            session.interactive = false;
+                            let (jid, password) =
+                                (session.account.clone(), session.settings.password.clone());
+                            self.remember_password(&jid, Some(password))
+                        }
+                        None => Task::none(),
+                    };
                     let task = self.show_chat();
                     if let Screen::Chat(chat) = &mut self.screen {
                         chat.set_connection(state);
                     }
-                    task
+                    Task::batch([task, remember])
                 }
                 ConnectionState::Offline(Some(failure)) => {
                     form.set_status(login::Status::Error(chat::failure_text(&failure)));
@@ -527,8 +650,12 @@ impl App {
                     };
                     let mut form = self.saved_form();
                     form.set_status(login::Status::Error(chat::failure_text(failure)));
-                    self.session = None;
-                    return self.show_login(form);
+                    // A stored password the server no longer takes is dropped.
+                    let forget = match self.session.take() {
+                        Some(session) => self.remember_password(&session.account, None),
+                        None => Task::none(),
+                    };
+                    return Task::batch([forget, self.show_login(form)]);
                 }
                 chat.set_connection(state);
                 Task::none()

@@ -133,6 +133,7 @@ fn run(cli: Cli, profile: Profile, launched: std::time::Instant) -> ExitCode {
         open,
         launched,
         instance,
+        credentials: true,
     };
     let result = iced::application(move || App::new(flags.clone()), App::update, App::view)
         .title(App::title)

@@ -64,6 +64,7 @@ async fn sign_in_open_chat_type_enter_and_see_messages() {
         open: None,
         launched: Instant::now(),
         instance: None,
+        credentials: false,
     });
     assert!(h.shows("Sign in with your XMPP (Jabber) account"));
 
@@ -187,6 +188,7 @@ async fn wrong_password_is_shown_on_the_sign_in_screen() {
         open: None,
         launched: Instant::now(),
         instance: None,
+        credentials: false,
     });
     let t0 = Instant::now();
     sign_in(&mut h, &server, "alice@localhost", "nope");
@@ -261,6 +263,7 @@ async fn xmpp_uri_opens_the_chat_and_scrolling_up_loads_older_pages() {
         ),
         launched: Instant::now(),
         instance: None,
+        credentials: false,
     });
     sign_in(&mut h, &server, "alice@localhost", "alicepass");
     assert!(
@@ -355,6 +358,7 @@ async fn scrolling_up_past_local_history_fetches_older_pages_from_the_archive() 
         open: Some("xmpp:bob@localhost".parse().unwrap()),
         launched: Instant::now(),
         instance: None,
+        credentials: false,
     });
     // In the background, as on a first start while the user does something
     // else: new messages would count as unread, history must not.
@@ -476,6 +480,7 @@ async fn dropped_and_pasted_files_upload_with_progress_and_received_ones_show_in
         open: None,
         launched: Instant::now(),
         instance: None,
+        credentials: false,
     });
     sign_in(&mut h, &server, "alice@localhost", "alicepass");
     assert!(

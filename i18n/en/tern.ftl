@@ -122,3 +122,7 @@ notification-new-messages = { $count } new messages
 notification-more = { $preview } (+{ $more } more)
 notification-file = Sent a file
 notification-open = Open chat
+
+## Credentials
+login-no-keyring = No credential store is available (such as GNOME Keyring or KWallet), so Tern cannot keep your password: enter it to sign in.
+login-keyring-error = Your saved password could not be read: { $error }

@@ -122,3 +122,7 @@ notification-new-messages = { $count } 条新消息
 notification-more = { $preview }（另有 { $more } 条）
 notification-file = 发送了一个文件
 notification-open = 打开聊天
+
+## Credentials
+login-no-keyring = 没有可用的凭据存储（例如 GNOME 密钥环或 KWallet），Tern 无法保存你的密码：请输入密码登录。
+login-keyring-error = 无法读取已保存的密码：{ $error }

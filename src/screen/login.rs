@@ -28,6 +28,8 @@ pub enum Status {
     Idle,
     Connecting,
     Error(String),
+    /// Something to know that is not a failure (no credential store…).
+    Notice(String),
 }
 
 #[derive(Debug, Clone)]
@@ -220,6 +222,15 @@ impl State {
                     .padding(10)
                     .width(Fill)
                     .style(theme::error_banner),
+            );
+        }
+        if let Status::Notice(notice) = &self.status {
+            form = form.push(
+                container(text(notice.clone()).size(13).style(|t| text::Style {
+                    color: Some(theme::muted(t)),
+                }))
+                .padding([4, 0])
+                .width(Fill),
             );
         }
 
