@@ -153,3 +153,39 @@ fn bad_arguments_are_refused_before_any_window() {
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("tern "));
 }
+
+#[test]
+fn the_window_logs_to_a_daily_file_in_the_profile_without_the_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let pw = dir.path().join("pw");
+    std::fs::write(&pw, "very-secret-password\n").unwrap();
+    // No display: the window cannot open, and says so; the log file is there anyway.
+    let out = tern()
+        .env("RUST_LOG", "tern=info")
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .env_remove("WAYLAND_SOCKET")
+        .args(["--jid", "alice@example.org", "--password-file"])
+        .arg(&pw)
+        .args(["--server", "127.0.0.1:1", "--profile"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let logs = Profile::at(dir.path()).log_dir();
+    let files: Vec<_> = std::fs::read_dir(&logs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let name = files[0].file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        name.starts_with("tern.") && name.ends_with(".log"),
+        "{name}"
+    );
+    let text = std::fs::read_to_string(&files[0]).unwrap();
+    assert!(!text.is_empty(), "nothing was logged");
+    assert!(!text.contains('\u{1b}'), "colour codes in the log file");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!text.contains("very-secret-password") && !stderr.contains("very-secret-password"));
+}
