@@ -188,7 +188,19 @@ impl App {
                 move |stored| Message::StoredPassword(jid.clone(), stored),
             );
         };
-        let settings = Settings {
+        let settings = self.account_settings(&account, jid, password);
+        self.begin_session(settings, false);
+        self.show_chat()
+    }
+
+    /// How to connect the saved account with this password.
+    fn account_settings(
+        &self,
+        account: &AccountConfig,
+        jid: BareJid,
+        password: Password,
+    ) -> Settings {
+        Settings {
             jid,
             password,
             host: account.host.clone(),
@@ -197,9 +209,7 @@ impl App {
             trust: self.trust.clone(),
             catch_up: self.config.history.catch_up(),
             liveness: Default::default(),
-        };
-        self.begin_session(settings, false);
-        self.show_chat()
+        }
     }
 
     /// The saved account's password came from the credential store (or not).
@@ -223,16 +233,7 @@ impl App {
         let Some(account) = self.config.account().cloned() else {
             return self.show_login(form);
         };
-        let settings = Settings {
-            jid,
-            password,
-            host: account.host.clone(),
-            port: account.port,
-            direct_tls: account.direct_tls,
-            trust: self.trust.clone(),
-            catch_up: self.config.history.catch_up(),
-            liveness: Default::default(),
-        };
+        let settings = self.account_settings(&account, jid, password);
         self.begin_session(settings, false);
         self.show_chat()
     }

@@ -10,6 +10,8 @@ use std::io::{BufReader, BufWriter, Write};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 
+use crate::profile::create_private_dir;
+
 use image::error::{LimitErrorKind, UnsupportedErrorKind};
 use image::imageops::FilterType;
 use image::metadata::Orientation;
@@ -398,20 +400,6 @@ impl Cache {
         part.persist(path).map_err(|e| io_error(e.error))?;
         Ok(())
     }
-}
-
-#[cfg(unix)]
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-}
-
-#[cfg(not(unix))]
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)
 }
 
 #[cfg(test)]

@@ -450,6 +450,48 @@ async fn until_bob_gets(
     None
 }
 
+/// Uploads `path` as the worker client `from` and sends its link to Alice; the link.
+async fn share_as(
+    from: &mut client::Client,
+    http: &tern::transfer::Http,
+    path: &std::path::Path,
+    content_type: &str,
+) -> String {
+    let name = path.file_name().unwrap().to_string_lossy().into_owned();
+    let size = std::fs::metadata(path).unwrap().len();
+    from.handle
+        .request_slot(name.clone(), name, size, content_type.into());
+    let slot = match from
+        .next_event(Duration::from_secs(10), |e| matches!(e, Event::Slot { .. }))
+        .await
+    {
+        Some(Event::Slot {
+            result: Ok(slot), ..
+        }) => slot,
+        other => panic!("no slot: {other:?}"),
+    };
+    http.upload(&slot, path, content_type, std::sync::Arc::new(|_| {}))
+        .await
+        .unwrap();
+    from.handle.share_file(
+        tern::xmpp::BareJid::new("alice@localhost").unwrap(),
+        slot.get.clone(),
+    );
+    slot.get
+}
+
+/// Runs the window (bounded) until it shows a preview of `url`; its size.
+async fn preview_of(h: &mut Harness, url: &str, secs: u64) -> Option<(u32, u32)> {
+    let shown = h
+        .pump_until(Duration::from_secs(secs), |app| {
+            app.sharing().is_some_and(|s| s.preview_size(url).is_some())
+        })
+        .await;
+    shown
+        .then(|| h.app.sharing().unwrap().preview_size(url))
+        .flatten()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropped_and_pasted_files_upload_with_progress_and_received_ones_show_inline() {
     use tern::app::{Message, event_message};
@@ -520,16 +562,10 @@ async fn dropped_and_pasted_files_upload_with_progress_and_received_ones_show_in
     assert!(got.body.starts_with("https://") && got.body.ends_with("/photo.png"));
     // Alice's side: the upload is gone, her message shows the preview made from her file.
     let url = got.body.clone();
-    assert!(
-        h.pump_until(Duration::from_secs(10), |app| app
-            .sharing()
-            .is_some_and(|s| s.preview_size(&url).is_some()))
-            .await,
-        "no preview of the sent photo"
-    );
     assert_eq!(
-        h.app.sharing().unwrap().preview_size(&url),
-        Some((320, 213))
+        preview_of(&mut h, &url, 10).await,
+        Some((320, 213)),
+        "no preview of the sent photo"
     );
     assert!(h.app.sharing().unwrap().uploads_to(&bob_jid).is_empty());
 
@@ -625,56 +661,15 @@ async fn dropped_and_pasted_files_upload_with_progress_and_received_ones_show_in
 
     // Receiving: Bob shares an image and a document; the image shows inline,
     // the document as a card whose Download saves it to the download folder.
-    let mut bob_files = Vec::new();
-    for (name, path) in [
-        ("view.png", sample_png(files.path(), "view.png", 400, 900)),
-        ("notes.pdf", {
-            let p = files.path().join("notes.pdf");
-            std::fs::write(&p, b"%PDF-1.4 not really").unwrap();
-            p
-        }),
-    ] {
-        let size = std::fs::metadata(&path).unwrap().len();
-        bob.handle.request_slot(
-            name.into(),
-            name.into(),
-            size,
-            "application/octet-stream".into(),
-        );
-        let slot = match bob
-            .next_event(Duration::from_secs(10), |e| matches!(e, Event::Slot { .. }))
-            .await
-        {
-            Some(Event::Slot {
-                result: Ok(slot), ..
-            }) => slot,
-            other => panic!("no slot: {other:?}"),
-        };
-        http.upload(
-            &slot,
-            &path,
-            "application/octet-stream",
-            std::sync::Arc::new(|_| {}),
-        )
-        .await
-        .unwrap();
-        bob.handle.share_file(
-            tern::xmpp::BareJid::new("alice@localhost").unwrap(),
-            slot.get.clone(),
-        );
-        bob_files.push(slot.get);
-    }
-    let (image_url, pdf_url) = (bob_files[0].clone(), bob_files[1].clone());
-    assert!(
-        h.pump_until(Duration::from_secs(15), |app| app
-            .sharing()
-            .is_some_and(|s| s.preview_size(&image_url).is_some()))
-            .await,
-        "Bob's image never previewed"
-    );
+    let view = sample_png(files.path(), "view.png", 400, 900);
+    let notes = files.path().join("notes.pdf");
+    std::fs::write(&notes, b"%PDF-1.4 not really").unwrap();
+    let image_url = share_as(&mut bob, &http, &view, "application/octet-stream").await;
+    let pdf_url = share_as(&mut bob, &http, &notes, "application/octet-stream").await;
     assert_eq!(
-        h.app.sharing().unwrap().preview_size(&image_url),
-        Some((142, 320))
+        preview_of(&mut h, &image_url, 15).await,
+        Some((142, 320)),
+        "Bob's image never previewed"
     );
     h.settle().await;
     assert!(h.shows("notes.pdf"));
@@ -687,25 +682,7 @@ async fn dropped_and_pasted_files_upload_with_progress_and_received_ones_show_in
     // it shows "Show image" and loads only when clicked.
     let mut carol = sign_in_worker(&server, "carol").await;
     let carols = sample_png(files.path(), "stranger.png", 300, 300);
-    let size = std::fs::metadata(&carols).unwrap().len();
-    carol
-        .handle
-        .request_slot("c".into(), "stranger.png".into(), size, "image/png".into());
-    let slot = match carol
-        .next_event(Duration::from_secs(10), |e| matches!(e, Event::Slot { .. }))
-        .await
-    {
-        Some(Event::Slot {
-            result: Ok(slot), ..
-        }) => slot,
-        other => panic!("no slot for carol: {other:?}"),
-    };
-    http.upload(&slot, &carols, "image/png", std::sync::Arc::new(|_| {}))
-        .await
-        .unwrap();
-    let stranger_url = slot.get.clone();
-    let alice_jid = tern::xmpp::BareJid::new("alice@localhost").unwrap();
-    carol.handle.share_file(alice_jid, stranger_url.clone());
+    let stranger_url = share_as(&mut carol, &http, &carols, "image/png").await;
     let carol_jid = tern::xmpp::BareJid::new("carol@localhost").unwrap();
     h.update(Message::Chat(chat::Message::Open(carol_jid)));
     let mut shown = false;
@@ -722,10 +699,7 @@ async fn dropped_and_pasted_files_upload_with_progress_and_received_ones_show_in
         ui.click("Show image").unwrap();
     });
     assert!(
-        h.pump_until(Duration::from_secs(10), |app| app
-            .sharing()
-            .is_some_and(|s| s.preview_size(&stranger_url).is_some()))
-            .await,
+        preview_of(&mut h, &stranger_url, 10).await.is_some(),
         "the clicked image never loaded"
     );
     drop(carol);
