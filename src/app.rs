@@ -6,10 +6,10 @@ use iced::theme::Mode;
 use iced::widget::{column, container, text};
 use iced::{Element, Fill, Subscription, Task, Theme, event, window};
 
-use crate::config::{AccountConfig, Config};
+use crate::config::{AccountConfig, Config, ThemeChoice};
 use crate::fl;
 use crate::profile::Profile;
-use crate::screen::{chat, login, sharing};
+use crate::screen::{chat, login, settings, sharing};
 use crate::store::Store;
 use crate::theme;
 use crate::xmpp::uri::XmppUri;
@@ -48,6 +48,11 @@ pub struct App {
     instance: Option<crate::instance::Incoming>,
     notifications: crate::notification::Policy,
     credentials: bool,
+    /// The settings screen, shown over the current screen while open.
+    settings: Option<settings::State>,
+    /// The configuration is being written; a change meanwhile writes again after.
+    config_saving: bool,
+    config_dirty: bool,
 }
 
 /// What the credential store said about an account's password.
@@ -72,6 +77,8 @@ struct Session {
     account: BareJid,
     settings: Settings,
     interactive: bool,
+    /// Keep the password in the profile's file once it signed in (the user's choice).
+    remember_in_file: bool,
     handle: Option<Handle>,
 }
 
@@ -91,6 +98,13 @@ pub enum Message {
     StoredPassword(BareJid, Stored),
     /// A password was put in (or removed from) the credential store.
     CredentialsSaved(Result<(), String>),
+    /// Whether a credential store answers (asked before the first sign-in).
+    KeyringProbed(bool),
+    /// The password was written to the profile's password file (or not).
+    PasswordFileSaved(Result<std::path::PathBuf, String>),
+    Settings(settings::Message),
+    /// Escape: closes the settings screen.
+    Escape,
 }
 
 impl App {
@@ -119,7 +133,13 @@ impl App {
             instance: flags.instance,
             notifications,
             credentials: flags.credentials,
+            settings: None,
+            config_saving: false,
+            config_dirty: false,
         };
+        if let Some(language) = app.config.appearance.language.clone() {
+            apply_language(Some(&language));
+        }
         let theme = iced::system::theme().map(Message::ThemeMode);
         match store {
             Ok(store) => app.store = Some(store),
@@ -138,7 +158,8 @@ impl App {
     /// Signs in with the saved account when its password is at hand, else shows the form.
     fn start_from_config(&mut self) -> Task<Message> {
         let Some(account) = self.config.account().cloned() else {
-            return self.show_login(login::State::default());
+            let show = self.show_login(login::State::default());
+            return Task::batch([show, self.probe_keyring()]);
         };
         let form = login::State::prefilled(
             &account.jid,
@@ -220,7 +241,7 @@ impl App {
             Stored::Nothing => return self.show_login(form),
             Stored::Unavailable => {
                 let mut form = form;
-                form.set_status(login::Status::Notice(fl!("login-no-keyring")));
+                form.set_no_keyring();
                 return self.show_login(form);
             }
             Stored::Failed(e) => {
@@ -259,6 +280,127 @@ impl App {
             },
             Message::CredentialsSaved,
         )
+    }
+
+    /// Asks whether a credential store answers, so that the sign-in form can
+    /// offer the password file at once when none does.
+    fn probe_keyring(&self) -> Task<Message> {
+        if !self.credentials {
+            return Task::none();
+        }
+        Task::perform(
+            async {
+                tokio::task::spawn_blocking(|| match crate::secret::init() {
+                    Err(crate::secret::Error::Unavailable(why)) => {
+                        tracing::info!("no credential store: {why}");
+                        false
+                    }
+                    _ => true,
+                })
+                .await
+                .unwrap_or(true)
+            },
+            Message::KeyringProbed,
+        )
+    }
+
+    /// Forgets the account's password wherever Tern kept it: the credential
+    /// store, and the profile's password file (never a file the user manages).
+    fn forget_password(&mut self, account: &BareJid) -> Task<Message> {
+        let own_file = self.profile.password_file();
+        let mut save = Task::none();
+        if let Some(saved) = self
+            .config
+            .accounts
+            .iter_mut()
+            .find(|a| a.jid == account.as_str())
+            && saved.password_file.as_deref() == Some(own_file.as_path())
+        {
+            saved.password_file = None;
+            if let Err(e) = std::fs::remove_file(&own_file)
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::warn!("cannot remove {}: {e}", own_file.display());
+            }
+            save = self.save_config();
+        }
+        Task::batch([save, self.remember_password(account, None)])
+    }
+
+    /// Keeps a password that signed in: in the file if the user chose it, else
+    /// in the credential store.
+    fn keep_password(&self, session: &Session) -> Task<Message> {
+        if !session.remember_in_file {
+            return self
+                .remember_password(&session.account, Some(session.settings.password.clone()));
+        }
+        let (path, password) = (
+            self.profile.password_file(),
+            session.settings.password.clone(),
+        );
+        Task::perform(
+            async move {
+                tokio::task::spawn_blocking(move || {
+                    crate::secret::save_to_file(&path, &password)
+                        .map(|()| path)
+                        .map_err(|e| e.to_string())
+                })
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|r| r)
+            },
+            Message::PasswordFileSaved,
+        )
+    }
+
+    /// Writes the configuration off the UI thread, one write at a time (the
+    /// last change always lands last).
+    fn save_config(&mut self) -> Task<Message> {
+        if self.config_saving {
+            self.config_dirty = true;
+            return Task::none();
+        }
+        self.config_saving = true;
+        let (config, path) = (self.config.clone(), self.profile.config_file());
+        Task::perform(
+            async move {
+                tokio::task::spawn_blocking(move || config.save(&path).map_err(|e| e.to_string()))
+                    .await
+                    .map_err(|e| e.to_string())
+                    .and_then(|r| r)
+            },
+            Message::ConfigSaved,
+        )
+    }
+
+    /// The settings screen changed something: apply it now, and save it.
+    fn apply_preferences(&mut self, preferences: settings::Preferences) -> Task<Message> {
+        if preferences.appearance.language != self.config.appearance.language {
+            apply_language(preferences.appearance.language.as_deref());
+        }
+        preferences.apply_to(&mut self.config);
+        self.notifications = self.config.notifications.policy();
+        if let Some(session) = &mut self.session {
+            // Used by the next catch-up (the next sign-in); a running one goes on.
+            session.settings.catch_up = self.config.history.catch_up();
+        }
+        let files = match &mut self.screen {
+            Screen::Chat(chat) => chat.set_files(self.config.files.clone()).map(Message::Chat),
+            _ => Task::none(),
+        };
+        Task::batch([files, self.save_config()])
+    }
+
+    fn open_settings(&mut self) -> Task<Message> {
+        let languages = crate::i18n::available()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        self.settings = Some(settings::State::new(
+            settings::Preferences::of(&self.config),
+            languages,
+        ));
+        Task::none()
     }
 
     fn show_login(&mut self, form: login::State) -> Task<Message> {
@@ -321,6 +463,7 @@ impl App {
             account: settings.jid.clone(),
             settings,
             interactive,
+            remember_in_file: false,
             handle: None,
         });
     }
@@ -335,7 +478,11 @@ impl App {
     }
 
     pub fn theme(&self) -> Theme {
-        theme::for_mode(self.mode)
+        theme::for_mode(match self.config.appearance.theme {
+            ThemeChoice::System => self.mode,
+            ThemeChoice::Light => Mode::Light,
+            ThemeChoice::Dark => Mode::Dark,
+        })
     }
 
     pub fn update(&mut self, message: Message) -> Task<Message> {
@@ -370,9 +517,58 @@ impl App {
                 tracing::info!("the password is not kept: {e}");
                 Task::none()
             }
-            Message::ConfigSaved(Ok(())) => Task::none(),
-            Message::ConfigSaved(Err(e)) => {
-                tracing::error!("cannot save the configuration: {e}");
+            Message::ConfigSaved(result) => {
+                self.config_saving = false;
+                if let Err(e) = &result {
+                    tracing::error!("cannot save the configuration: {e}");
+                }
+                if let Some(settings) = &mut self.settings {
+                    settings.set_error(result.err());
+                }
+                if std::mem::take(&mut self.config_dirty) {
+                    return self.save_config();
+                }
+                Task::none()
+            }
+            Message::KeyringProbed(available) => {
+                if let (false, Screen::Login(form)) = (available, &mut self.screen) {
+                    form.set_no_keyring();
+                }
+                Task::none()
+            }
+            Message::PasswordFileSaved(Ok(path)) => {
+                let Some(session) = &self.session else {
+                    return Task::none();
+                };
+                let jid = session.account.to_string();
+                if let Some(account) = self.config.accounts.iter_mut().find(|a| a.jid == jid) {
+                    account.password_file = Some(path);
+                }
+                self.save_config()
+            }
+            Message::PasswordFileSaved(Err(e)) => {
+                tracing::warn!("the password is not kept in a file: {e}");
+                Task::none()
+            }
+            Message::Settings(message) => {
+                let Some(settings) = &mut self.settings else {
+                    return Task::none();
+                };
+                let (task, event) = settings.update(message);
+                let task = task.map(Message::Settings);
+                match event {
+                    Some(settings::Event::Changed(preferences)) => {
+                        Task::batch([task, self.apply_preferences(preferences)])
+                    }
+                    Some(settings::Event::Close) => {
+                        self.settings = None;
+                        task
+                    }
+                    None => task,
+                }
+            }
+            Message::Escape => {
+                self.settings = None;
                 Task::none()
             }
             Message::Login(message) => {
@@ -383,6 +579,7 @@ impl App {
                 let task = task.map(Message::Login);
                 match event {
                     Some(login::Event::Submit(login)) => Task::batch([task, self.submit(login)]),
+                    Some(login::Event::OpenSettings) => Task::batch([task, self.open_settings()]),
                     None => task,
                 }
             }
@@ -401,16 +598,17 @@ impl App {
                         }
                         task
                     }
+                    chat::Event::OpenSettings => Task::batch([task, self.open_settings()]),
                     chat::Event::SignOut => {
                         if let Some(handle) = handle {
                             handle.disconnect();
                         }
-                        let form = self.saved_form();
                         // Signed out: the next start asks for the password again.
                         let forget = match self.session.take() {
-                            Some(session) => self.remember_password(&session.account, None),
+                            Some(session) => self.forget_password(&session.account),
                             None => Task::none(),
                         };
+                        let form = self.saved_form();
                         Task::batch([task, forget, self.show_login(form)])
                     }
                 }
@@ -493,16 +691,7 @@ impl App {
             password_file: None,
         };
         self.config.upsert_account(account);
-        let (config, path) = (self.config.clone(), self.profile.config_file());
-        let save = Task::perform(
-            async move {
-                tokio::task::spawn_blocking(move || config.save(&path).map_err(|e| e.to_string()))
-                    .await
-                    .map_err(|e| e.to_string())
-                    .and_then(|r| r)
-            },
-            Message::ConfigSaved,
-        );
+        let save = self.save_config();
         let settings = Settings {
             jid: login.jid,
             password: login.password,
@@ -514,6 +703,9 @@ impl App {
             liveness: Default::default(),
         };
         self.begin_session(settings, true);
+        if let Some(session) = &mut self.session {
+            session.remember_in_file = login.remember_in_file;
+        }
         save
     }
 
@@ -611,16 +803,15 @@ impl App {
             Screen::Login(form) => match state {
                 ConnectionState::Online { .. } => {
                     // The typed password works: keep it in the credential store.
-                    let remember = match &mut self.session {
-                        Some(session) => {
-                            // Once signed in, later failures are retried, not final.
-                            session.interactive = false;
-                            let (jid, password) =
-                                (session.account.clone(), session.settings.password.clone());
-                            self.remember_password(&jid, Some(password))
-                        }
-                        None => Task::none(),
-                    };
+                    if let Some(session) = &mut self.session {
+                        // Once signed in, later failures are retried, not final.
+                        session.interactive = false;
+                    }
+                    let remember = self
+                        .session
+                        .as_ref()
+                        .map(|s| self.keep_password(s))
+                        .unwrap_or_else(Task::none);
                     let task = self.show_chat();
                     if let Screen::Chat(chat) = &mut self.screen {
                         chat.set_connection(state);
@@ -653,7 +844,7 @@ impl App {
                     form.set_status(login::Status::Error(chat::failure_text(failure)));
                     // A stored password the server no longer takes is dropped.
                     let forget = match self.session.take() {
-                        Some(session) => self.remember_password(&session.account, None),
+                        Some(session) => self.forget_password(&session.account),
                         None => Task::none(),
                     };
                     return Task::batch([forget, self.show_login(form)]);
@@ -666,6 +857,9 @@ impl App {
     }
 
     pub fn view(&self) -> Element<'_, Message> {
+        if let Some(settings) = &self.settings {
+            return settings.view().map(Message::Settings);
+        }
         match &self.screen {
             Screen::Login(form) => form.view().map(Message::Login),
             Screen::Chat(chat) => chat.view().map(Message::Chat),
@@ -723,6 +917,29 @@ impl App {
         }
     }
 
+    /// The saved configuration as it stands, for tests and automation.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The connection as the chat screen shows it, when signed in.
+    pub fn connection(&self) -> Option<&ConnectionState> {
+        match &self.screen {
+            Screen::Chat(chat) => Some(chat.connection()),
+            _ => None,
+        }
+    }
+
+    /// Whether the settings screen is shown.
+    pub fn settings_open(&self) -> bool {
+        self.settings.is_some()
+    }
+
+    /// Whether the configuration is written as it stands (no write pending).
+    pub fn config_saved(&self) -> bool {
+        !self.config_saving && !self.config_dirty
+    }
+
     /// Whether the chat screen (rather than the sign-in form) is shown.
     pub fn is_signed_in(&self) -> bool {
         matches!(self.screen, Screen::Chat(_))
@@ -763,6 +980,10 @@ pub fn event_message(event: iced::Event) -> Option<Message> {
         iced::Event::Window(window::Event::FileDropped(path)) => {
             Some(Message::Chat(chat::Message::FileDropped(path)))
         }
+        iced::Event::Keyboard(iced::keyboard::Event::KeyPressed {
+            key: iced::keyboard::Key::Named(iced::keyboard::key::Named::Escape),
+            ..
+        }) => Some(Message::Escape),
         // Whether or not the composer took it: it pastes only text.
         iced::Event::Keyboard(iced::keyboard::Event::KeyPressed {
             key: iced::keyboard::Key::Character(c),
@@ -772,6 +993,27 @@ pub fn event_message(event: iced::Event) -> Option<Message> {
             Some(Message::Chat(chat::Message::Paste))
         }
         _ => None,
+    }
+}
+
+/// Speaks `language` (a tag Tern ships), or the system's language for `None`
+/// or a tag this version does not ship.
+fn apply_language(language: Option<&str>) {
+    let wanted = language.and_then(|tag| {
+        let id = tag
+            .parse::<i18n_embed::unic_langid::LanguageIdentifier>()
+            .ok();
+        let shipped = id.filter(|id| crate::i18n::available().contains(id));
+        if shipped.is_none() {
+            tracing::warn!(
+                "no translation for the configured language {tag:?}; following the system"
+            );
+        }
+        shipped
+    });
+    match wanted {
+        Some(id) => crate::i18n::select(&[id]),
+        None => crate::i18n::init_from_system(),
     }
 }
 

@@ -16,6 +16,29 @@ pub struct Config {
     pub history: HistoryConfig,
     pub files: FilesConfig,
     pub notifications: NotificationsConfig,
+    pub appearance: AppearanceConfig,
+}
+
+/// How Tern looks and which language it speaks.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AppearanceConfig {
+    pub theme: ThemeChoice,
+    /// A language tag Tern ships (`en`, `zh-CN`); unset follows the system.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+}
+
+/// Light, dark, or whatever the system uses.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ThemeChoice {
+    Light,
+    Dark,
+    /// Also what a value written by a newer Tern falls back to.
+    #[default]
+    #[serde(other)]
+    System,
 }
 
 /// Desktop notifications for incoming messages while the window is not in front.
@@ -65,7 +88,7 @@ impl Default for FilesConfig {
         Self {
             download_dir: None,
             auto_download_images: true,
-            auto_download_max_bytes: 10 * 1024 * 1024,
+            auto_download_max_bytes: 10_000_000,
         }
     }
 }
@@ -256,6 +279,30 @@ mod tests {
         let hidden = Config::parse("[notifications]\nshow_content = false\n").unwrap();
         assert!(hidden.notifications.enabled && !hidden.notifications.policy().show_content);
         assert_eq!(v3.accounts[0].jid, "alice@example.org");
+    }
+
+    #[test]
+    fn appearance_defaults_unknown_values_and_round_trip() {
+        let v3 = Config::parse(include_str!("../tests/fixtures/config-v3.toml")).unwrap();
+        assert_eq!(v3.appearance, AppearanceConfig::default());
+        let v4 = Config::parse(include_str!("../tests/fixtures/config-v4.toml")).unwrap();
+        assert_eq!(v4.appearance.theme, ThemeChoice::Dark);
+        assert_eq!(v4.appearance.language.as_deref(), Some("zh-CN"));
+        assert!(!v4.notifications.show_content);
+        assert!(v4.notifications.enabled, "missing key keeps its default");
+        assert_eq!(v4.files.auto_download_max_bytes, 5_000_000);
+        assert_eq!(v4.history.catch_up_days, 90);
+        assert_eq!(v4.accounts[0].jid, "alice@example.org");
+        // A theme this version does not know (from a newer Tern) follows the system.
+        let newer = Config::parse("[appearance]\ntheme = \"solarized\"\n").unwrap();
+        assert_eq!(newer.appearance.theme, ThemeChoice::System);
+
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("config.toml");
+        v4.save(&path).unwrap();
+        assert_eq!(Config::load(&path).unwrap(), v4);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("theme = \"dark\""), "{text}");
     }
 
     #[test]

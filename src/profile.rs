@@ -70,6 +70,13 @@ impl Profile {
         self.config_dir.join("config.toml")
     }
 
+    /// Where the password is kept when the user chose a file over the
+    /// credential store (or none answers): Tern's own file, which it removes
+    /// at sign-out, unlike a `--password-file` the user manages.
+    pub fn password_file(&self) -> PathBuf {
+        self.config_dir.join("password")
+    }
+
     pub fn history_dir(&self) -> PathBuf {
         self.data_dir.join("history")
     }

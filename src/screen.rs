@@ -3,4 +3,5 @@
 pub mod chat;
 pub mod conversation;
 pub mod login;
+pub mod settings;
 pub mod sharing;

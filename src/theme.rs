@@ -183,6 +183,21 @@ pub fn error_banner(theme: &Theme) -> container::Style {
     }
 }
 
+/// A warning the user should read before going on (a password kept in a file).
+pub fn warning_banner(theme: &Theme) -> container::Style {
+    let p = theme.extended_palette();
+    container::Style {
+        background: Some(Background::Color(p.warning.weak.color.scale_alpha(0.25))),
+        text_color: Some(p.background.base.text),
+        border: Border {
+            color: p.warning.base.color,
+            width: 1.0,
+            radius: 6.0.into(),
+        },
+        ..container::Style::default()
+    }
+}
+
 /// A row in the conversation or contact list.
 pub fn list_item(selected: bool) -> impl Fn(&Theme, button::Status) -> button::Style {
     move |theme, status| {
@@ -247,6 +262,13 @@ pub fn link_button(theme: &Theme, status: button::Status) -> button::Style {
 
 pub fn primary_button(theme: &Theme, status: button::Status) -> button::Style {
     let mut style = button::primary(theme, status);
+    style.border.radius = 6.0.into();
+    style
+}
+
+/// A button beside others that is not the main action (Back, Choose…).
+pub fn secondary_button(theme: &Theme, status: button::Status) -> button::Style {
+    let mut style = button::secondary(theme, status);
     style.border.radius = 6.0.into();
     style
 }

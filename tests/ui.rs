@@ -32,21 +32,7 @@ fn use_tiny_skia() {
 }
 
 fn sign_in(h: &mut Harness, server: &Prosody, jid: &str, password: &str) {
-    let port = server.port.to_string();
-    h.interact(|ui| {
-        ui.click(id(login::JID_INPUT)).unwrap();
-        ui.typewrite(jid);
-        ui.click(id(login::PASSWORD_INPUT)).unwrap();
-        ui.typewrite(password);
-        ui.click("Show advanced settings").unwrap();
-    });
-    h.interact(|ui| {
-        ui.click(id(login::HOST_INPUT)).unwrap();
-        ui.typewrite("127.0.0.1");
-        ui.click(id(login::PORT_INPUT)).unwrap();
-        ui.typewrite(&port);
-        ui.click("Sign in").unwrap();
-    });
+    h.sign_in(server.port, jid, password);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -126,3 +126,41 @@ notification-open = Open chat
 ## Credentials
 login-no-keyring = No credential store is available (such as GNOME Keyring or KWallet), so Tern cannot keep your password: enter it to sign in.
 login-keyring-error = Your saved password could not be read: { $error }
+login-remember-file = Keep the password in a file on this computer
+login-remember-file-warning = The file is readable by your user account only, but it is not encrypted: anyone who gets a copy of it (a backup, an administrator) can read your password.
+login-file-error = The password could not be kept in a file: { $error }
+
+## Settings
+settings = Settings
+settings-title = Settings
+settings-back = ← Back
+settings-appearance = Appearance
+settings-theme = Theme
+settings-theme-system = Follow the system
+settings-theme-light = Light
+settings-theme-dark = Dark
+settings-language = Language
+settings-language-system = Follow the system
+settings-notifications = Notifications
+settings-notifications-enabled = Notify about new messages
+settings-notifications-enabled-hint = When Tern's window is not in front.
+settings-notifications-content = Show the message in notifications
+settings-notifications-content-hint = Otherwise only who wrote is shown.
+settings-files = Files
+settings-download-dir = Download folder
+settings-download-dir-title = Where to save downloaded files
+settings-download-dir-choose = Choose…
+settings-download-dir-default = Use the Downloads folder
+settings-auto-images = Load images from contacts by themselves
+settings-auto-images-hint = Secure links only; images from people outside your contacts load when you click them.
+settings-image-limit = Largest image loaded by itself
+settings-history = History
+settings-catch-up-days = On a first sign-in on this computer, fetch
+settings-catch-up-hint = Older messages load from the server when you scroll up.
+settings-catch-up-messages = At most
+settings-days = { $count ->
+    [one] the last day
+   *[other] the last { $count } days
+}
+settings-messages = { $count } messages
+settings-save-error = The settings could not be saved: { $error }

@@ -126,3 +126,41 @@ notification-open = 打开聊天
 ## Credentials
 login-no-keyring = 没有可用的凭据存储（例如 GNOME 密钥环或 KWallet），Tern 无法保存你的密码：请输入密码登录。
 login-keyring-error = 无法读取已保存的密码：{ $error }
+login-remember-file = 在这台电脑上用文件保存密码
+login-remember-file-warning = 该文件只有你的用户帐户可以读取，但没有加密：任何拿到它副本的人（备份、管理员）都能读出你的密码。
+login-file-error = 无法把密码保存到文件：{ $error }
+
+## Settings
+settings = 设置
+settings-title = 设置
+settings-back = ← 返回
+settings-appearance = 外观
+settings-theme = 主题
+settings-theme-system = 跟随系统
+settings-theme-light = 浅色
+settings-theme-dark = 深色
+settings-language = 语言
+settings-language-system = 跟随系统
+settings-notifications = 通知
+settings-notifications-enabled = 新消息通知
+settings-notifications-enabled-hint = 在 Tern 窗口不在前台时。
+settings-notifications-content = 在通知中显示消息内容
+settings-notifications-content-hint = 否则只显示发送者。
+settings-files = 文件
+settings-download-dir = 下载文件夹
+settings-download-dir-title = 下载的文件保存到哪里
+settings-download-dir-choose = 选择…
+settings-download-dir-default = 使用“下载”文件夹
+settings-auto-images = 自动加载联系人发来的图片
+settings-auto-images-hint = 仅限安全链接；联系人以外的人发来的图片在你点击后才加载。
+settings-image-limit = 自动加载图片的大小上限
+settings-history = 历史记录
+settings-catch-up-days = 在这台电脑上首次登录时，获取
+settings-catch-up-hint = 向上滚动时会从服务器加载更早的消息。
+settings-catch-up-messages = 最多
+settings-days = { $count ->
+    [one] 最近一天
+   *[other] 最近 { $count } 天
+}
+settings-messages = { $count } 条消息
+settings-save-error = 无法保存设置：{ $error }

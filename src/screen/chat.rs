@@ -59,6 +59,7 @@ pub enum Message {
     StatusSubmit,
     RetryNow,
     SignOut,
+    OpenSettings,
     ConversationsLoaded(Result<Vec<Conversation>, String>),
     MarkedRead,
     ShowAddContact,
@@ -80,6 +81,7 @@ pub enum Event {
     /// Something for the account's worker to do (send, presence, contacts, retry).
     Worker(Command),
     SignOut,
+    OpenSettings,
 }
 
 /// The own-presence choices, with their labels.
@@ -281,6 +283,13 @@ impl State {
         &self.sharing
     }
 
+    /// New file settings: the download folder, which images load by themselves.
+    pub fn set_files(&mut self, files: crate::config::FilesConfig) -> Task<Message> {
+        self.sharing.set_files(files);
+        // Images the new limits allow start loading now.
+        self.previews()
+    }
+
     /// Starts loading the previews the open conversation shows.
     fn previews(&mut self) -> Task<Message> {
         let Some(open) = &self.open else {
@@ -390,6 +399,7 @@ impl State {
             }
             Message::RetryNow => return (Task::none(), Some(Event::Worker(Command::RetryNow))),
             Message::SignOut => return (Task::none(), Some(Event::SignOut)),
+            Message::OpenSettings => return (Task::none(), Some(Event::OpenSettings)),
             Message::ConversationsLoaded(Ok(mut list)) => {
                 // Keep what arrived while loading (it is newer than the list).
                 for c in self.conversations.drain(..).rev() {
@@ -648,11 +658,16 @@ impl State {
         column![
             row![
                 text(self.account.to_string()).size(15).width(Fill),
+                button(text(fl!("settings")).size(12))
+                    .padding(0)
+                    .style(theme::link_button)
+                    .on_press(Message::OpenSettings),
                 button(text(fl!("sign-out")).size(12))
                     .padding(0)
                     .style(theme::link_button)
                     .on_press(Message::SignOut),
             ]
+            .spacing(10)
             .align_y(Alignment::Center),
             state_line,
             row![presence, status].spacing(6).align_y(Alignment::Center),

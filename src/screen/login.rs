@@ -19,6 +19,9 @@ pub struct State {
     direct_tls: bool,
     advanced: bool,
     status: Status,
+    /// No credential store answers: offer to keep the password in a file.
+    no_keyring: bool,
+    remember_in_file: bool,
 }
 
 /// What the screen tells the user under the button.
@@ -40,7 +43,9 @@ pub enum Message {
     Port(String),
     DirectTls(bool),
     ToggleAdvanced,
+    RememberInFile(bool),
     Submit,
+    OpenSettings,
 }
 
 /// A validated sign-in request.
@@ -51,10 +56,13 @@ pub struct Login {
     pub host: Option<String>,
     pub port: Option<u16>,
     pub direct_tls: bool,
+    /// The user chose, warned, to keep the password in a file.
+    pub remember_in_file: bool,
 }
 
 pub enum Event {
     Submit(Login),
+    OpenSettings,
 }
 
 pub const JID_INPUT: &str = "login-jid";
@@ -83,6 +91,14 @@ impl State {
         &self.status
     }
 
+    /// No credential store answers: says so, and offers the file instead.
+    pub fn set_no_keyring(&mut self) {
+        self.no_keyring = true;
+        if self.status == Status::Idle {
+            self.status = Status::Notice(fl!("login-no-keyring"));
+        }
+    }
+
     /// Which field should have focus when the screen appears.
     pub fn first_empty_field(&self) -> &'static str {
         if self.jid.trim().is_empty() {
@@ -100,6 +116,8 @@ impl State {
             Message::Port(v) => self.port = v,
             Message::DirectTls(v) => self.direct_tls = v,
             Message::ToggleAdvanced => self.advanced = !self.advanced,
+            Message::RememberInFile(v) => self.remember_in_file = v,
+            Message::OpenSettings => return (Task::none(), Some(Event::OpenSettings)),
             Message::Submit => {
                 if self.status == Status::Connecting {
                     return (Task::none(), None);
@@ -140,6 +158,7 @@ impl State {
             host,
             port,
             direct_tls: self.direct_tls,
+            remember_in_file: self.no_keyring && self.remember_in_file,
         })
     }
 
@@ -214,6 +233,25 @@ impl State {
         .padding(10)
         .style(theme::primary_button)
         .on_press_maybe((!connecting).then_some(Message::Submit));
+        if self.no_keyring {
+            let mut remember = column![
+                checkbox(self.remember_in_file)
+                    .label(fl!("login-remember-file"))
+                    .on_toggle_maybe((!connecting).then_some(Message::RememberInFile))
+                    .size(16)
+                    .text_size(13),
+            ]
+            .spacing(4);
+            if self.remember_in_file {
+                remember = remember.push(
+                    container(text(fl!("login-remember-file-warning")).size(12))
+                        .padding(8)
+                        .width(Fill)
+                        .style(theme::warning_banner),
+                );
+            }
+            form = form.push(remember);
+        }
         form = form.push(submit);
 
         if let Status::Error(error) = &self.status {
@@ -234,11 +272,20 @@ impl State {
             );
         }
 
+        let settings = button(text(fl!("settings")).size(13))
+            .padding(0)
+            .style(theme::link_button)
+            .on_press(Message::OpenSettings);
         container(
-            container(form)
-                .padding(28)
-                .width(Length::Fixed(400.0))
-                .style(theme::card),
+            column![
+                container(form)
+                    .padding(28)
+                    .width(Length::Fixed(400.0))
+                    .style(theme::card),
+                settings,
+            ]
+            .spacing(12)
+            .align_x(Alignment::Center),
         )
         .center(Fill)
         .align_y(Alignment::Center)
@@ -252,10 +299,10 @@ mod tests {
     use super::*;
 
     fn submit(state: &mut State) -> Option<Login> {
-        state
-            .update(Message::Submit)
-            .1
-            .map(|Event::Submit(login)| login)
+        state.update(Message::Submit).1.and_then(|e| match e {
+            Event::Submit(login) => Some(login),
+            Event::OpenSettings => None,
+        })
     }
 
     #[test]
@@ -285,8 +332,32 @@ mod tests {
         assert_eq!(login.host.as_deref(), Some("xmpp.example.org"));
         assert_eq!(login.port, Some(5223));
         assert!(login.direct_tls);
+        assert!(!login.remember_in_file);
         assert_eq!(s.status(), &Status::Connecting);
         // A second press while connecting does nothing.
         assert!(submit(&mut s).is_none());
+    }
+
+    #[test]
+    fn the_password_file_is_offered_only_without_a_credential_store() {
+        let mut s = State::prefilled("alice@example.org", None, None, false);
+        let _ = s.update(Message::Password("pw".into()));
+        // Ticked without the offer being shown (cannot happen in the view): ignored.
+        let _ = s.update(Message::RememberInFile(true));
+        assert!(!submit(&mut s).unwrap().remember_in_file);
+
+        let mut s = State::prefilled("alice@example.org", None, None, false);
+        s.set_no_keyring();
+        assert!(matches!(s.status(), Status::Notice(_)));
+        let _ = s.update(Message::Password("pw".into()));
+        assert!(
+            !submit(&mut s).unwrap().remember_in_file,
+            "off unless ticked"
+        );
+        let mut s = State::prefilled("alice@example.org", None, None, false);
+        s.set_no_keyring();
+        let _ = s.update(Message::Password("pw".into()));
+        let _ = s.update(Message::RememberInFile(true));
+        assert!(submit(&mut s).unwrap().remember_in_file);
     }
 }

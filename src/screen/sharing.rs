@@ -151,6 +151,10 @@ impl State {
         self.service = Some(service);
     }
 
+    pub fn set_files(&mut self, files: FilesConfig) {
+        self.context.files = files;
+    }
+
     pub fn is_hovering(&self) -> bool {
         self.hovering
     }

@@ -122,6 +122,27 @@ impl Harness {
         }
     }
 
+    /// Fills in the sign-in form (server on loopback at `port`) and presses "Sign in".
+    pub fn sign_in(&mut self, port: u16, jid: &str, password: &str) {
+        use iced_test::selector::id;
+        use tern::screen::login;
+        let port = port.to_string();
+        self.interact(|ui| {
+            ui.click(id(login::JID_INPUT)).unwrap();
+            ui.typewrite(jid);
+            ui.click(id(login::PASSWORD_INPUT)).unwrap();
+            ui.typewrite(password);
+            ui.click("Show advanced settings").unwrap();
+        });
+        self.interact(|ui| {
+            ui.click(id(login::HOST_INPUT)).unwrap();
+            ui.typewrite("127.0.0.1");
+            ui.click(id(login::PORT_INPUT)).unwrap();
+            ui.typewrite(&port);
+            ui.click("Sign in").unwrap();
+        });
+    }
+
     /// Whether the current view shows `text`.
     pub fn shows(&self, text: &str) -> bool {
         let mut ui = iced_test::simulator(self.app.view());

@@ -1,0 +1,314 @@
+//! The settings screen, headless (iced_test, tiny-skia): each change applies
+//! at once (theme, language, notifications, files, history), is written to the
+//! profile's config.toml, and is there at the next start; a config written by
+//! another version still opens. And the password file: offered, with a
+//! warning, only when no credential store answers.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+#[path = "support/prosody.rs"]
+mod prosody;
+#[path = "support/ui.rs"]
+mod ui;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use tern::app::{Flags, Message};
+use tern::config::{Config, ThemeChoice};
+use tern::profile::Profile;
+use tern::screen::settings::{self, Bytes, Count, Days, LanguageOption, ThemeOption};
+use tern::xmpp::Trust;
+use ui::Harness;
+
+fn use_tiny_skia() {
+    assert_eq!(
+        std::env::var("ICED_TEST_BACKEND").as_deref(),
+        Ok("tiny-skia"),
+        "run the UI tests with ICED_TEST_BACKEND=tiny-skia (the README's test command does)"
+    );
+}
+
+fn flags(profile: &Path, trust: Trust, credentials: bool) -> Flags {
+    Flags {
+        profile: Profile::at(profile),
+        trust,
+        open: None,
+        launched: Instant::now(),
+        instance: None,
+        credentials,
+    }
+}
+
+fn change(h: &mut Harness, message: settings::Message) {
+    h.update(Message::Settings(message));
+}
+
+async fn until_saved(h: &mut Harness) {
+    assert!(
+        h.pump_until(Duration::from_secs(5), |app| app.config_saved())
+            .await,
+        "the configuration was not written"
+    );
+}
+
+// One test for all of it: the language is process-wide, so nothing else in
+// this binary may run beside it (the password-file test runs in a child).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_apply_at_once_are_saved_and_reloaded() {
+    use_tiny_skia();
+    tern::i18n::select(&["en".parse().unwrap()]);
+    let profile = tempfile::tempdir().unwrap();
+    let downloads = tempfile::tempdir().unwrap();
+    let config_file = Profile::at(profile.path()).config_file();
+
+    let mut h = Harness::new(flags(profile.path(), Trust::system(), false));
+    assert!(h.shows("Sign in with your XMPP (Jabber) account"));
+    h.interact(|ui| {
+        ui.click("Settings").unwrap();
+    });
+    assert!(h.app.settings_open());
+    assert!(h.shows("Appearance") && h.shows("Download folder"));
+
+    // Theme: applied to the window's theme at once.
+    change(
+        &mut h,
+        settings::Message::Theme(ThemeOption(ThemeChoice::Dark)),
+    );
+    assert!(h.app.theme().extended_palette().is_dark);
+    change(
+        &mut h,
+        settings::Message::Theme(ThemeOption(ThemeChoice::Light)),
+    );
+    assert!(!h.app.theme().extended_palette().is_dark);
+    change(
+        &mut h,
+        settings::Message::Theme(ThemeOption(ThemeChoice::Dark)),
+    );
+
+    // Language: the screen speaks Chinese without a restart.
+    change(
+        &mut h,
+        settings::Message::Language(LanguageOption(Some("zh-CN".into()))),
+    );
+    assert!(h.shows("外观"), "the settings screen is not in Chinese");
+    assert!(h.shows("下载文件夹"));
+    assert_eq!(h.app.title(), "Tern");
+
+    // The rest: notifications, files, history.
+    change(&mut h, settings::Message::NotificationContent(false));
+    change(
+        &mut h,
+        settings::Message::DownloadDirChosen(Some(downloads.path().to_path_buf())),
+    );
+    assert!(h.shows(&downloads.path().display().to_string()));
+    change(&mut h, settings::Message::AutoImages(false));
+    change(&mut h, settings::Message::ImageLimit(Bytes(25_000_000)));
+    change(&mut h, settings::Message::CatchUpDays(Days(7)));
+    change(&mut h, settings::Message::CatchUpMessages(Count(500)));
+    // (A pick list's text is drawn, not a widget the simulator can find:
+    // its labels are checked as the list formats them.)
+    assert_eq!(Bytes(25_000_000).to_string(), "25 MB");
+    assert_eq!(Days(7).to_string(), "最近 7 天");
+    assert_eq!(Count(500).to_string(), "500 条消息");
+    until_saved(&mut h).await;
+
+    // What is on disk is what the screen shows.
+    let saved = Config::load(&config_file).unwrap();
+    assert_eq!(saved.appearance.theme, ThemeChoice::Dark);
+    assert_eq!(saved.appearance.language.as_deref(), Some("zh-CN"));
+    assert!(saved.notifications.enabled && !saved.notifications.show_content);
+    assert_eq!(saved.files.download_dir.as_deref(), Some(downloads.path()));
+    assert!(!saved.files.auto_download_images);
+    assert_eq!(saved.files.auto_download_max_bytes, 25_000_000);
+    assert_eq!(saved.history.catch_up_days, 7);
+    assert_eq!(saved.history.catch_up_messages, 500);
+    assert_eq!(&saved, h.app.config());
+
+    // Escape closes the screen; the sign-in form is in Chinese too.
+    h.update(
+        tern::app::event_message(iced::Event::Keyboard(iced::keyboard::Event::KeyPressed {
+            key: iced::keyboard::Key::Named(iced::keyboard::key::Named::Escape),
+            modified_key: iced::keyboard::Key::Named(iced::keyboard::key::Named::Escape),
+            physical_key: iced::keyboard::key::Physical::Code(iced::keyboard::key::Code::Escape),
+            location: iced::keyboard::Location::Standard,
+            modifiers: iced::keyboard::Modifiers::default(),
+            text: None,
+            repeat: false,
+        }))
+        .unwrap(),
+    );
+    assert!(!h.app.settings_open());
+    assert!(h.shows("登录"), "the sign-in form is not in Chinese");
+    drop(h);
+
+    // The next start: everything as it was left, from the first frame.
+    tern::i18n::select(&["en".parse().unwrap()]);
+    let mut h = Harness::new(flags(profile.path(), Trust::system(), false));
+    assert!(h.app.theme().extended_palette().is_dark);
+    assert!(h.shows("登录"), "the saved language is not used at start");
+    h.interact(|ui| {
+        ui.click("设置").unwrap();
+    });
+    assert!(h.shows("外观"));
+    assert_eq!(h.app.config().history.catch_up_days, 7);
+    // Back to the system's language (English here: the test sets no locale
+    // beyond what CI has, and English is the fallback).
+    change(&mut h, settings::Message::Language(LanguageOption(None)));
+    until_saved(&mut h).await;
+    let saved = Config::load(&config_file).unwrap();
+    assert_eq!(saved.appearance.language, None);
+    drop(h);
+
+    // A config from another version (unknown sections and keys, missing ones)
+    // opens with its known settings and keeps its account.
+    let other = tempfile::tempdir().unwrap();
+    let other_file = Profile::at(other.path()).config_file();
+    std::fs::create_dir_all(other_file.parent().unwrap()).unwrap();
+    std::fs::write(&other_file, include_str!("fixtures/config-v4.toml")).unwrap();
+    tern::i18n::select(&["en".parse().unwrap()]);
+    let h = Harness::new(flags(other.path(), Trust::system(), false));
+    assert!(h.app.theme().extended_palette().is_dark);
+    assert!(
+        h.shows("alice@example.org"),
+        "the saved account is not prefilled"
+    );
+    assert!(h.shows("登录"));
+    drop(h);
+    tern::i18n::select(&["en".parse().unwrap()]);
+}
+
+/// Run by `password_file_is_a_warned_opt_in_without_a_credential_store` in a
+/// child process that has no session bus (so no credential store answers).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "run as a child process by the test below"]
+async fn password_file_child() {
+    let Ok(port) = std::env::var("TERN_TEST_PORT") else {
+        return;
+    };
+    let port: u16 = port.parse().unwrap();
+    let ca = std::env::var("TERN_TEST_CA").unwrap();
+    let profile = std::env::var("TERN_TEST_PROFILE").unwrap();
+    let profile = Path::new(&profile);
+    tern::i18n::select(&["en".parse().unwrap()]);
+    let trust = || Trust::from_pem_file(Path::new(&ca)).unwrap();
+    let own_file = Profile::at(profile).password_file();
+
+    // The form says no credential store answers and offers the file.
+    let mut h = Harness::new(flags(profile, trust(), true));
+    assert!(
+        h.pump_until(Duration::from_secs(10), |app| matches!(
+            app.login_status(),
+            Some(tern::screen::login::Status::Notice(_))
+        ))
+        .await,
+        "the form does not say that no credential store answers"
+    );
+    assert!(h.shows("Keep the password in a file on this computer"));
+    assert!(
+        !h.shows("it is not encrypted"),
+        "warned before anything was ticked"
+    );
+    h.interact(|ui| {
+        ui.click("Keep the password in a file on this computer")
+            .unwrap();
+    });
+    assert!(
+        h.shows("The file is readable by your user account only, but it is not encrypted: anyone who gets a copy of it (a backup, an administrator) can read your password."),
+        "no warning shown"
+    );
+    h.sign_in(port, "alice@localhost", "alicepass");
+    assert!(
+        h.pump_until(Duration::from_secs(15), |app| app.is_signed_in()
+            && app
+                .config()
+                .account()
+                .is_some_and(|a| a.password_file.is_some())
+            && app.config_saved())
+            .await,
+        "not signed in, or the password file not recorded"
+    );
+    assert_eq!(std::fs::read_to_string(&own_file).unwrap(), "alicepass\n");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&own_file).unwrap().permissions().mode();
+        assert_eq!(
+            mode & 0o777,
+            0o600,
+            "the password file is readable by others"
+        );
+    }
+    let saved = Config::load(&Profile::at(profile).config_file()).unwrap();
+    assert_eq!(
+        saved.account().unwrap().password_file.as_deref(),
+        Some(own_file.as_path())
+    );
+    drop(h);
+
+    // The next start signs in with it, without the form.
+    let mut h = Harness::new(flags(profile, trust(), true));
+    assert!(
+        h.app.is_signed_in(),
+        "the form was shown though the password is kept"
+    );
+    assert!(
+        h.pump_until(Duration::from_secs(15), |app| app.is_signed_in()
+            && h_online(app))
+            .await
+    );
+    // Signing out removes the file and its mention.
+    h.interact(|ui| {
+        ui.click("Sign out").unwrap();
+    });
+    assert!(
+        h.pump_until(Duration::from_secs(5), |app| !app.is_signed_in()
+            && app.config_saved())
+            .await
+    );
+    assert!(
+        !own_file.exists(),
+        "the password file outlived the sign-out"
+    );
+    let saved = Config::load(&Profile::at(profile).config_file()).unwrap();
+    assert_eq!(saved.account().unwrap().password_file, None);
+    assert_eq!(saved.account().unwrap().jid, "alice@localhost");
+}
+
+fn h_online(app: &tern::app::App) -> bool {
+    app.connection()
+        .is_some_and(|c| matches!(c, tern::xmpp::ConnectionState::Online { .. }))
+}
+
+#[test]
+fn password_file_is_a_warned_opt_in_without_a_credential_store() {
+    use_tiny_skia();
+    let server = prosody::Prosody::start(&[("alice", "alicepass")]);
+    let profile = tempfile::tempdir().unwrap();
+    let runtime = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "password_file_child", "--ignored", "--nocapture"])
+        // No session bus: zbus falls back to $XDG_RUNTIME_DIR/bus, absent here.
+        .env_remove("DBUS_SESSION_BUS_ADDRESS")
+        .env("XDG_RUNTIME_DIR", runtime.path())
+        .env("TERN_TEST_PORT", server.port.to_string())
+        .env("TERN_TEST_CA", server.ca())
+        .env("TERN_TEST_PROFILE", profile.path())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the child test did not finish in 120 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "the child test failed: {status}");
+    // The child did sign in (and out) with this profile.
+    let saved = Config::load(&Profile::at(profile.path()).config_file()).unwrap();
+    assert_eq!(saved.account().map(|a| a.jid.as_str()), Some("alice@localhost"));
+}
