@@ -53,6 +53,9 @@ pub struct App {
     /// The configuration is being written; a change meanwhile writes again after.
     config_saving: bool,
     config_dirty: bool,
+    /// The unread count on the taskbar/dock icon, and what it shows now.
+    badge: crate::badge::Badge,
+    badge_count: u32,
 }
 
 /// What the credential store said about an account's password.
@@ -136,6 +139,8 @@ impl App {
             settings: None,
             config_saving: false,
             config_dirty: false,
+            badge: crate::badge::Badge::session(),
+            badge_count: 0,
         };
         if let Some(language) = app.config.appearance.language.clone() {
             apply_language(Some(&language));
@@ -486,6 +491,20 @@ impl App {
     }
 
     pub fn update(&mut self, message: Message) -> Task<Message> {
+        let task = self.handle(message);
+        // The same count as the title, on the taskbar/dock icon.
+        let unread = match &self.screen {
+            Screen::Chat(chat) => chat.unread(),
+            _ => 0,
+        };
+        if unread == self.badge_count {
+            return task;
+        }
+        self.badge_count = unread;
+        Task::batch([task, Task::future(self.badge.show(unread)).discard()])
+    }
+
+    fn handle(&mut self, message: Message) -> Task<Message> {
         match message {
             Message::ThemeMode(mode) => {
                 self.mode = mode;

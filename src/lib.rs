@@ -6,6 +6,7 @@
 //! `app`, `screen` and `theme` are the iced UI and never touch tokio-xmpp.
 
 pub mod app;
+pub mod badge;
 pub mod config;
 pub mod export;
 pub mod i18n;

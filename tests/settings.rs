@@ -310,5 +310,8 @@ fn password_file_is_a_warned_opt_in_without_a_credential_store() {
     assert!(status.success(), "the child test failed: {status}");
     // The child did sign in (and out) with this profile.
     let saved = Config::load(&Profile::at(profile.path()).config_file()).unwrap();
-    assert_eq!(saved.account().map(|a| a.jid.as_str()), Some("alice@localhost"));
+    assert_eq!(
+        saved.account().map(|a| a.jid.as_str()),
+        Some("alice@localhost")
+    );
 }
