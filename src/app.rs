@@ -112,10 +112,20 @@ pub enum Message {
 
 impl App {
     pub fn new(flags: Flags) -> (Self, Task<Message>) {
-        let config = match Config::load(&flags.profile.config_file()) {
+        let config_file = flags.profile.config_file();
+        let config = match Config::load(&config_file) {
             Ok(config) => config,
             Err(e) => {
-                tracing::error!("{e}; starting without saved accounts");
+                // Set aside, not overwritten by the next save: the user's
+                // settings and accounts are still in it, to mend by hand.
+                let aside = config_file.with_extension("toml.broken");
+                match std::fs::rename(&config_file, &aside) {
+                    Ok(()) => tracing::error!(
+                        "{e}; starting with default settings (the file is kept as {})",
+                        aside.display()
+                    ),
+                    Err(_) => tracing::error!("{e}; starting with default settings"),
+                }
                 Config::default()
             }
         };

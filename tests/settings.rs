@@ -175,6 +175,29 @@ async fn settings_apply_at_once_are_saved_and_reloaded() {
     assert!(h.shows("登录"));
     drop(h);
     tern::i18n::select(&["en".parse().unwrap()]);
+
+    // A config that does not parse (a typo made by hand) is set aside, not
+    // overwritten by the next change.
+    let typo = "[[account]]\njid = \"alice@example.org\"\nport = \"five\"\n";
+    std::fs::write(&other_file, typo).unwrap();
+    let mut h = Harness::new(flags(other.path(), Trust::system(), false));
+    assert!(h.shows("Sign in with your XMPP (Jabber) account"));
+    h.interact(|ui| {
+        ui.click("Settings").unwrap();
+    });
+    change(
+        &mut h,
+        settings::Message::Theme(ThemeOption(ThemeChoice::Dark)),
+    );
+    until_saved(&mut h).await;
+    assert_eq!(
+        std::fs::read_to_string(other_file.with_extension("toml.broken")).unwrap(),
+        typo
+    );
+    assert_eq!(
+        Config::load(&other_file).unwrap().appearance.theme,
+        ThemeChoice::Dark
+    );
 }
 
 /// Run by `password_file_is_a_warned_opt_in_without_a_credential_store` in a
