@@ -106,6 +106,8 @@ pub enum Message {
     /// The password was written to the profile's password file (or not).
     PasswordFileSaved(Result<std::path::PathBuf, String>),
     Settings(settings::Message),
+    /// Ctrl+, (as in GNOME and macOS apps): opens the settings screen.
+    OpenSettings,
     /// Escape: closes the settings screen.
     Escape,
 }
@@ -596,6 +598,8 @@ impl App {
                     None => task,
                 }
             }
+            Message::OpenSettings if self.settings.is_none() => self.open_settings(),
+            Message::OpenSettings => Task::none(),
             Message::Escape => {
                 self.settings = None;
                 Task::none()
@@ -1013,6 +1017,11 @@ pub fn event_message(event: iced::Event) -> Option<Message> {
             key: iced::keyboard::Key::Named(iced::keyboard::key::Named::Escape),
             ..
         }) => Some(Message::Escape),
+        iced::Event::Keyboard(iced::keyboard::Event::KeyPressed {
+            key: iced::keyboard::Key::Character(c),
+            modifiers,
+            ..
+        }) if modifiers.command() && c.as_str() == "," => Some(Message::OpenSettings),
         // Whether or not the composer took it: it pastes only text.
         iced::Event::Keyboard(iced::keyboard::Event::KeyPressed {
             key: iced::keyboard::Key::Character(c),

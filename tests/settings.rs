@@ -13,6 +13,8 @@ mod ui;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use iced::keyboard::key::{Code, Named};
+use iced::keyboard::{Key, Modifiers};
 use tern::app::{Flags, Message};
 use tern::config::{Config, ThemeChoice};
 use tern::profile::Profile;
@@ -41,6 +43,20 @@ fn flags(profile: &Path, trust: Trust, credentials: bool) -> Flags {
 
 fn change(h: &mut Harness, message: settings::Message) {
     h.update(Message::Settings(message));
+}
+
+/// A key press as the window reports it, through the app's own event mapping.
+fn press(h: &mut Harness, key: Key, code: Code, modifiers: Modifiers) {
+    let event = iced::Event::Keyboard(iced::keyboard::Event::KeyPressed {
+        key: key.clone(),
+        modified_key: key,
+        physical_key: iced::keyboard::key::Physical::Code(code),
+        location: iced::keyboard::Location::Standard,
+        modifiers,
+        text: None,
+        repeat: false,
+    });
+    h.update(tern::app::event_message(event).expect("the app ignores this key"));
 }
 
 async fn until_saved(h: &mut Harness) {
@@ -125,17 +141,11 @@ async fn settings_apply_at_once_are_saved_and_reloaded() {
     assert_eq!(&saved, h.app.config());
 
     // Escape closes the screen; the sign-in form is in Chinese too.
-    h.update(
-        tern::app::event_message(iced::Event::Keyboard(iced::keyboard::Event::KeyPressed {
-            key: iced::keyboard::Key::Named(iced::keyboard::key::Named::Escape),
-            modified_key: iced::keyboard::Key::Named(iced::keyboard::key::Named::Escape),
-            physical_key: iced::keyboard::key::Physical::Code(iced::keyboard::key::Code::Escape),
-            location: iced::keyboard::Location::Standard,
-            modifiers: iced::keyboard::Modifiers::default(),
-            text: None,
-            repeat: false,
-        }))
-        .unwrap(),
+    press(
+        &mut h,
+        Key::Named(Named::Escape),
+        Code::Escape,
+        Modifiers::default(),
     );
     assert!(!h.app.settings_open());
     assert!(h.shows("登录"), "the sign-in form is not in Chinese");
@@ -146,9 +156,14 @@ async fn settings_apply_at_once_are_saved_and_reloaded() {
     let mut h = Harness::new(flags(profile.path(), Trust::system(), false));
     assert!(h.app.theme().extended_palette().is_dark);
     assert!(h.shows("登录"), "the saved language is not used at start");
-    h.interact(|ui| {
-        ui.click("设置").unwrap();
-    });
+    // Ctrl+, opens it, as in other desktop apps.
+    press(
+        &mut h,
+        Key::Character(",".into()),
+        Code::Comma,
+        Modifiers::CTRL,
+    );
+    assert!(h.app.settings_open());
     assert!(h.shows("外观"));
     assert_eq!(h.app.config().history.catch_up_days, 7);
     // Back to the system's language (English here: the test sets no locale
