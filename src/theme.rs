@@ -268,9 +268,24 @@ pub fn primary_button(theme: &Theme, status: button::Status) -> button::Style {
 
 /// A button beside others that is not the main action (Back, Choose…).
 pub fn secondary_button(theme: &Theme, status: button::Status) -> button::Style {
-    let mut style = button::secondary(theme, status);
-    style.border.radius = 6.0.into();
-    style
+    let p = theme.extended_palette();
+    let background = match status {
+        button::Status::Hovered | button::Status::Pressed => p.background.strong.color,
+        _ => p.background.weak.color,
+    };
+    button::Style {
+        background: Some(Background::Color(background)),
+        text_color: match status {
+            button::Status::Disabled => muted(theme),
+            _ => p.background.base.text,
+        },
+        border: Border {
+            color: p.background.strong.color,
+            width: 1.0,
+            radius: 6.0.into(),
+        },
+        ..button::Style::default()
+    }
 }
 
 pub fn input(theme: &Theme, status: text_input::Status) -> text_input::Style {

@@ -162,5 +162,8 @@ settings-days = { $count ->
     [one] the last day
    *[other] the last { $count } days
 }
-settings-messages = { $count } messages
+settings-messages = { $count ->
+    [one] { $count } message
+   *[other] { $count } messages
+}
 settings-save-error = The settings could not be saved: { $error }

@@ -363,6 +363,16 @@ fn composer_binding(press: KeyPress) -> Option<Binding<Message>> {
             Binding::Custom(Message::Send)
         });
     }
+    // Ctrl+<key> is a shortcut (Ctrl+, opens the settings), not text to
+    // type; iced's default binding would insert its character. Ctrl+Alt is
+    // left alone: Windows reports AltGr (@, € on many layouts) as Ctrl+Alt.
+    if let keyboard::Key::Character(c) = &press.key
+        && press.modifiers.command()
+        && !press.modifiers.alt()
+        && !matches!(c.as_str(), "a" | "c" | "x" | "v" | "A" | "C" | "X" | "V")
+    {
+        return None;
+    }
     Binding::from_key_press(press)
 }
 
@@ -530,4 +540,39 @@ fn body_view(body: &str) -> Element<'_, Message> {
         .size(15)
         .width(Fill)
         .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use iced::keyboard::Modifiers;
+
+    fn press(c: &str, modifiers: Modifiers) -> KeyPress {
+        KeyPress {
+            key: keyboard::Key::Character(c.into()),
+            modified_key: keyboard::Key::Character(c.into()),
+            physical_key: keyboard::key::Physical::Code(keyboard::key::Code::Comma),
+            modifiers,
+            text: Some(c.into()),
+            status: text_editor::Status::Focused { is_hovered: false },
+        }
+    }
+
+    #[test]
+    fn shortcuts_do_not_type_their_character() {
+        assert!(composer_binding(press(",", Modifiers::CTRL)).is_none());
+        assert!(matches!(
+            composer_binding(press(",", Modifiers::default())),
+            Some(Binding::Insert(','))
+        ));
+        // AltGr on Windows arrives as Ctrl+Alt and must still type.
+        assert!(matches!(
+            composer_binding(press("@", Modifiers::CTRL | Modifiers::ALT)),
+            Some(Binding::Insert('@'))
+        ));
+        assert!(matches!(
+            composer_binding(press("c", Modifiers::CTRL)),
+            Some(Binding::Copy)
+        ));
+    }
 }
