@@ -978,6 +978,11 @@ impl App {
         matches!(self.screen, Screen::Chat(_))
     }
 
+    /// Whether the sign-in form says that no credential store answers.
+    pub fn login_says_no_keyring(&self) -> bool {
+        matches!(&self.screen, Screen::Login(form) if form.no_keyring())
+    }
+
     /// The sign-in form's status line, when the form is shown.
     pub fn login_status(&self) -> Option<&login::Status> {
         match &self.screen {

@@ -234,14 +234,12 @@ async fn password_file_child() {
     // The form says no credential store answers and offers the file.
     let mut h = Harness::new(flags(profile, trust(), true));
     assert!(
-        h.pump_until(Duration::from_secs(10), |app| matches!(
-            app.login_status(),
-            Some(tern::screen::login::Status::Notice(_))
-        ))
-        .await,
+        h.pump_until(Duration::from_secs(10), |app| app.login_says_no_keyring())
+            .await,
         "the form does not say that no credential store answers"
     );
     assert!(h.shows("Keep the password in a file on this computer"));
+    assert!(h.shows("No credential store is available (such as GNOME Keyring or KWallet), so Tern cannot keep your password: enter it to sign in."));
     assert!(
         !h.shows("it is not encrypted"),
         "warned before anything was ticked"

@@ -31,8 +31,6 @@ pub enum Status {
     Idle,
     Connecting,
     Error(String),
-    /// Something to know that is not a failure (no credential store…).
-    Notice(String),
 }
 
 #[derive(Debug, Clone)]
@@ -94,9 +92,11 @@ impl State {
     /// No credential store answers: says so, and offers the file instead.
     pub fn set_no_keyring(&mut self) {
         self.no_keyring = true;
-        if self.status == Status::Idle {
-            self.status = Status::Notice(fl!("login-no-keyring"));
-        }
+    }
+
+    /// Whether the form says that no credential store answers.
+    pub fn no_keyring(&self) -> bool {
+        self.no_keyring
     }
 
     /// Which field should have focus when the screen appears.
@@ -235,13 +235,18 @@ impl State {
         .on_press_maybe((!connecting).then_some(Message::Submit));
         if self.no_keyring {
             let mut remember = column![
+                text(fl!("login-no-keyring"))
+                    .size(12)
+                    .style(|t| text::Style {
+                        color: Some(theme::muted(t)),
+                    }),
                 checkbox(self.remember_in_file)
                     .label(fl!("login-remember-file"))
                     .on_toggle_maybe((!connecting).then_some(Message::RememberInFile))
                     .size(16)
                     .text_size(13),
             ]
-            .spacing(4);
+            .spacing(8);
             if self.remember_in_file {
                 remember = remember.push(
                     container(text(fl!("login-remember-file-warning")).size(12))
@@ -260,15 +265,6 @@ impl State {
                     .padding(10)
                     .width(Fill)
                     .style(theme::error_banner),
-            );
-        }
-        if let Status::Notice(notice) = &self.status {
-            form = form.push(
-                container(text(notice.clone()).size(13).style(|t| text::Style {
-                    color: Some(theme::muted(t)),
-                }))
-                .padding([4, 0])
-                .width(Fill),
             );
         }
 
@@ -348,7 +344,7 @@ mod tests {
 
         let mut s = State::prefilled("alice@example.org", None, None, false);
         s.set_no_keyring();
-        assert!(matches!(s.status(), Status::Notice(_)));
+        assert!(s.no_keyring());
         let _ = s.update(Message::Password("pw".into()));
         assert!(
             !submit(&mut s).unwrap().remember_in_file,
