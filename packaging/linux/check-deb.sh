@@ -113,6 +113,10 @@ for n in $ICON_SIZES; do
     size=$(od -An -tu1 -j16 -N8 "$png" | awk '{ printf "%dx%d", $3 * 256 + $4, $7 * 256 + $8 }')
     [ "$size" = "${n}x${n}" ] || fail "$png is $size, expected ${n}x${n}"
 done
+# gdk-pixbuf's SVG loader (GTK menus, rofi, ...) recognises an SVG only when
+# "<svg" comes early in the file: a long comment before it hid the icon.
+head -c 200 "/usr/share/icons/hicolor/scalable/apps/$APP_ID.svg" | grep -q '<svg' ||
+    fail "the scalable icon does not start with <svg (icon loaders would not recognise it)"
 say "all $(echo "$files" | wc -l) files are installed"
 
 # Desktop integration metadata, validated where it was installed.
