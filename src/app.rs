@@ -417,7 +417,30 @@ impl App {
             settings::Preferences::of(&self.config),
             languages,
         ));
-        Task::none()
+        self.sync_chat_visibility()
+    }
+
+    fn close_settings(&mut self) -> Task<Message> {
+        if self.settings.take().is_none() {
+            return Task::none();
+        }
+        self.sync_chat_visibility()
+    }
+
+    /// Whether the open chat is in front of the user: the window has focus
+    /// and no settings cover the chat.
+    fn chat_visible(&self) -> bool {
+        self.focused && self.settings.is_none()
+    }
+
+    /// Tells the chat screen whether it is seen: what arrives while it is
+    /// not stays unread and may notify.
+    fn sync_chat_visibility(&mut self) -> Task<Message> {
+        let visible = self.chat_visible();
+        match &mut self.screen {
+            Screen::Chat(chat) => chat.set_window_focused(visible).map(Message::Chat),
+            _ => Task::none(),
+        }
     }
 
     fn show_login(&mut self, form: login::State) -> Task<Message> {
@@ -435,7 +458,7 @@ impl App {
             store.clone(),
             self.sharing_context(),
         );
-        let _ = state.set_window_focused(self.focused);
+        let _ = state.set_window_focused(self.chat_visible());
         let open = match self.pending_open.take() {
             Some(uri) => state.open_chat(uri.jid, uri.body),
             None => Task::none(),
@@ -524,10 +547,7 @@ impl App {
             }
             Message::WindowFocus(focused) => {
                 self.focused = focused;
-                match &mut self.screen {
-                    Screen::Chat(chat) => chat.set_window_focused(focused).map(Message::Chat),
-                    _ => Task::none(),
-                }
+                self.sync_chat_visibility()
             }
             Message::Instance(request) => self.later_start(request),
             Message::NotificationClicked(None) => Task::none(),
@@ -535,11 +555,13 @@ impl App {
                 let Ok(jid) = peer.parse::<BareJid>() else {
                     return Task::none();
                 };
+                // The chat asked for is shown, not settings over it.
+                let close = self.close_settings();
                 let open = match &mut self.screen {
                     Screen::Chat(chat) => chat.open_chat(jid, None).map(Message::Chat),
                     _ => Task::none(),
                 };
-                Task::batch([come_forward(), open])
+                Task::batch([close, come_forward(), open])
             }
             Message::StoredPassword(jid, stored) => self.stored_password(jid, stored),
             Message::CredentialsSaved(Ok(())) => Task::none(),
@@ -591,19 +613,13 @@ impl App {
                     Some(settings::Event::Changed(preferences)) => {
                         Task::batch([task, self.apply_preferences(preferences)])
                     }
-                    Some(settings::Event::Close) => {
-                        self.settings = None;
-                        task
-                    }
+                    Some(settings::Event::Close) => Task::batch([task, self.close_settings()]),
                     None => task,
                 }
             }
             Message::OpenSettings if self.settings.is_none() => self.open_settings(),
             Message::OpenSettings => Task::none(),
-            Message::Escape => {
-                self.settings = None;
-                Task::none()
-            }
+            Message::Escape => self.close_settings(),
             Message::Login(message) => {
                 let Screen::Login(form) = &mut self.screen else {
                     return Task::none();
@@ -679,7 +695,7 @@ impl App {
                 .and_then(|jid| chat.roster().get(&jid).and_then(|c| c.name.clone()))
         };
         let context = crate::notification::Context {
-            window_focused: self.focused,
+            window_focused: self.chat_visible(),
             open_peer: chat.open_peer().map(|p| p.as_str()),
             contact_name: &names,
         };
@@ -704,6 +720,7 @@ impl App {
                 return come_forward();
             }
         };
+        let close = self.close_settings();
         let open = match &mut self.screen {
             Screen::Chat(chat) => chat.open_chat(uri.jid, uri.body).map(Message::Chat),
             _ => {
@@ -712,7 +729,7 @@ impl App {
                 Task::none()
             }
         };
-        Task::batch([come_forward(), open])
+        Task::batch([close, come_forward(), open])
     }
 
     fn submit(&mut self, login: login::Login) -> Task<Message> {

@@ -160,6 +160,30 @@ async fn sign_in_open_chat_type_enter_and_see_messages() {
     let _ = std::fs::remove_file(&out);
     snap.matches_image(&out).unwrap();
     println!("UI snapshot written to {}", out.display());
+
+    // While the settings cover the chat, what Bob sends stays unread (the
+    // title counts it); closing them shows it and marks it read.
+    h.interact(|ui| {
+        ui.click("Settings").unwrap();
+    });
+    assert!(h.app.settings_open());
+    bob.handle.send_message(
+        tern::xmpp::BareJid::new("alice@localhost").unwrap(),
+        "are you there?".into(),
+    );
+    assert!(
+        h.pump_until(Duration::from_secs(10), |app| app.title() == "(1) Tern")
+            .await,
+        "a message that arrived under the settings screen was marked read"
+    );
+    h.update(tern::app::Message::Escape);
+    assert!(!h.app.settings_open());
+    assert!(
+        h.pump_until(Duration::from_secs(5), |app| app.title() == "Tern")
+            .await,
+        "closing the settings did not mark the shown message read"
+    );
+    assert!(h.shows("are you there?"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
