@@ -285,10 +285,17 @@ impl App {
         Task::perform(
             async move {
                 tokio::task::spawn_blocking(move || {
-                    crate::secret::init()?;
-                    match &password {
+                    let kept = crate::secret::init().and_then(|()| match &password {
                         Some(password) => crate::secret::save(&key, password),
                         None => crate::secret::forget(&key),
+                    });
+                    match kept {
+                        // The sign-in form said so already.
+                        Err(crate::secret::Error::Unavailable(why)) => {
+                            tracing::info!("the password is not kept: {why}");
+                            Ok(())
+                        }
+                        other => other,
                     }
                 })
                 .await
@@ -334,12 +341,15 @@ impl App {
             && saved.password_file.as_deref() == Some(own_file.as_path())
         {
             saved.password_file = None;
-            if let Err(e) = std::fs::remove_file(&own_file)
-                && e.kind() != std::io::ErrorKind::NotFound
-            {
-                tracing::warn!("cannot remove {}: {e}", own_file.display());
-            }
-            save = self.save_config();
+            let remove = Task::future(tokio::task::spawn_blocking(move || {
+                if let Err(e) = std::fs::remove_file(&own_file)
+                    && e.kind() != std::io::ErrorKind::NotFound
+                {
+                    tracing::warn!("cannot remove {}: {e}", own_file.display());
+                }
+            }))
+            .discard();
+            save = Task::batch([remove, self.save_config()]);
         }
         Task::batch([save, self.remember_password(account, None)])
     }
@@ -566,8 +576,11 @@ impl App {
             Message::StoredPassword(jid, stored) => self.stored_password(jid, stored),
             Message::CredentialsSaved(Ok(())) => Task::none(),
             Message::CredentialsSaved(Err(e)) => {
-                // Typed again at the next start; the form says why.
-                tracing::info!("the password is not kept: {e}");
+                tracing::warn!("the password is not kept: {e}");
+                // Signed in: say it now rather than surprise at the next start.
+                if let Screen::Chat(chat) = &mut self.screen {
+                    chat.set_notice(fl!("keyring-save-error", error = e));
+                }
                 Task::none()
             }
             Message::ConfigSaved(result) => {
@@ -601,6 +614,9 @@ impl App {
             }
             Message::PasswordFileSaved(Err(e)) => {
                 tracing::warn!("the password is not kept in a file: {e}");
+                if let Screen::Chat(chat) = &mut self.screen {
+                    chat.set_notice(fl!("login-file-error", error = e));
+                }
                 Task::none()
             }
             Message::Settings(message) => {
@@ -976,6 +992,14 @@ impl App {
     pub fn connection(&self) -> Option<&ConnectionState> {
         match &self.screen {
             Screen::Chat(chat) => Some(chat.connection()),
+            _ => None,
+        }
+    }
+
+    /// The problem the chat screen shows above its lists, if any.
+    pub fn notice(&self) -> Option<&str> {
+        match &self.screen {
+            Screen::Chat(chat) => chat.notice(),
             _ => None,
         }
     }

@@ -308,6 +308,45 @@ async fn password_file_child() {
     let saved = Config::load(&Profile::at(profile).config_file()).unwrap();
     assert_eq!(saved.account().unwrap().password_file, None);
     assert_eq!(saved.account().unwrap().jid, "alice@localhost");
+    drop(h);
+
+    // The file cannot be written (a folder is in its place): signed in all
+    // the same, the chat screen says the password is not kept, and the
+    // config does not point at a file that is not there.
+    let second = profile.join("second");
+    let blocked = Profile::at(&second).password_file();
+    std::fs::create_dir_all(&blocked).unwrap();
+    let mut h = Harness::new(flags(&second, trust(), true));
+    assert!(
+        h.pump_until(Duration::from_secs(10), |app| app.login_says_no_keyring())
+            .await
+    );
+    h.interact(|ui| {
+        ui.click("Keep the password in a file on this computer")
+            .unwrap();
+    });
+    h.sign_in(port, "alice@localhost", "alicepass");
+    assert!(
+        h.pump_until(Duration::from_secs(15), |app| app.notice().is_some())
+            .await,
+        "no word that the password is not kept"
+    );
+    let notice = h.app.notice().unwrap().to_string();
+    assert!(
+        notice.starts_with("The password could not be kept in a file:"),
+        "{notice}"
+    );
+    assert!(h.shows(&notice));
+    assert!(h.app.config().account().unwrap().password_file.is_none());
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("password-not-kept.png");
+    let _ = std::fs::remove_file(&out);
+    h.snapshot(&tern::theme::for_mode(iced::theme::Mode::Light))
+        .matches_image(&out)
+        .unwrap();
+    h.interact(|ui| {
+        ui.click("Dismiss").unwrap();
+    });
+    assert!(h.app.notice().is_none());
 }
 
 fn h_online(app: &tern::app::App) -> bool {

@@ -167,3 +167,5 @@ settings-messages = { $count ->
    *[other] { $count } messages
 }
 settings-save-error = The settings could not be saved: { $error }
+keyring-save-error = Your password could not be kept in the credential store ({ $error }): Tern will ask for it at the next start.
+dismiss = Dismiss

@@ -164,3 +164,5 @@ settings-days = { $count ->
 }
 settings-messages = { $count } 条消息
 settings-save-error = 无法保存设置：{ $error }
+keyring-save-error = 无法把密码保存到凭据存储（{ $error }）：下次启动时 Tern 会再次询问密码。
+dismiss = 关闭

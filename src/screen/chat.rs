@@ -32,6 +32,8 @@ pub struct State {
     requests: Vec<BareJid>,
     add_contact: Option<AddContact>,
     sharing: sharing::State,
+    /// Something that went wrong outside the chat (the password not kept…), until dismissed.
+    notice: Option<String>,
 }
 
 /// The "add contact" form of the contact list.
@@ -60,6 +62,7 @@ pub enum Message {
     RetryNow,
     SignOut,
     OpenSettings,
+    DismissNotice,
     ConversationsLoaded(Result<Vec<Conversation>, String>),
     MarkedRead,
     ShowAddContact,
@@ -131,9 +134,19 @@ impl State {
             requests: Vec::new(),
             add_contact: None,
             sharing: sharing::State::new(sharing),
+            notice: None,
         };
         let task = state.load_conversations();
         (state, task)
+    }
+
+    /// Shows a problem the user should know about above the lists.
+    pub fn set_notice(&mut self, notice: String) {
+        self.notice = Some(notice);
+    }
+
+    pub fn notice(&self) -> Option<&str> {
+        self.notice.as_deref()
     }
 
     pub fn account(&self) -> &BareJid {
@@ -400,6 +413,7 @@ impl State {
             Message::RetryNow => return (Task::none(), Some(Event::Worker(Command::RetryNow))),
             Message::SignOut => return (Task::none(), Some(Event::SignOut)),
             Message::OpenSettings => return (Task::none(), Some(Event::OpenSettings)),
+            Message::DismissNotice => self.notice = None,
             Message::ConversationsLoaded(Ok(mut list)) => {
                 // Keep what arrived while loading (it is newer than the list).
                 for c in self.conversations.drain(..).rev() {
@@ -538,7 +552,24 @@ impl State {
 
     pub fn view(&self) -> Element<'_, Message> {
         let sidebar = container(
-            column![self.account_header(), self.tabs(), self.list()]
+            column![self.account_header()]
+                .push(self.notice.as_ref().map(|notice| {
+                    container(
+                        column![
+                            text(notice.clone()).size(12),
+                            button(text(fl!("dismiss")).size(12))
+                                .padding(0)
+                                .style(theme::link_button)
+                                .on_press(Message::DismissNotice),
+                        ]
+                        .spacing(4),
+                    )
+                    .padding(8)
+                    .width(Fill)
+                    .style(theme::error_banner)
+                }))
+                .push(self.tabs())
+                .push(self.list())
                 .spacing(8)
                 .height(Fill),
         )
