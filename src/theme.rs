@@ -171,26 +171,21 @@ pub fn dot(color: Color) -> impl Fn(&Theme) -> container::Style {
 /// An error banner.
 pub fn error_banner(theme: &Theme) -> container::Style {
     let p = theme.extended_palette();
-    container::Style {
-        background: Some(Background::Color(p.danger.weak.color.scale_alpha(0.25))),
-        text_color: Some(p.background.base.text),
-        border: Border {
-            color: p.danger.base.color,
-            width: 1.0,
-            radius: 6.0.into(),
-        },
-        ..container::Style::default()
-    }
+    banner(theme, p.danger.weak.color, p.danger.base.color)
 }
 
 /// A warning the user should read before going on (a password kept in a file).
 pub fn warning_banner(theme: &Theme) -> container::Style {
     let p = theme.extended_palette();
+    banner(theme, p.warning.weak.color, p.warning.base.color)
+}
+
+fn banner(theme: &Theme, fill: Color, edge: Color) -> container::Style {
     container::Style {
-        background: Some(Background::Color(p.warning.weak.color.scale_alpha(0.25))),
-        text_color: Some(p.background.base.text),
+        background: Some(Background::Color(fill.scale_alpha(0.25))),
+        text_color: Some(theme.extended_palette().background.base.text),
         border: Border {
-            color: p.warning.base.color,
+            color: edge,
             width: 1.0,
             radius: 6.0.into(),
         },

@@ -20,15 +20,7 @@ use tern::config::{Config, ThemeChoice};
 use tern::profile::Profile;
 use tern::screen::settings::{self, Bytes, Count, Days, LanguageOption, ThemeOption};
 use tern::xmpp::Trust;
-use ui::Harness;
-
-fn use_tiny_skia() {
-    assert_eq!(
-        std::env::var("ICED_TEST_BACKEND").as_deref(),
-        Ok("tiny-skia"),
-        "run the UI tests with ICED_TEST_BACKEND=tiny-skia (the README's test command does)"
-    );
-}
+use ui::{Harness, use_tiny_skia};
 
 fn flags(profile: &Path, trust: Trust, credentials: bool) -> Flags {
     Flags {

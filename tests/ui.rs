@@ -19,17 +19,7 @@ use tern::app::Flags;
 use tern::profile::Profile;
 use tern::screen::{conversation, login};
 use tern::xmpp::{Event, Trust};
-use ui::Harness;
-
-fn use_tiny_skia() {
-    // The headless renderer: deterministic, no GPU, no display. Set before any
-    // renderer is created; every test in this binary wants the same value.
-    assert_eq!(
-        std::env::var("ICED_TEST_BACKEND").as_deref(),
-        Ok("tiny-skia"),
-        "run the UI tests with ICED_TEST_BACKEND=tiny-skia (the README's test command does)"
-    );
-}
+use ui::{Harness, use_tiny_skia};
 
 fn sign_in(h: &mut Harness, server: &Prosody, jid: &str, password: &str) {
     h.sign_in(server.port, jid, password);

@@ -14,6 +14,16 @@ use iced_test::Simulator;
 use tern::app::{App, Flags, Message};
 use tokio::sync::mpsc;
 
+/// Checks that the headless renderer is selected: deterministic, no GPU, no
+/// display. It must be set before any renderer exists, for the whole binary.
+pub fn use_tiny_skia() {
+    assert_eq!(
+        std::env::var("ICED_TEST_BACKEND").as_deref(),
+        Ok("tiny-skia"),
+        "run the UI tests with ICED_TEST_BACKEND=tiny-skia (the README's test command does)"
+    );
+}
+
 pub struct Harness {
     pub app: App,
     tx: mpsc::UnboundedSender<Message>,
