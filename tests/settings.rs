@@ -205,6 +205,34 @@ async fn settings_apply_at_once_are_saved_and_reloaded() {
         Config::load(&other_file).unwrap().appearance.theme,
         ThemeChoice::Dark
     );
+
+    // A change that cannot be written (a folder where the temporary file
+    // goes) is still applied, and the screen says it was not saved.
+    std::fs::create_dir_all(other_file.with_extension("toml.tmp")).unwrap();
+    change(
+        &mut h,
+        settings::Message::Theme(ThemeOption(ThemeChoice::Light)),
+    );
+    until_saved(&mut h).await;
+    assert!(!h.app.theme().extended_palette().is_dark);
+    let shown = {
+        let mut ui = iced_test::simulator(h.app.view());
+        ui.find(|c: iced_test::selector::Candidate<'_>| match c {
+            iced_test::selector::Candidate::Text { content, .. }
+                if content.starts_with("The settings could not be saved: cannot write") =>
+            {
+                Some(())
+            }
+            _ => None,
+        })
+        .is_ok()
+    };
+    assert!(shown, "the failed save is not shown");
+    assert_eq!(
+        Config::load(&other_file).unwrap().appearance.theme,
+        ThemeChoice::Dark,
+        "the file on disk changed though the save failed"
+    );
 }
 
 /// Run by `password_file_is_a_warned_opt_in_without_a_credential_store` in a
