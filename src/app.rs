@@ -80,8 +80,8 @@ struct Session {
     account: BareJid,
     settings: Settings,
     interactive: bool,
-    /// Keep the password in the profile's file once it signed in (the user's choice).
-    remember_in_file: bool,
+    /// Where the password goes once it signed in (the user's choice on the form).
+    keep: login::Keep,
     handle: Option<Handle>,
 }
 
@@ -354,17 +354,24 @@ impl App {
         Task::batch([save, self.remember_password(account, None)])
     }
 
-    /// Keeps a password that signed in: in the file if the user chose it, else
-    /// in the credential store.
-    fn keep_password(&self, session: &Session) -> Task<Message> {
-        if !session.remember_in_file {
-            return self
-                .remember_password(&session.account, Some(session.settings.password.clone()));
+    /// Keeps a password that signed in where the user chose on the form: the
+    /// credential store, the profile's file, or nowhere (dropping any copy
+    /// an earlier sign-in kept).
+    fn keep_password(
+        &mut self,
+        account: &BareJid,
+        keep: login::Keep,
+        password: &Password,
+    ) -> Task<Message> {
+        match keep {
+            login::Keep::CredentialStore => {
+                return self.remember_password(account, Some(password.clone()));
+            }
+            // Also drops what an earlier sign-in kept.
+            login::Keep::Nowhere => return self.forget_password(account),
+            login::Keep::File => {}
         }
-        let (path, password) = (
-            self.profile.password_file(),
-            session.settings.password.clone(),
-        );
+        let (path, password) = (self.profile.password_file(), password.clone());
         Task::perform(
             async move {
                 tokio::task::spawn_blocking(move || {
@@ -513,7 +520,7 @@ impl App {
             account: settings.jid.clone(),
             settings,
             interactive,
-            remember_in_file: false,
+            keep: login::Keep::CredentialStore,
             handle: None,
         });
     }
@@ -770,7 +777,7 @@ impl App {
         };
         self.begin_session(settings, true);
         if let Some(session) = &mut self.session {
-            session.remember_in_file = login.remember_in_file;
+            session.keep = login.keep;
         }
         save
     }
@@ -873,11 +880,16 @@ impl App {
                         // Once signed in, later failures are retried, not final.
                         session.interactive = false;
                     }
-                    let remember = self
+                    let remember = match self
                         .session
                         .as_ref()
-                        .map(|s| self.keep_password(s))
-                        .unwrap_or_else(Task::none);
+                        .map(|s| (s.account.clone(), s.keep, s.settings.password.clone()))
+                    {
+                        Some((account, keep, password)) => {
+                            self.keep_password(&account, keep, &password)
+                        }
+                        None => Task::none(),
+                    };
                     let task = self.show_chat();
                     if let Screen::Chat(chat) = &mut self.screen {
                         chat.set_connection(state);

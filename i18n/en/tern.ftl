@@ -169,3 +169,4 @@ settings-messages = { $count ->
 settings-save-error = The settings could not be saved: { $error }
 keyring-save-error = Your password could not be kept in the credential store ({ $error }): Tern will ask for it at the next start.
 dismiss = Dismiss
+login-remember = Remember my password on this computer

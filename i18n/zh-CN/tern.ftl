@@ -166,3 +166,4 @@ settings-messages = { $count } 条消息
 settings-save-error = 无法保存设置：{ $error }
 keyring-save-error = 无法把密码保存到凭据存储（{ $error }）：下次启动时 Tern 会再次询问密码。
 dismiss = 关闭
+login-remember = 在这台电脑上记住我的密码

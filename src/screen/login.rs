@@ -22,6 +22,18 @@ pub struct State {
     /// No credential store answers: offer to keep the password in a file.
     no_keyring: bool,
     remember_in_file: bool,
+    /// "Remember my password" unticked (it is ticked by default).
+    forget: bool,
+}
+
+/// Where the password goes once it signed in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    CredentialStore,
+    /// The profile's password file: the warned opt-in without a credential store.
+    File,
+    /// Asked again at the next start (and any kept copy is removed).
+    Nowhere,
 }
 
 /// What the screen tells the user under the button.
@@ -41,6 +53,7 @@ pub enum Message {
     Port(String),
     DirectTls(bool),
     ToggleAdvanced,
+    Remember(bool),
     RememberInFile(bool),
     Submit,
     OpenSettings,
@@ -54,8 +67,7 @@ pub struct Login {
     pub host: Option<String>,
     pub port: Option<u16>,
     pub direct_tls: bool,
-    /// The user chose, warned, to keep the password in a file.
-    pub remember_in_file: bool,
+    pub keep: Keep,
 }
 
 pub enum Event {
@@ -116,6 +128,7 @@ impl State {
             Message::Port(v) => self.port = v,
             Message::DirectTls(v) => self.direct_tls = v,
             Message::ToggleAdvanced => self.advanced = !self.advanced,
+            Message::Remember(v) => self.forget = !v,
             Message::RememberInFile(v) => self.remember_in_file = v,
             Message::OpenSettings => return (Task::none(), Some(Event::OpenSettings)),
             Message::Submit => {
@@ -158,7 +171,11 @@ impl State {
             host,
             port,
             direct_tls: self.direct_tls,
-            remember_in_file: self.no_keyring && self.remember_in_file,
+            keep: match (self.no_keyring, self.remember_in_file, self.forget) {
+                (true, true, _) => Keep::File,
+                (true, false, _) | (false, _, true) => Keep::Nowhere,
+                (false, _, false) => Keep::CredentialStore,
+            },
         })
     }
 
@@ -256,6 +273,14 @@ impl State {
                 );
             }
             form = form.push(remember);
+        } else {
+            form = form.push(
+                checkbox(!self.forget)
+                    .label(fl!("login-remember"))
+                    .on_toggle_maybe((!connecting).then_some(Message::Remember))
+                    .size(16)
+                    .text_size(13),
+            );
         }
         form = form.push(submit);
 
@@ -328,32 +353,44 @@ mod tests {
         assert_eq!(login.host.as_deref(), Some("xmpp.example.org"));
         assert_eq!(login.port, Some(5223));
         assert!(login.direct_tls);
-        assert!(!login.remember_in_file);
+        assert_eq!(login.keep, Keep::CredentialStore);
         assert_eq!(s.status(), &Status::Connecting);
         // A second press while connecting does nothing.
         assert!(submit(&mut s).is_none());
     }
 
-    #[test]
-    fn the_password_file_is_offered_only_without_a_credential_store() {
+    fn keep_after(setup: impl FnOnce(&mut State)) -> Keep {
         let mut s = State::prefilled("alice@example.org", None, None, false);
         let _ = s.update(Message::Password("pw".into()));
-        // Ticked without the offer being shown (cannot happen in the view): ignored.
-        let _ = s.update(Message::RememberInFile(true));
-        assert!(!submit(&mut s).unwrap().remember_in_file);
+        setup(&mut s);
+        submit(&mut s).unwrap().keep
+    }
 
-        let mut s = State::prefilled("alice@example.org", None, None, false);
-        s.set_no_keyring();
-        assert!(s.no_keyring());
-        let _ = s.update(Message::Password("pw".into()));
-        assert!(
-            !submit(&mut s).unwrap().remember_in_file,
-            "off unless ticked"
+    #[test]
+    fn where_the_password_goes() {
+        // With a credential store: there, unless "Remember my password" is unticked.
+        assert_eq!(keep_after(|_| {}), Keep::CredentialStore);
+        assert_eq!(
+            keep_after(|s| {
+                let _ = s.update(Message::Remember(false));
+            }),
+            Keep::Nowhere
         );
-        let mut s = State::prefilled("alice@example.org", None, None, false);
-        s.set_no_keyring();
-        let _ = s.update(Message::Password("pw".into()));
-        let _ = s.update(Message::RememberInFile(true));
-        assert!(submit(&mut s).unwrap().remember_in_file);
+        // The file offer ticked while not shown (cannot happen in the view): ignored.
+        assert_eq!(
+            keep_after(|s| {
+                let _ = s.update(Message::RememberInFile(true));
+            }),
+            Keep::CredentialStore
+        );
+        // Without one: nowhere, unless the warned file offer is ticked.
+        assert_eq!(keep_after(State::set_no_keyring), Keep::Nowhere);
+        assert_eq!(
+            keep_after(|s| {
+                s.set_no_keyring();
+                let _ = s.update(Message::RememberInFile(true));
+            }),
+            Keep::File
+        );
     }
 }
