@@ -98,13 +98,18 @@ impl FilesConfig {
     pub fn download_dir(&self) -> PathBuf {
         self.download_dir
             .clone()
-            .or_else(|| {
-                directories::UserDirs::new().and_then(|d| d.download_dir().map(Path::to_path_buf))
-            })
-            .or_else(|| directories::BaseDirs::new().map(|d| d.home_dir().to_path_buf()))
-            .unwrap_or_else(std::env::temp_dir)
+            .unwrap_or_else(|| SYSTEM_DOWNLOADS.clone())
     }
 }
+
+/// The system's download folder, looked up once: finding it reads
+/// `user-dirs.dirs` on Linux, and the settings screen shows it on every frame.
+static SYSTEM_DOWNLOADS: std::sync::LazyLock<PathBuf> = std::sync::LazyLock::new(|| {
+    directories::UserDirs::new()
+        .and_then(|d| d.download_dir().map(Path::to_path_buf))
+        .or_else(|| directories::BaseDirs::new().map(|d| d.home_dir().to_path_buf()))
+        .unwrap_or_else(std::env::temp_dir)
+});
 
 /// How much history a first sign-in on this computer fetches from the
 /// server's archive; older pages come when the user scrolls up.

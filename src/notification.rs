@@ -218,6 +218,18 @@ fn escape_markup(text: &str) -> String {
     out
 }
 
+/// Waits, bounded, for a notification shown by a blocking call (macOS,
+/// Windows), and logs why it was not shown.
+#[cfg(any(target_os = "macos", target_os = "windows"))]
+async fn report(shown: tokio::task::JoinHandle<Result<(), String>>) {
+    match tokio::time::timeout(SHOW_TIMEOUT, shown).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(e))) => tracing::debug!("notification not shown: {e}"),
+        Ok(Err(e)) => tracing::debug!("notification not shown: {e}"),
+        Err(_) => tracing::info!("notification not shown in {SHOW_TIMEOUT:?}"),
+    }
+}
+
 #[cfg(all(unix, not(target_os = "macos")))]
 mod platform {
     use notify_rust::{ActionResponse, Hint, Notification};
@@ -282,7 +294,7 @@ mod platform {
 
     use notify_rust::Notification;
 
-    use super::{ICON, Notice, SHOW_TIMEOUT};
+    use super::{ICON, Notice};
 
     static APPLICATION: Once = Once::new();
 
@@ -302,12 +314,7 @@ mod platform {
                 .map(drop)
                 .map_err(|e| e.to_string())
         });
-        match tokio::time::timeout(SHOW_TIMEOUT, shown).await {
-            Ok(Ok(Ok(()))) => {}
-            Ok(Ok(Err(e))) => tracing::debug!("notification not shown: {e}"),
-            Ok(Err(e)) => tracing::debug!("notification not shown: {e}"),
-            Err(_) => tracing::info!("notification not shown in {SHOW_TIMEOUT:?}"),
-        }
+        super::report(shown).await;
         None
     }
 }
@@ -316,7 +323,7 @@ mod platform {
 mod platform {
     use notify_rust::Notification;
 
-    use super::{APP_NAME, ICON, Notice, SHOW_TIMEOUT};
+    use super::{APP_NAME, ICON, Notice};
 
     /// Shows the notice as a toast; notify-rust reports no clicks on Windows.
     pub(super) async fn show(notice: Notice) -> Option<String> {
@@ -329,12 +336,7 @@ mod platform {
                 .show()
                 .map_err(|e| e.to_string())
         });
-        match tokio::time::timeout(SHOW_TIMEOUT, shown).await {
-            Ok(Ok(Ok(()))) => {}
-            Ok(Ok(Err(e))) => tracing::debug!("notification not shown: {e}"),
-            Ok(Err(e)) => tracing::debug!("notification not shown: {e}"),
-            Err(_) => tracing::info!("notification not shown in {SHOW_TIMEOUT:?}"),
-        }
+        super::report(shown).await;
         None
     }
 }

@@ -87,10 +87,6 @@ impl State {
         self.error = error;
     }
 
-    pub fn preferences(&self) -> &Preferences {
-        &self.preferences
-    }
-
     pub fn update(&mut self, message: Message) -> (Task<Message>, Option<Event>) {
         let p = &mut self.preferences;
         match message {
