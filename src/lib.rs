@@ -12,6 +12,7 @@ pub mod export;
 pub mod i18n;
 pub mod instance;
 pub mod link;
+pub mod logging;
 pub mod notification;
 pub mod profile;
 pub mod roster;

@@ -66,13 +66,13 @@ fn main() -> ExitCode {
     let profile = match Profile::resolve(cli.profile.as_deref()) {
         Ok(p) => p,
         Err(e) => {
-            init_logging(cli.verbose, None);
+            tern::logging::init(cli.verbose, None);
             return fail(&e.to_string());
         }
     };
     // The window logs to a file in the profile too; `export` only to stderr.
     let log_dir = cli.command.is_none().then(|| profile.log_dir());
-    let _log_guard = init_logging(cli.verbose, log_dir.as_deref());
+    let _log_guard = tern::logging::init(cli.verbose, log_dir.as_deref());
     install_panic_hook();
     match cli.command {
         Some(Command::Export { peer }) => export(&profile, peer.as_deref()),
@@ -235,55 +235,6 @@ fn export(profile: &Profile, peer: Option<&str>) -> ExitCode {
 fn fail(message: &str) -> ExitCode {
     eprintln!("tern: {message}");
     ExitCode::FAILURE
-}
-
-/// Days of log files kept in the profile.
-const LOG_DAYS: usize = 7;
-
-/// Logs to stderr and, for the window, to a daily file in the profile's log
-/// folder (the last [`LOG_DAYS`] kept). At the default level neither passwords
-/// nor message bodies are logged; `--verbose` adds protocol detail. The guard
-/// flushes the file when dropped.
-fn init_logging(
-    verbose: bool,
-    log_dir: Option<&std::path::Path>,
-) -> Option<tracing_appender::non_blocking::WorkerGuard> {
-    use tracing_subscriber::layer::SubscriberExt;
-    use tracing_subscriber::util::SubscriberInitExt;
-    use tracing_subscriber::{EnvFilter, fmt};
-    // i18n_embed logs an error for the POSIX "C" locale, which is a normal setting.
-    let default = if verbose {
-        "tern=debug,tokio_xmpp=debug,warn,i18n_embed::requester=off"
-    } else {
-        "tern=info,warn,i18n_embed::requester=off"
-    };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let file = log_dir.and_then(|dir| {
-        tracing_appender::rolling::Builder::new()
-            .rotation(tracing_appender::rolling::Rotation::DAILY)
-            .filename_prefix("tern")
-            .filename_suffix("log")
-            .max_log_files(LOG_DAYS)
-            .build(dir)
-            .map_err(|e| eprintln!("tern: no log file in {}: {e}", dir.display()))
-            .ok()
-    });
-    let (file_layer, guard) = match file {
-        Some(appender) => {
-            let (writer, guard) = tracing_appender::non_blocking(appender);
-            (
-                Some(fmt::layer().with_ansi(false).with_writer(writer)),
-                Some(guard),
-            )
-        }
-        None => (None, None),
-    };
-    tracing_subscriber::registry()
-        .with(filter)
-        .with(fmt::layer().with_writer(std::io::stderr))
-        .with(file_layer)
-        .init();
-    guard
 }
 
 /// Panics go to the log. tokio-xmpp 6 panics inside its own background task

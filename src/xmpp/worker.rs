@@ -1425,7 +1425,10 @@ impl Worker {
                 .find(|field| field.var.as_deref() == Some("max-file-size"))
                 .and_then(|field| field.values.first())
                 .and_then(|value| value.trim().parse::<u64>().ok());
-            tracing::info!("file sharing at {jid}, up to {max_size:?} bytes");
+            match max_size {
+                Some(max) => tracing::info!("file sharing at {jid}, up to {max} bytes"),
+                None => tracing::info!("file sharing at {jid}, no size limit given"),
+            }
             let service = UploadService { jid, max_size };
             self.upload = Some(service.clone());
             return self.emit(Event::UploadService(Some(service)));
