@@ -8,6 +8,8 @@
 //! - `archive`: `account \0 archive id` → message key: de-duplication of MAM results.
 //! - `outbox`: message key → nothing: outgoing messages not yet acknowledged by the server.
 //! - `meta`: `layout` → u32 BE; `archive-cursor \0 account` → the newest archive id seen.
+//! - `drafts`: `account \0 peer` → UTF-8 text typed but not sent. Added within
+//!   version 2: a build without it never opens the tree and loses nothing else.
 //!
 //! Version 1 had only `messages` and `conversations`, and records without a
 //! delivery state; [`Store::open`] migrates it (see `migrate_1_to_2`).
@@ -41,6 +43,7 @@ pub struct Store {
     ids: Tree,
     archive: Tree,
     outbox: Tree,
+    drafts: Tree,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -149,6 +152,7 @@ impl Store {
             ids: db.open_tree("ids")?,
             archive: db.open_tree("archive")?,
             outbox: db.open_tree("outbox")?,
+            drafts: db.open_tree("drafts")?,
             db,
         };
         match store.meta.get("layout")? {
@@ -603,6 +607,35 @@ impl Store {
         Ok(())
     }
 
+    /// The account's unsent drafts, by peer. An undecodable one is skipped.
+    pub fn drafts(&self, account: &str) -> Result<Vec<(String, String)>, Error> {
+        let mut prefix = account.as_bytes().to_vec();
+        prefix.push(0);
+        let mut drafts = Vec::new();
+        for item in self.drafts.scan_prefix(&prefix) {
+            let (key, value) = item?;
+            match (
+                std::str::from_utf8(&key[prefix.len()..]),
+                String::from_utf8(value.to_vec()),
+            ) {
+                (Ok(peer), Ok(text)) => drafts.push((peer.to_string(), text)),
+                _ => tracing::warn!("skipping an undecodable draft"),
+            }
+        }
+        Ok(drafts)
+    }
+
+    /// Keeps `text` as the draft of a conversation; a blank text removes it.
+    pub fn set_draft(&self, account: &str, peer: &str, text: &str) -> Result<(), Error> {
+        let key = conversation_key(account, peer);
+        if text.trim().is_empty() {
+            self.drafts.remove(key)?;
+        } else {
+            self.drafts.insert(key, text.as_bytes())?;
+        }
+        Ok(())
+    }
+
     /// Every stored message in key order (conversation, then time), optionally
     /// restricted to one peer. Used by `tern export`.
     pub fn all<'a>(
@@ -754,6 +787,40 @@ mod tests {
             Direction::In => NewMessage::incoming("me@example.org", peer, id, body, time),
             Direction::Out => NewMessage::outgoing("me@example.org", peer, id, body, time),
         }
+    }
+
+    #[test]
+    fn drafts_are_kept_per_conversation_and_survive_reopening() {
+        let tmp = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(tmp.path()).unwrap();
+            assert!(store.drafts("me@example.org").unwrap().is_empty());
+            store
+                .set_draft("me@example.org", "bob@example.org", "see you at\n7")
+                .unwrap();
+            store
+                .set_draft("me@example.org", "carol@example.org", "hi")
+                .unwrap();
+            store
+                .set_draft("other@example.org", "bob@example.org", "x")
+                .unwrap();
+            // Sent or cleared: a blank draft is removed.
+            store
+                .set_draft("me@example.org", "carol@example.org", " \n")
+                .unwrap();
+            store.flush().unwrap();
+        }
+        let store = Store::open(tmp.path()).unwrap();
+        assert_eq!(
+            store.drafts("me@example.org").unwrap(),
+            vec![("bob@example.org".to_string(), "see you at\n7".to_string())]
+        );
+        assert_eq!(store.drafts("other@example.org").unwrap().len(), 1);
+        // The layout did not change: drafts are an addition within version 2.
+        assert_eq!(
+            store.meta.get("layout").unwrap().unwrap().as_ref(),
+            LAYOUT_VERSION.to_be_bytes()
+        );
     }
 
     /// A copy of a committed fixture directory, since opening a store writes to it.

@@ -1,7 +1,7 @@
 //! Tern's look: one light and one dark palette, and every widget style as a named function.
 
 use iced::theme::{Mode, Palette};
-use iced::widget::{button, container, text_editor, text_input};
+use iced::widget::{button, container, text, text_editor, text_input};
 use iced::{Background, Border, Color, Shadow, Theme, color};
 
 use crate::xmpp::Availability;
@@ -45,6 +45,21 @@ pub fn muted(theme: &Theme) -> Color {
 
 pub fn danger_text(theme: &Theme) -> Color {
     theme.palette().danger
+}
+
+/// Secondary text as a text style.
+pub fn muted_text(theme: &Theme) -> text::Style {
+    text::Style {
+        color: Some(muted(theme)),
+    }
+}
+
+/// A chat's unsent draft in the conversation list, marked as Gajim and most
+/// messengers do: in the warning red, so it is not taken for a sent message.
+pub fn draft_text(theme: &Theme) -> text::Style {
+    text::Style {
+        color: Some(danger_text(theme)),
+    }
 }
 
 /// The colour of a presence dot.

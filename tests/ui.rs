@@ -728,3 +728,124 @@ async fn dropped_and_pasted_files_upload_with_progress_and_received_ones_show_in
         .collect();
     assert_eq!(names, vec![std::ffi::OsString::from("notes.pdf")]);
 }
+
+/// A draft stays with its chat: when another chat opens (from a link), when
+/// its chat opens again from the list, and across a restart. The list marks
+/// it "Draft: …", a chat with nothing but a draft is listed, and sending
+/// clears it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drafts_stay_with_their_chat_across_switches_and_restarts() {
+    use tern::app::Message;
+    use tern::instance::Request;
+    use_tiny_skia();
+    tern::i18n::select(&["en".parse().unwrap()]);
+    let server = Prosody::start_with_roster(
+        &[("alice", "alicepass"), ("bob", "bobpass")],
+        &prosody::alice_and_bob(),
+    );
+    let profile_dir = tempfile::tempdir().unwrap();
+    let flags = || Flags {
+        profile: Profile::at(profile_dir.path()),
+        trust: Trust::from_pem_file(&server.ca()).unwrap(),
+        open: None,
+        launched: Instant::now(),
+        instance: None,
+        credentials: false,
+    };
+    let mut h = Harness::new(flags());
+    sign_in(&mut h, &server, "alice@localhost", "alicepass");
+    assert!(
+        h.pump_until(Duration::from_secs(10), |app| app.is_signed_in())
+            .await,
+        "not signed in"
+    );
+    h.settle().await;
+    h.interact(|ui| {
+        ui.click("Contacts (1)").unwrap();
+    });
+    h.interact(|ui| {
+        ui.click("Bob").unwrap();
+    });
+    h.interact(|ui| {
+        ui.click(id(conversation::COMPOSER)).unwrap();
+        ui.typewrite("half a thought");
+    });
+    h.settle().await;
+
+    // A link opens Carol's chat: Bob's draft stays, and the list says so.
+    h.update(Message::Instance(Request {
+        open: Some("xmpp:carol@localhost".into()),
+    }));
+    h.settle().await;
+    assert_eq!(h.app.open_peer().unwrap().as_str(), "carol@localhost");
+    assert_eq!(h.app.open_conversation().unwrap().draft(), "");
+    assert!(h.shows("Draft: half a thought"), "Bob's draft not listed");
+    h.interact(|ui| {
+        ui.click(id(conversation::COMPOSER)).unwrap();
+        ui.typewrite("note to Carol");
+    });
+    h.settle().await;
+
+    // Back to Bob from the list: his draft is in the composer; Carol, with
+    // nothing but a draft, is listed with it.
+    h.interact(|ui| {
+        ui.click("Bob").unwrap();
+    });
+    h.settle().await;
+    assert_eq!(h.app.open_peer().unwrap().as_str(), "bob@localhost");
+    assert_eq!(h.app.open_conversation().unwrap().draft(), "half a thought");
+    assert!(
+        h.shows("Draft: note to Carol"),
+        "Carol's draft-only chat not listed"
+    );
+    assert!(
+        !h.shows("Draft: half a thought"),
+        "the open chat's draft is listed"
+    );
+    drop(h);
+    // The first window's tasks let go of the history before the next opens it.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // Restart: both drafts are back.
+    let mut h = Harness::new(flags());
+    h.interact(|ui| {
+        ui.click(id(login::PASSWORD_INPUT)).unwrap();
+        ui.typewrite("alicepass");
+        ui.click("Sign in").unwrap();
+    });
+    assert!(
+        h.pump_until(Duration::from_secs(10), |app| app.is_signed_in())
+            .await,
+        "not signed in after the restart"
+    );
+    h.settle().await;
+    assert!(h.shows("Draft: half a thought"));
+    assert!(h.shows("Draft: note to Carol"));
+    h.interact(|ui| {
+        ui.click("Bob").unwrap();
+    });
+    h.settle().await;
+    assert_eq!(h.app.open_conversation().unwrap().draft(), "half a thought");
+
+    // Sending clears the draft, also for the next start.
+    h.interact(|ui| {
+        ui.click(id(conversation::COMPOSER)).unwrap();
+        ui.tap_key(Named::Enter);
+    });
+    h.settle().await;
+    assert!(h.shows("half a thought"));
+    assert_eq!(h.app.open_conversation().unwrap().draft(), "");
+    h.update(Message::Instance(Request {
+        open: Some("xmpp:carol@localhost".into()),
+    }));
+    h.settle().await;
+    assert!(!h.shows("Draft: half a thought"));
+    assert_eq!(h.app.open_conversation().unwrap().draft(), "note to Carol");
+    drop(h);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let store = tern::store::Store::open(&Profile::at(profile_dir.path()).history_dir()).unwrap();
+    assert_eq!(
+        store.drafts("alice@localhost").unwrap(),
+        vec![("carol@localhost".to_string(), "note to Carol".to_string())]
+    );
+}

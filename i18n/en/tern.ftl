@@ -64,6 +64,7 @@ contacts-decline = Decline
 tab-contacts-requests = Contacts ({ $count }) · { $requests } new
 contacts-ungrouped = Other contacts
 preview-you = You: { $text }
+preview-draft = Draft: { $text }
 
 ## Conversation
 chat-none-title = Start a chat

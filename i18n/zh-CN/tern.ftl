@@ -64,6 +64,7 @@ contacts-decline = 拒绝
 tab-contacts-requests = 联系人（{ $count }）· { $requests } 个新请求
 contacts-ungrouped = 其他联系人
 preview-you = 你：{ $text }
+preview-draft = 草稿：{ $text }
 
 ## Conversation
 chat-none-title = 开始聊天

@@ -1,6 +1,7 @@
 //! The main window: own account and presence, conversations and contacts on
 //! the left, the open conversation on the right.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::str::FromStr;
 
 use chrono::{Local, Utc};
@@ -34,6 +35,12 @@ pub struct State {
     sharing: sharing::State,
     /// Something that went wrong outside the chat (the password not kept…), until dismissed.
     notice: Option<String>,
+    /// Text typed but not sent, by peer (the open chat's as of its last edit).
+    drafts: BTreeMap<String, String>,
+    /// Peers whose draft changed since it was last written to the store.
+    drafts_unsaved: BTreeSet<String>,
+    /// A write of drafts is under way: the next waits for it, so they land in order.
+    drafts_saving: bool,
 }
 
 /// The "add contact" form of the contact list.
@@ -64,6 +71,8 @@ pub enum Message {
     OpenSettings,
     DismissNotice,
     ConversationsLoaded(Result<Vec<Conversation>, String>),
+    DraftsLoaded(Result<Vec<(String, String)>, String>),
+    DraftsSaved,
     MarkedRead,
     ShowAddContact,
     AddContactJid(String),
@@ -135,8 +144,11 @@ impl State {
             add_contact: None,
             sharing: sharing::State::new(sharing),
             notice: None,
+            drafts: BTreeMap::new(),
+            drafts_unsaved: BTreeSet::new(),
+            drafts_saving: false,
         };
-        let task = state.load_conversations();
+        let task = Task::batch([state.load_conversations(), state.load_drafts()]);
         (state, task)
     }
 
@@ -340,11 +352,81 @@ impl State {
         if self.open_peer() == Some(&peer) && draft.is_none() {
             return iced::widget::operation::focus(conversation::COMPOSER);
         }
+        // A link's text replaces the chat's draft; otherwise the draft comes back.
+        let draft = draft.or_else(|| self.drafts.get(peer.as_str()).cloned());
         let (state, task) =
             conversation::State::open(&self.store, self.account.as_str(), peer, draft);
         self.open = Some(state);
         self.tab = Tab::Chats;
-        Task::batch([task.map(Message::Conversation), self.mark_open_read()])
+        let save = self.note_draft();
+        Task::batch([task.map(Message::Conversation), self.mark_open_read(), save])
+    }
+
+    /// The chat's draft, if there is one (the open chat's as of its last edit).
+    pub fn draft(&self, peer: &str) -> Option<&str> {
+        self.drafts.get(peer).map(String::as_str)
+    }
+
+    /// Takes note of the open composer's text as its chat's draft, and writes
+    /// what changed to the store (one write at a time, off the UI thread).
+    fn note_draft(&mut self) -> Task<Message> {
+        if let Some(open) = &self.open {
+            let peer = open.peer().to_string();
+            let text = open.draft();
+            let known = self.drafts.get(&peer).map_or("", String::as_str);
+            if text != known {
+                if text.trim().is_empty() {
+                    self.drafts.remove(&peer);
+                } else {
+                    self.drafts.insert(peer.clone(), text);
+                }
+                self.drafts_unsaved.insert(peer);
+            }
+        }
+        self.save_drafts()
+    }
+
+    fn save_drafts(&mut self) -> Task<Message> {
+        if self.drafts_saving || self.drafts_unsaved.is_empty() {
+            return Task::none();
+        }
+        let changed: Vec<(String, String)> = std::mem::take(&mut self.drafts_unsaved)
+            .into_iter()
+            .map(|peer| {
+                let text = self.drafts.get(&peer).cloned().unwrap_or_default();
+                (peer, text)
+            })
+            .collect();
+        self.drafts_saving = true;
+        let (store, account) = (self.store.clone(), self.account.to_string());
+        Task::perform(
+            async move {
+                let _ = tokio::task::spawn_blocking(move || {
+                    for (peer, text) in changed {
+                        if let Err(e) = store.set_draft(&account, &peer, &text) {
+                            tracing::warn!("cannot keep a draft: {e}");
+                        }
+                    }
+                })
+                .await;
+            },
+            |_| Message::DraftsSaved,
+        )
+    }
+
+    fn load_drafts(&self) -> Task<Message> {
+        let (store, account) = (self.store.clone(), self.account.to_string());
+        Task::perform(
+            async move {
+                tokio::task::spawn_blocking(move || {
+                    store.drafts(&account).map_err(|e| e.to_string())
+                })
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|r| r)
+            },
+            Message::DraftsLoaded,
+        )
     }
 
     fn mark_open_read(&mut self) -> Task<Message> {
@@ -425,6 +507,26 @@ impl State {
             Message::ConversationsLoaded(Err(e)) => {
                 tracing::error!("cannot load conversations: {e}");
             }
+            Message::DraftsLoaded(Ok(drafts)) => {
+                // What was typed meanwhile is newer than what was stored.
+                for (peer, text) in drafts {
+                    if !self.drafts_unsaved.contains(&peer) {
+                        self.drafts.entry(peer).or_insert(text);
+                    }
+                }
+                // The chat opened before the drafts came (an xmpp: link at start).
+                if let Some(open) = &mut self.open
+                    && open.draft().is_empty()
+                    && let Some(text) = self.drafts.get(open.peer().as_str())
+                {
+                    open.set_draft(text);
+                }
+            }
+            Message::DraftsLoaded(Err(e)) => tracing::error!("cannot load drafts: {e}"),
+            Message::DraftsSaved => {
+                self.drafts_saving = false;
+                return (self.save_drafts(), None);
+            }
             Message::MarkedRead => {}
             Message::ShowAddContact => {
                 self.tab = Tab::Contacts;
@@ -491,7 +593,11 @@ impl State {
                     return (Task::none(), None);
                 };
                 let (task, event) = open.update(message, &self.store);
-                let task = Task::batch([task.map(Message::Conversation), self.previews()]);
+                let task = Task::batch([
+                    task.map(Message::Conversation),
+                    self.previews(),
+                    self.note_draft(),
+                ]);
                 let Some(open) = &self.open else {
                     return (task, None);
                 };
@@ -735,10 +841,32 @@ impl State {
 
     fn list(&self) -> Element<'_, Message> {
         let content: Element<'_, Message> = match self.tab {
-            Tab::Chats if self.conversations.is_empty() => empty(fl!("chats-empty")),
-            Tab::Chats => column(self.conversations.iter().map(|c| self.conversation_row(c)))
+            Tab::Chats if self.conversations.is_empty() && self.drafts.is_empty() => {
+                empty(fl!("chats-empty"))
+            }
+            Tab::Chats => {
+                // Chats with nothing but a draft (opened from a link, say) come first.
+                let draft_only = self
+                    .drafts
+                    .keys()
+                    .filter(|peer| !self.conversations.iter().any(|c| &c.peer == *peer))
+                    .map(|peer| Conversation {
+                        peer: peer.clone(),
+                        last_time: None,
+                        last_body: String::new(),
+                        last_direction: None,
+                        unread: 0,
+                    })
+                    .collect::<Vec<_>>();
+                column(
+                    draft_only
+                        .iter()
+                        .chain(&self.conversations)
+                        .map(|c| self.conversation_row(c)),
+                )
                 .spacing(2)
-                .into(),
+                .into()
+            }
             Tab::Contacts => {
                 let mut list = column![self.contact_tools()].spacing(2);
                 if self.roster.is_empty() {
@@ -839,7 +967,7 @@ impl State {
         tools.into()
     }
 
-    fn conversation_row<'a>(&'a self, c: &'a Conversation) -> Element<'a, Message> {
+    fn conversation_row(&self, c: &Conversation) -> Element<'_, Message> {
         let Ok(jid) = BareJid::from_str(&c.peer) else {
             return Space::new().into();
         };
@@ -847,9 +975,11 @@ impl State {
         let selected = self.open_peer() == Some(&jid);
         let name = self.roster.display_name(&jid);
         let time = c.last_time.map(format_list_time).unwrap_or_default();
-        let preview = match c.last_direction {
-            Some(Direction::Out) => fl!("preview-you", text = last_line(&c.last_body)),
-            _ => last_line(&c.last_body),
+        let draft = self.drafts.get(&c.peer).filter(|_| !selected);
+        let preview = match (draft, c.last_direction) {
+            (Some(draft), _) => fl!("preview-draft", text = first_line(draft)),
+            (None, Some(Direction::Out)) => fl!("preview-you", text = last_line(&c.last_body)),
+            (None, _) => last_line(&c.last_body),
         };
         let mut top = row![
             presence_dot(availability),
@@ -863,14 +993,13 @@ impl State {
         let mut bottom = row![
             Space::new().width(10),
             // One line, cut at the pane's edge (iced has no ellipsis): clip, don't overflow.
-            container(
-                text(preview)
-                    .size(12)
-                    .wrapping(text::Wrapping::None)
-                    .style(|t| text::Style {
-                        color: Some(theme::muted(t))
-                    }),
-            )
+            container(text(preview).size(12).wrapping(text::Wrapping::None).style(
+                if draft.is_some() {
+                    theme::draft_text
+                } else {
+                    theme::muted_text
+                }
+            ),)
             .width(Fill)
             .clip(true),
         ]
@@ -994,6 +1123,16 @@ pub fn failure_text(f: &Failure) -> String {
 
 /// A conversation's last message as its list entry shows it: a shared file
 /// by its name rather than its long link.
+/// A draft's first line that has something on it.
+fn first_line(draft: &str) -> String {
+    draft
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or_default()
+        .to_string()
+}
+
 fn last_line(body: &str) -> String {
     match crate::sharing::attachment_url(body, true) {
         Some(url) => fl!(

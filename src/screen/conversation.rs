@@ -106,6 +106,13 @@ impl State {
         self.composer.text()
     }
 
+    /// Puts a draft in the composer, the cursor after it.
+    pub fn set_draft(&mut self, draft: &str) {
+        self.composer = text_editor::Content::with_text(draft);
+        self.composer
+            .perform(text_editor::Action::Move(text_editor::Motion::DocumentEnd));
+    }
+
     pub fn records(&self) -> &[Record] {
         &self.records
     }
