@@ -81,7 +81,7 @@ impl State {
         peer: BareJid,
         draft: Option<String>,
     ) -> (Self, Task<Message>) {
-        let state = Self {
+        let mut state = Self {
             account: account.to_string(),
             peer: peer.clone(),
             records: Vec::new(),
@@ -89,12 +89,15 @@ impl State {
             loaded: false,
             loading_older: false,
             archive: Archive::Unknown,
-            composer: text_editor::Content::with_text(draft.as_deref().unwrap_or("")),
+            composer: text_editor::Content::new(),
         };
+        if let Some(draft) = draft {
+            state.set_draft(&draft);
+        }
         let task = load_page(store, account, peer.as_str(), None).map(Message::Loaded);
+        // (A text editor's cursor lives in its content, where `set_draft` puts it.)
         let focus = iced::widget::operation::focus(COMPOSER);
-        let end = iced::widget::operation::move_cursor_to_end(COMPOSER);
-        (state, Task::batch([task, focus, end]))
+        (state, Task::batch([task, focus]))
     }
 
     pub fn peer(&self) -> &BareJid {
@@ -553,6 +556,21 @@ fn body_view(body: &str) -> Element<'_, Message> {
 mod tests {
     use super::*;
     use iced::keyboard::Modifiers;
+
+    /// Typing into a chat opened with a draft goes after the draft, not before it.
+    #[test]
+    fn typing_continues_a_restored_draft() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let peer = BareJid::new("bob@example.org").unwrap();
+        let draft = Some("see you at\nthe harbour".to_string());
+        let (mut state, _) = State::open(&store, "me@example.org", peer, draft);
+        for c in " at 7".chars() {
+            let insert = text_editor::Action::Edit(text_editor::Edit::Insert(c));
+            let _ = state.update(Message::Edit(insert), &store);
+        }
+        assert_eq!(state.draft(), "see you at\nthe harbour at 7");
+    }
 
     fn press(c: &str, modifiers: Modifiers) -> KeyPress {
         KeyPress {
