@@ -107,9 +107,21 @@ impl FilesConfig {
 static SYSTEM_DOWNLOADS: std::sync::LazyLock<PathBuf> = std::sync::LazyLock::new(|| {
     directories::UserDirs::new()
         .and_then(|d| d.download_dir().map(Path::to_path_buf))
-        .or_else(|| directories::BaseDirs::new().map(|d| d.home_dir().to_path_buf()))
+        .or_else(|| directories::BaseDirs::new().map(|d| downloads_in_home(d.home_dir())))
         .unwrap_or_else(std::env::temp_dir)
 });
+
+/// Where downloads go when the desktop names no download folder (no
+/// `user-dirs.dirs`, as in a bare session): `~/Downloads` if there is one, as
+/// browsers do, else the home folder itself.
+fn downloads_in_home(home: &Path) -> PathBuf {
+    let downloads = home.join("Downloads");
+    if downloads.is_dir() {
+        downloads
+    } else {
+        home.to_path_buf()
+    }
+}
 
 /// How much history a first sign-in on this computer fetches from the
 /// server's archive; older pages come when the user scrolls up.
@@ -233,6 +245,17 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn without_a_named_download_folder_downloads_go_to_home_downloads() {
+        let home = tempfile::tempdir().unwrap();
+        assert_eq!(downloads_in_home(home.path()), home.path());
+        std::fs::create_dir(home.path().join("Downloads")).unwrap();
+        assert_eq!(
+            downloads_in_home(home.path()),
+            home.path().join("Downloads")
+        );
+    }
 
     #[test]
     fn tolerates_unknown_and_missing_keys() {
