@@ -415,17 +415,29 @@ impl State {
     }
 
     fn load_drafts(&self) -> Task<Message> {
+        self.read_store(
+            |store, account| store.drafts(account),
+            Message::DraftsLoaded,
+        )
+    }
+
+    /// Reads from the account's history on tokio's blocking pool: the UI never waits on disk.
+    fn read_store<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(&Store, &str) -> Result<T, crate::store::Error> + Send + 'static,
+        done: fn(Result<T, String>) -> Message,
+    ) -> Task<Message> {
         let (store, account) = (self.store.clone(), self.account.to_string());
         Task::perform(
             async move {
                 tokio::task::spawn_blocking(move || {
-                    store.drafts(&account).map_err(|e| e.to_string())
+                    read(&store, &account).map_err(|e| e.to_string())
                 })
                 .await
                 .map_err(|e| e.to_string())
                 .and_then(|r| r)
             },
-            Message::DraftsLoaded,
+            done,
         )
     }
 
@@ -459,16 +471,8 @@ impl State {
     }
 
     fn load_conversations(&self) -> Task<Message> {
-        let (store, account) = (self.store.clone(), self.account.to_string());
-        Task::perform(
-            async move {
-                tokio::task::spawn_blocking(move || {
-                    store.conversations(&account).map_err(|e| e.to_string())
-                })
-                .await
-                .map_err(|e| e.to_string())
-                .and_then(|r| r)
-            },
+        self.read_store(
+            |store, account| store.conversations(account),
             Message::ConversationsLoaded,
         )
     }
