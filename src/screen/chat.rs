@@ -596,12 +596,20 @@ impl State {
                 let Some(open) = &mut self.open else {
                     return (Task::none(), None);
                 };
+                // Only typing and sending change the draft: scrolling and loading
+                // must not copy a long draft on every event.
+                let edits = match &message {
+                    conversation::Message::Edit(action) => action.is_edit(),
+                    conversation::Message::Send => true,
+                    _ => false,
+                };
                 let (task, event) = open.update(message, &self.store);
-                let task = Task::batch([
-                    task.map(Message::Conversation),
-                    self.previews(),
-                    self.note_draft(),
-                ]);
+                let draft = if edits {
+                    self.note_draft()
+                } else {
+                    Task::none()
+                };
+                let task = Task::batch([task.map(Message::Conversation), self.previews(), draft]);
                 let Some(open) = &self.open else {
                     return (task, None);
                 };
