@@ -362,11 +362,6 @@ impl State {
         Task::batch([task.map(Message::Conversation), self.mark_open_read(), save])
     }
 
-    /// The chat's draft, if there is one (the open chat's as of its last edit).
-    pub fn draft(&self, peer: &str) -> Option<&str> {
-        self.drafts.get(peer).map(String::as_str)
-    }
-
     /// Takes note of the open composer's text as its chat's draft, and writes
     /// what changed to the store (one write at a time, off the UI thread).
     fn note_draft(&mut self) -> Task<Message> {
