@@ -454,8 +454,7 @@ impl Store {
     /// The account's outgoing messages still waiting for the server, oldest first
     /// within each conversation.
     pub fn outbox(&self, account: &str) -> Result<Vec<Record>, Error> {
-        let mut prefix = account.as_bytes().to_vec();
-        prefix.push(0);
+        let prefix = account_prefix(account);
         let mut pending = Vec::new();
         for item in self.outbox.scan_prefix(&prefix) {
             let (key, _) = item?;
@@ -581,8 +580,7 @@ impl Store {
 
     /// The account's conversations, most recent first.
     pub fn conversations(&self, account: &str) -> Result<Vec<Conversation>, Error> {
-        let mut prefix = account.as_bytes().to_vec();
-        prefix.push(0);
+        let prefix = account_prefix(account);
         let mut list = Vec::new();
         for item in self.conversations.scan_prefix(&prefix) {
             let (_, value) = item?;
@@ -609,8 +607,7 @@ impl Store {
 
     /// The account's unsent drafts, by peer. An undecodable one is skipped.
     pub fn drafts(&self, account: &str) -> Result<Vec<(String, String)>, Error> {
-        let mut prefix = account.as_bytes().to_vec();
-        prefix.push(0);
+        let prefix = account_prefix(account);
         let mut drafts = Vec::new();
         for item in self.drafts.scan_prefix(&prefix) {
             let (key, value) = item?;
@@ -732,6 +729,13 @@ fn meta_cursor_key(account: &str) -> Vec<u8> {
     let mut key = b"archive-cursor\0".to_vec();
     key.extend_from_slice(account.as_bytes());
     key
+}
+
+/// The start of every key of one account's entries (`account \0`).
+fn account_prefix(account: &str) -> Vec<u8> {
+    let mut prefix = account.as_bytes().to_vec();
+    prefix.push(0);
+    prefix
 }
 
 fn conversation_key(account: &str, peer: &str) -> Vec<u8> {

@@ -393,19 +393,30 @@ impl State {
             })
             .collect();
         self.drafts_saving = true;
+        self.write_store(
+            move |store, account| {
+                for (peer, text) in changed {
+                    if let Err(e) = store.set_draft(account, &peer, &text) {
+                        tracing::warn!("cannot keep a draft: {e}");
+                    }
+                }
+            },
+            Message::DraftsSaved,
+        )
+    }
+
+    /// Writes to the account's history on tokio's blocking pool, then says `done`.
+    fn write_store(
+        &self,
+        write: impl FnOnce(&Store, &str) + Send + 'static,
+        done: Message,
+    ) -> Task<Message> {
         let (store, account) = (self.store.clone(), self.account.to_string());
         Task::perform(
             async move {
-                let _ = tokio::task::spawn_blocking(move || {
-                    for (peer, text) in changed {
-                        if let Err(e) = store.set_draft(&account, &peer, &text) {
-                            tracing::warn!("cannot keep a draft: {e}");
-                        }
-                    }
-                })
-                .await;
+                let _ = tokio::task::spawn_blocking(move || write(&store, &account)).await;
             },
-            |_| Message::DraftsSaved,
+            move |_| done,
         )
     }
 
@@ -451,17 +462,13 @@ impl State {
             return Task::none();
         }
         conv.unread = 0;
-        let (store, account) = (self.store.clone(), self.account.to_string());
-        Task::perform(
-            async move {
-                let _ = tokio::task::spawn_blocking(move || {
-                    if let Err(e) = store.mark_read(&account, peer.as_str()) {
-                        tracing::warn!("cannot mark the conversation read: {e}");
-                    }
-                })
-                .await;
+        self.write_store(
+            move |store, account| {
+                if let Err(e) = store.mark_read(account, peer.as_str()) {
+                    tracing::warn!("cannot mark the conversation read: {e}");
+                }
             },
-            |_| Message::MarkedRead,
+            Message::MarkedRead,
         )
     }
 
@@ -709,9 +716,9 @@ impl State {
             None => container(
                 column![
                     text(fl!("chat-none-title")).size(20),
-                    text(fl!("chat-none-hint")).size(14).style(|t| text::Style {
-                        color: Some(theme::muted(t))
-                    }),
+                    text(fl!("chat-none-hint"))
+                        .size(14)
+                        .style(theme::muted_text),
                 ]
                 .spacing(8)
                 .align_x(Alignment::Center),
@@ -767,9 +774,7 @@ impl State {
         let mut state_line = row![
             container(Space::new().width(8).height(8))
                 .style(move |t: &iced::Theme| { theme::dot(dot_color(t))(t) }),
-            text(line).size(12).width(Fill).style(|t| text::Style {
-                color: Some(theme::muted(t))
-            }),
+            text(line).size(12).width(Fill).style(theme::muted_text),
         ]
         .spacing(6)
         .align_y(Alignment::Center);
@@ -882,10 +887,8 @@ impl State {
                 for (group, contacts) in self.roster.groups() {
                     let title = group.unwrap_or_else(|| fl!("contacts-ungrouped"));
                     list = list.push(
-                        container(text(title.to_uppercase()).size(11).style(|t| text::Style {
-                            color: Some(theme::muted(t)),
-                        }))
-                        .padding([8, 8]),
+                        container(text(title.to_uppercase()).size(11).style(theme::muted_text))
+                            .padding([8, 8]),
                     );
                     for contact in contacts {
                         list = list.push(self.contact_row(contact));
@@ -991,9 +994,7 @@ impl State {
         let mut top = row![
             presence_dot(availability),
             text(name).size(14).width(Fill),
-            text(time).size(11).style(|t| text::Style {
-                color: Some(theme::muted(t))
-            }),
+            text(time).size(11).style(theme::muted_text),
         ]
         .spacing(8)
         .align_y(Alignment::Center);
@@ -1040,9 +1041,7 @@ impl State {
                 text(detail)
                     .size(11)
                     .wrapping(text::Wrapping::None)
-                    .style(|t| text::Style {
-                        color: Some(theme::muted(t)),
-                    }),
+                    .style(theme::muted_text),
             )
             .width(Fill)
             .clip(true),
@@ -1072,9 +1071,7 @@ impl State {
                     text(self.peer_name(peer)).size(17),
                     text(format!("{peer} · {detail}"))
                         .size(12)
-                        .style(|t| text::Style {
-                            color: Some(theme::muted(t))
-                        }),
+                        .style(theme::muted_text),
                 ]
                 .spacing(2),
             ]
@@ -1095,12 +1092,10 @@ fn presence_dot<'a>(a: Availability) -> Element<'a, Message> {
 }
 
 fn empty<'a>(label: String) -> Element<'a, Message> {
-    container(text(label).size(13).style(|t| text::Style {
-        color: Some(theme::muted(t)),
-    }))
-    .padding(16)
-    .center_x(Fill)
-    .into()
+    container(text(label).size(13).style(theme::muted_text))
+        .padding(16)
+        .center_x(Fill)
+        .into()
 }
 
 /// "14:05" today, else the date.

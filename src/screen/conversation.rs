@@ -276,13 +276,9 @@ impl State {
         }
         if self.loaded && self.records.is_empty() {
             list = list.push(
-                container(
-                    text(fl!("chat-empty", name = peer_name)).style(|t| text::Style {
-                        color: Some(theme::muted(t)),
-                    }),
-                )
-                .center_x(Fill)
-                .padding(24),
+                container(text(fl!("chat-empty", name = peer_name)).style(theme::muted_text))
+                    .center_x(Fill)
+                    .padding(24),
             );
         }
         let mut previous: Option<&Record> = None;
@@ -429,12 +425,10 @@ fn day_separator<'a>(day: NaiveDate) -> Element<'a, Message> {
     } else {
         day.format("%Y-%m-%d").to_string()
     };
-    container(text(label).size(12).style(|t| text::Style {
-        color: Some(theme::muted(t)),
-    }))
-    .center_x(Fill)
-    .padding([10, 0])
-    .into()
+    container(text(label).size(12).style(theme::muted_text))
+        .center_x(Fill)
+        .padding([10, 0])
+        .into()
 }
 
 fn message_view<'a>(
@@ -447,9 +441,6 @@ fn message_view<'a>(
         .with_timezone(&Local)
         .format("%H:%M")
         .to_string();
-    let muted = |t: &iced::Theme| text::Style {
-        color: Some(theme::muted(t)),
-    };
     let mut block = column![].spacing(2);
     let mut meta = row![].spacing(6).align_y(Alignment::Center);
     if let Some((name, jid)) = header {
@@ -460,13 +451,13 @@ fn message_view<'a>(
                 text(name).size(14).style(move |t| text::Style {
                     color: Some(theme::jid_color(t, &jid))
                 }),
-                text(time).size(11).style(muted),
+                text(time).size(11).style(theme::muted_text),
             ]
             .spacing(8)
             .align_y(Alignment::Center),
         );
     } else {
-        meta = meta.push(text(time).size(11).style(muted));
+        meta = meta.push(text(time).size(11).style(theme::muted_text));
     }
     if let Some(mark) = delivery_mark(record) {
         meta = meta.push(mark);

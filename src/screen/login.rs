@@ -196,9 +196,9 @@ impl State {
 
         let mut form = column![
             text(fl!("app-name")).size(28),
-            text(fl!("login-subtitle")).size(14).style(|t| text::Style {
-                color: Some(theme::muted(t))
-            }),
+            text(fl!("login-subtitle"))
+                .size(14)
+                .style(theme::muted_text),
             Space::new().height(8),
             field(fl!("login-jid"), jid),
             field(fl!("login-password"), password),
@@ -254,9 +254,7 @@ impl State {
             let mut remember = column![
                 text(fl!("login-no-keyring"))
                     .size(12)
-                    .style(|t| text::Style {
-                        color: Some(theme::muted(t)),
-                    }),
+                    .style(theme::muted_text),
                 checkbox(self.remember_in_file)
                     .label(fl!("login-remember-file"))
                     .on_toggle_maybe((!connecting).then_some(Message::RememberInFile))

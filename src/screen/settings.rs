@@ -314,9 +314,7 @@ fn setting<'a>(
 ) -> Element<'a, Message> {
     let mut words = column![text(label).size(14)].spacing(2).width(Fill);
     if let Some(hint) = hint {
-        words = words.push(text(hint).size(12).style(|t| text::Style {
-            color: Some(theme::muted(t)),
-        }));
+        words = words.push(text(hint).size(12).style(theme::muted_text));
     }
     row![words, Space::new().width(12), control]
         .align_y(Alignment::Center)
