@@ -7,7 +7,9 @@
 //! - `ids`: `account \0 peer \0 id` → message key: de-duplication and state updates.
 //! - `archive`: `account \0 archive id` → message key: de-duplication of MAM results.
 //! - `outbox`: message key → nothing: outgoing messages not yet acknowledged by the server.
-//! - `meta`: `layout` → u32 BE; `archive-cursor \0 account` → the newest archive id seen.
+//! - `meta`: `layout` → u32 BE; `archive-cursor \0 account` → the newest archive id seen;
+//!   `archive-since \0 account` → RFC 3339 time, when the archive was empty at a first
+//!   sign-in (added within version 2; older builds ignore it).
 //! - `drafts`: `account \0 peer` → UTF-8 text typed but not sent. Added within
 //!   version 2: a build without it never opens the tree and loses nothing else.
 //!
@@ -58,6 +60,15 @@ pub enum Error {
     Corrupt(String),
     #[error("history storage error: {0}")]
     Sled(#[from] sled::Error),
+}
+
+/// Where a catch-up from the server's archive resumes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ArchivePosition {
+    /// After this archive id: everything up to it is stored.
+    After(String),
+    /// From this time: the archive held nothing newer when we last looked.
+    Since(DateTime<Utc>),
 }
 
 /// Where a page ends: pass it back to get the messages before it.
@@ -470,23 +481,45 @@ impl Store {
         Ok(pending)
     }
 
-    /// The newest archive id (XEP-0313) stored for the account: where catch-up resumes.
-    pub fn archive_cursor(&self, account: &str) -> Result<Option<String>, Error> {
-        Ok(self
+    /// Where the account's next catch-up from the archive (XEP-0313) starts,
+    /// if a catch-up ever got anywhere.
+    pub fn archive_position(&self, account: &str) -> Result<Option<ArchivePosition>, Error> {
+        if let Some(id) = self
             .meta
             .get(meta_cursor_key(account))?
-            .and_then(|v| String::from_utf8(v.to_vec()).ok()))
+            .and_then(|v| String::from_utf8(v.to_vec()).ok())
+        {
+            return Ok(Some(ArchivePosition::After(id)));
+        }
+        Ok(self
+            .meta
+            .get(meta_since_key(account))?
+            .and_then(|v| String::from_utf8(v.to_vec()).ok())
+            .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+            .map(|t| ArchivePosition::Since(t.with_timezone(&Utc))))
     }
 
     /// Forgets how far catch-up got (the server no longer knows that position).
     pub fn clear_archive_cursor(&self, account: &str) -> Result<(), Error> {
         self.meta.remove(meta_cursor_key(account))?;
+        self.meta.remove(meta_since_key(account))?;
         Ok(())
     }
 
     /// Records how far catch-up got. Call only after the messages up to `id` are stored.
     pub fn set_archive_cursor(&self, account: &str, id: &str) -> Result<(), Error> {
         self.meta.insert(meta_cursor_key(account), id.as_bytes())?;
+        self.meta.remove(meta_since_key(account))?;
+        Ok(())
+    }
+
+    /// Records that the archive held nothing we lack from before `time`: a
+    /// first sign-in found it empty, so the next catch-up takes everything
+    /// since then. An archive id, once known, takes its place.
+    pub fn set_archive_since(&self, account: &str, time: DateTime<Utc>) -> Result<(), Error> {
+        let stamp = time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        self.meta
+            .insert(meta_since_key(account), stamp.as_bytes())?;
         Ok(())
     }
 
@@ -722,6 +755,14 @@ fn archive_key(account: &str, archive_id: &str) -> Vec<u8> {
     let mut key = account.as_bytes().to_vec();
     key.push(0);
     key.extend_from_slice(archive_id.as_bytes());
+    key
+}
+
+/// Added within layout 2: a build without it sees no position and fetches a
+/// first sign-in's window again, losing nothing.
+fn meta_since_key(account: &str) -> Vec<u8> {
+    let mut key = b"archive-since\0".to_vec();
+    key.extend_from_slice(account.as_bytes());
     key
 }
 
@@ -974,16 +1015,37 @@ mod tests {
     }
 
     #[test]
-    fn archive_cursor_round_trips_per_account() {
+    fn archive_position_round_trips_per_account() {
         let tmp = tempfile::tempdir().unwrap();
         let store = Store::open(tmp.path()).unwrap();
-        assert_eq!(store.archive_cursor("a@x").unwrap(), None);
+        assert_eq!(store.archive_position("a@x").unwrap(), None);
+        // A first sign-in that found the archive empty.
+        let t = DateTime::parse_from_rfc3339("2026-11-02T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        store.set_archive_since("a@x", t).unwrap();
+        assert_eq!(
+            store.archive_position("a@x").unwrap(),
+            Some(ArchivePosition::Since(t))
+        );
+        // An archive id, once stored, takes the time's place.
         store.set_archive_cursor("a@x", "id-9").unwrap();
         assert_eq!(
-            store.archive_cursor("a@x").unwrap().as_deref(),
-            Some("id-9")
+            store.archive_position("a@x").unwrap(),
+            Some(ArchivePosition::After("id-9".into()))
         );
-        assert_eq!(store.archive_cursor("b@x").unwrap(), None);
+        assert_eq!(store.archive_position("b@x").unwrap(), None);
+        drop(store);
+        let store = Store::open(tmp.path()).unwrap();
+        assert_eq!(
+            store.archive_position("a@x").unwrap(),
+            Some(ArchivePosition::After("id-9".into()))
+        );
+        store.clear_archive_cursor("a@x").unwrap();
+        assert_eq!(store.archive_position("a@x").unwrap(), None);
+        store.set_archive_since("a@x", t).unwrap();
+        store.clear_archive_cursor("a@x").unwrap();
+        assert_eq!(store.archive_position("a@x").unwrap(), None);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! and [`Event`]s it receives; nothing here knows about iced.
 
 pub mod connector;
+mod requests;
 pub mod uri;
 mod worker;
 

@@ -40,11 +40,12 @@ use tokio_xmpp::stanzastream::{
 use tracing::Instrument;
 
 use super::connector;
+use super::requests::{self, Reply, Requests};
 use super::{
     Availability, Command, ConnectionState, Contact, Event, Failure, Handle, Oldest, OwnPresence,
     Settings, SlotError, Subscription, UploadService,
 };
-use crate::store::{Delivery, Direction, NewMessage, Record, Store};
+use crate::store::{ArchivePosition, Delivery, Direction, NewMessage, Record, Store};
 
 /// Stanzas buffered each way inside `StanzaStream`.
 const QUEUE_DEPTH: usize = 256;
@@ -94,7 +95,6 @@ pub fn spawn(account: BareJid, store: Store) -> (Handle, mpsc::UnboundedReceiver
             events: ev_tx,
             commands: cmd_rx,
             presence: OwnPresence::default(),
-            next_id: 0,
             contacts: HashSet::new(),
             catch_up: None,
             window: Default::default(),
@@ -109,6 +109,9 @@ pub fn spawn(account: BareJid, store: Store) -> (Handle, mpsc::UnboundedReceiver
             outq: std::collections::VecDeque::new(),
             upload: None,
             discovering: 0,
+            stanza_ids: false,
+            synced: false,
+            catch_up_retry: None,
         }
         .run()
         .instrument(span),
@@ -122,8 +125,6 @@ struct Worker {
     events: mpsc::UnboundedSender<Event>,
     commands: mpsc::UnboundedReceiver<Command>,
     presence: OwnPresence,
-    /// Counter for the ids of our IQs.
-    next_id: u64,
     /// The roster's JIDs: who gets delivery receipts from us (XEP-0184 §8).
     contacts: HashSet<BareJid>,
     /// The archive query running, if any.
@@ -157,7 +158,32 @@ struct Worker {
     upload: Option<UploadService>,
     /// Service discovery answers still awaited while looking for it.
     discovering: usize,
+    /// Whether our server announced that it stamps stanza-ids (XEP-0359 §4,
+    /// `urn:xmpp:sid:0` on our account); until it does, none is believed.
+    stanza_ids: bool,
+    /// Whether this session's catch-up reached the archive's end: only then
+    /// may live messages move the archive position (see `advance_cursor`).
+    synced: bool,
+    /// When to try a catch-up again that was cut short.
+    catch_up_retry: Option<CatchUpRetry>,
 }
+
+/// A catch-up to try again (see `catch_up_cut_short`).
+struct CatchUpRetry {
+    at: Instant,
+    /// Attempts cut short so far in this session.
+    attempts: u32,
+}
+
+/// Catch-ups cut short in one session before the worker waits for the next.
+const CATCH_UP_RETRIES: u32 = 8;
+/// The first wait before a catch-up cut short is tried again; it doubles.
+const CATCH_UP_BACKOFF: Duration = Duration::from_secs(5);
+const CATCH_UP_BACKOFF_MAX: Duration = Duration::from_secs(300);
+/// Archive pages one catch-up asks for before it stops (and, when that is
+/// not the end, tries again later from where it got): a bound on a server
+/// that pages on and on.
+const CATCH_UP_PAGES: usize = 500;
 
 /// Items of our server asked about when looking for its upload service.
 const DISCO_ITEMS_MAX: usize = 32;
@@ -222,9 +248,16 @@ enum Pending {
     DiscoItems,
     /// One item's features (looking for its upload service).
     DiscoInfo(Jid),
-    /// An upload slot, for the transfer with this id, from this service.
-    Slot(String, Jid),
+    /// An upload slot, for the transfer with this id.
+    Slot(String),
+    /// Our own account's features (does the server stamp stanza-ids?).
+    OwnFeatures,
 }
+
+/// How long an answer to a question that the session waits on (roster,
+/// archive pages, service discovery, upload slots) may take. A server that
+/// never answers must not stall the catch-up, the upload or the sign-in.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Notices that the computer slept: the wall clock moved on while the
 /// monotonic clock (which stops during suspend on Linux and macOS) did not.
@@ -295,6 +328,15 @@ struct CatchUp {
     /// twice when its sender sent it again (an unacknowledged message after a
     /// reconnection); the first listing is where it belongs.
     listed: HashSet<String>,
+    /// Whether live messages wait for this catch-up (see `start_catch_up`).
+    holds_live: bool,
+    /// Forward only: the archive id the page being fetched starts after.
+    after: Option<String>,
+    /// The time the query starts from: the window of a first sign-in, or
+    /// when the archive was last found empty.
+    start: Option<chrono::DateTime<Utc>>,
+    /// Pages asked for so far (see `CATCH_UP_PAGES`).
+    pages_asked: usize,
 }
 
 enum Paging {
@@ -397,7 +439,7 @@ impl Worker {
             QUEUE_DEPTH,
         );
         self.emit(Event::Connection(ConnectionState::Connecting));
-        let mut pending: HashMap<String, Pending> = HashMap::new();
+        let mut pending: Requests<Pending> = Requests::new(self.account.clone());
         let mut bound: Option<Jid> = None;
         // Whether the stream is up now. While it is suspended, new messages wait
         // in the outbox instead of the crate's queue: should resumption fail,
@@ -417,7 +459,7 @@ impl Worker {
         // Since when a connection handed to the stream has been negotiating.
         let mut negotiating: Option<Instant> = None;
 
-        let end = loop {
+        let end = 'session: loop {
             tokio::select! {
                 // Another turn to hand what waits to the stream (see `pump`).
                 _ = async { if full { tokio::time::sleep(FULL_QUEUE_PAUSE).await } },
@@ -463,7 +505,7 @@ impl Worker {
                         );
                         // Receipts the old session may have lost go again (peers ignore repeats).
                         let mut owed = std::mem::take(&mut self.unconfirmed.receipts);
-                        for waiting in pending.drain().map(|(_, p)| p) {
+                        for waiting in pending.drain() {
                             if let Pending::Barrier(unconfirmed) = waiting {
                                 owed.extend(unconfirmed.receipts);
                             }
@@ -472,17 +514,23 @@ impl Worker {
                         bound = Some(bound_jid.clone());
                         self.emit(Event::Connection(ConnectionState::Online { jid: bound_jid, resumed: false }));
                         // RFC 6121 §2.2: fetch the roster before announcing presence.
-                        pending.insert("roster-1".into(), Pending::Roster);
                         self.outq.clear(); // what the old session had not handed over is moot or redone below
-                        self.outq.push_back(Box::new(Iq::from_get("roster-1", Roster { ver: None, items: vec![] }).into()));
+                        // Whether our server stamps stanza-ids we may trust (XEP-0359 §4): asked
+                        // before the roster, so answered before the catch-up and live messages.
+                        self.stanza_ids = false;
+                        let id = pending.add(None, Pending::OwnFeatures, Some(REPLY_TIMEOUT), Instant::now());
+                        self.outq.push_back(Box::new(Iq::from_get(id, DiscoInfoQuery { node: None }).into()));
+                        let id = pending.add(None, Pending::Roster, Some(REPLY_TIMEOUT), Instant::now());
+                        self.outq.push_back(Box::new(Iq::from_get(id, Roster { ver: None, items: vec![] }).into()));
                         // A new session: the server forgot our carbons subscription.
-                        self.next_id += 1;
-                        let enable = Iq::from_set(format!("carbons-{}", self.next_id), CarbonsEnable);
+                        let enable = Iq::from_set(requests::new_id(), CarbonsEnable);
                         self.outq.push_back(Box::new(enable.into()));
                         self.catch_up = None;
+                        self.catch_up_retry = None;
+                        self.synced = false;
                         // A catch-up follows the roster when we have a position;
                         // what waited for one cut short waits for this one.
-                        self.defer_live = matches!(self.store.archive_cursor(self.account.as_str()), Ok(Some(_)));
+                        self.defer_live = matches!(self.store.archive_position(self.account.as_str()), Ok(Some(_)));
                         if !self.defer_live {
                             self.store_deferred();
                         }
@@ -559,18 +607,29 @@ impl Worker {
                     tracing::trace!("tick: linked {linked}, {} stanzas and {} messages waiting, queue full {full}", self.outq.len(), sendq.len());
                     if wake.woke(Instant::now(), std::time::SystemTime::now()) && linked {
                         tracing::info!("the computer slept; checking the connection");
-                        self.next_id += 1;
-                        let id = format!("wake-{}", self.next_id);
-                        pending.insert(id.clone(), Pending::Probe);
+                        let id = pending.add(None, Pending::Probe, None, Instant::now());
                         self.outq.push_back(Box::new(Iq::from_get(id.clone(), tokio_xmpp::parsers::ping::Ping).into()));
                         probe = Some((id, Instant::now() + WAKE_PROBE_TIMEOUT));
+                    }
+                    let now = Instant::now();
+                    for request in pending.expired(now) {
+                        let (alive, stanzas) = self.on_no_answer(request, &mut pending);
+                        if !alive {
+                            break 'session End::Stop;
+                        }
+                        self.outq.extend(stanzas.into_iter().map(Box::new));
+                    }
+                    if bound.is_some() {
+                        for stanza in self.retry_catch_up(&mut pending, now) {
+                            self.outq.push_back(Box::new(stanza));
+                        }
                     }
                     if negotiating.is_some_and(|since| since.elapsed() >= NEGOTIATION_TIMEOUT) {
                         tracing::warn!("the server does not answer the session's negotiation; starting a new session");
                         break End::Fresh(fresh.clone());
                     }
                     if let Some((id, deadline)) = &probe {
-                        if !pending.contains_key(id) {
+                        if !pending.contains(id) {
                             probe = None;
                         } else if Instant::now() >= *deadline {
                             tracing::info!("the connection did not survive the suspend; starting a new session");
@@ -631,7 +690,7 @@ impl Worker {
                         }
                     }
                     Some(command @ (Command::AddContact { .. } | Command::AnswerSubscription { .. })) => {
-                        for stanza in contact_stanzas(command, &mut self.next_id) {
+                        for stanza in contact_stanzas(command) {
                             self.outq.push_back(Box::new(stanza));
                         }
                     }
@@ -657,7 +716,7 @@ impl Worker {
             });
         }
         // Receipts not yet confirmed go with the next session (see `Unconfirmed`).
-        for waiting in pending.into_values() {
+        for waiting in pending.drain() {
             if let Pending::Barrier(unconfirmed) = waiting {
                 self.unconfirmed.receipts.extend(unconfirmed.receipts);
             }
@@ -817,15 +876,15 @@ impl Worker {
     /// only after a read timeout (60 s with `Timeouts::tight`), which would
     /// leave the "sent" mark a minute late; `tests/worker.rs` checks the mark
     /// comes within seconds for a contact who is offline (no receipt possible).
-    fn confirm_sent(&mut self, pending: &mut HashMap<String, Pending>) {
+    fn confirm_sent(&mut self, pending: &mut Requests<Pending>) {
         if self.unconfirmed.is_empty() {
             return;
         }
-        self.next_id += 1;
-        let id = format!("sent-{}", self.next_id);
-        pending.insert(
-            id.clone(),
+        let id = pending.add(
+            None,
             Pending::Barrier(std::mem::take(&mut self.unconfirmed)),
+            None,
+            Instant::now(),
         );
         // No `to`: the server answers for our own account.
         let ping = Iq::from_get(id, tokio_xmpp::parsers::ping::Ping);
@@ -853,7 +912,7 @@ impl Worker {
     }
 
     /// Handles one inbound stanza; `false` when the app is gone.
-    async fn on_stanza(&mut self, stanza: Stanza, pending: &mut HashMap<String, Pending>) -> bool {
+    async fn on_stanza(&mut self, stanza: Stanza, pending: &mut Requests<Pending>) -> bool {
         match stanza {
             Stanza::Presence(presence) => self.on_presence(presence),
             Stanza::Message(message) => {
@@ -946,7 +1005,7 @@ impl Worker {
     /// catch-up from the archive ends (see `on_message`).
     fn waits_for_catch_up(&self) -> bool {
         self.defer_live
-            || matches!(&self.catch_up, Some(c) if matches!(c.direction, Paging::Forward))
+            || matches!(&self.catch_up, Some(c) if c.holds_live && matches!(c.direction, Paging::Forward))
     }
 
     /// Stores a live message after the newest from its sender and shows it;
@@ -1048,13 +1107,17 @@ impl Worker {
     /// messages live; what it archived before (including messages sent while
     /// we had signed in but were not yet available, which Prosody does not
     /// always deliver later) comes from the catch-up query that follows.
-    fn announce(&mut self, pending: &mut HashMap<String, Pending>) -> Vec<Stanza> {
+    fn announce(&mut self, pending: &mut Requests<Pending>) -> Vec<Stanza> {
         let mut stanzas = vec![self.own_presence().into()];
-        stanzas.extend(self.start_catch_up(pending));
+        stanzas.extend(self.start_catch_up(pending, true));
         // XEP-0363 §2: the upload service is one of our server's items.
-        self.next_id += 1;
-        let id = format!("disco-items-{}", self.next_id);
-        pending.insert(id.clone(), Pending::DiscoItems);
+        let domain = Jid::from(self.account.domain().to_owned());
+        let id = pending.add(
+            Some(domain.clone()),
+            Pending::DiscoItems,
+            Some(REPLY_TIMEOUT),
+            Instant::now(),
+        );
         let query = Iq::from_get(
             id,
             DiscoItemsQuery {
@@ -1062,7 +1125,7 @@ impl Worker {
                 rsm: None,
             },
         )
-        .with_to(Jid::from(self.account.domain().to_owned()));
+        .with_to(domain);
         stanzas.push(query.into());
         stanzas
     }
@@ -1116,9 +1179,15 @@ impl Worker {
         }
     }
 
-    /// A live message was stored with its archive id: while no catch-up runs,
-    /// the archive and the stream agree on order, so catch-up can resume after it.
+    /// A live message was stored with its archive id: once this session's
+    /// catch-up has brought everything up to the present, and while no other
+    /// runs, the archive and the stream agree on order, so catch-up can resume
+    /// after it. Before that (a catch-up cut short, or not yet done), moving the
+    /// position past a live message would skip what the archive still holds.
     fn advance_cursor(&mut self, archive_id: Option<&str>) {
+        if !self.synced {
+            return;
+        }
         if let (None, Some(id)) = (&self.catch_up, archive_id) {
             self.after_flush.cursor = Some(id.to_owned());
         }
@@ -1157,36 +1226,46 @@ impl Worker {
 
     /// Starts catching up from the archive: after our last archive id, or, on a
     /// first sign-in, the newest messages back to the configured window.
-    fn start_catch_up(&mut self, pending: &mut HashMap<String, Pending>) -> Vec<Stanza> {
-        let cursor = match self.store.archive_cursor(self.account.as_str()) {
-            Ok(c) => c,
+    /// `holds_live`: live messages wait until it ends (the first catch-up of a
+    /// session; a retry after one was cut short lets them through).
+    fn start_catch_up(&mut self, pending: &mut Requests<Pending>, holds_live: bool) -> Vec<Stanza> {
+        let position = match self.store.archive_position(self.account.as_str()) {
+            Ok(p) => p,
             Err(e) => {
                 tracing::error!("cannot read the archive position: {e}");
                 self.store_deferred();
                 return vec![];
             }
         };
-        let paging = match cursor {
-            Some(_) => Paging::Forward,
-            None => Paging::Backward {
-                limit: self.window.max_messages,
-            },
+        let window_start = Utc::now() - chrono::Duration::days(i64::from(self.window.days));
+        let (paging, after, start) = match position {
+            Some(ArchivePosition::After(id)) => (Paging::Forward, Some(id), None),
+            Some(ArchivePosition::Since(time)) => (Paging::Forward, None, Some(time)),
+            None => (
+                Paging::Backward {
+                    limit: self.window.max_messages,
+                },
+                None,
+                Some(window_start),
+            ),
         };
-        self.next_id += 1;
         let catch_up = CatchUp {
-            query_id: format!("mam-{}", self.next_id),
+            query_id: requests::new_id(),
             direction: paging,
             last_time: None,
             stored: 0,
             pages: vec![Vec::new()],
             newest: None,
             listed: HashSet::new(),
+            holds_live,
+            after: after.clone(),
+            start,
+            pages_asked: 1,
         };
         let query = match &catch_up.direction {
-            Paging::Forward => self.archive_query(&catch_up.query_id, cursor, None, None),
+            Paging::Forward => self.archive_query(&catch_up.query_id, after, None, start),
             Paging::Backward { .. } => {
-                let start = Utc::now() - chrono::Duration::days(i64::from(self.window.days));
-                self.archive_query(&catch_up.query_id, None, Some(String::new()), Some(start))
+                self.archive_query(&catch_up.query_id, None, Some(String::new()), start)
             }
         };
         tracing::debug!("archive catch-up starts ({})", catch_up.query_id);
@@ -1225,14 +1304,8 @@ impl Worker {
         }
     }
 
-    fn archive_iq(
-        &mut self,
-        query: ArchiveQuery,
-        pending: &mut HashMap<String, Pending>,
-    ) -> Vec<Stanza> {
-        self.next_id += 1;
-        let id = format!("mam-page-{}", self.next_id);
-        pending.insert(id.clone(), Pending::Archive);
+    fn archive_iq(&mut self, query: ArchiveQuery, pending: &mut Requests<Pending>) -> Vec<Stanza> {
+        let id = pending.add(None, Pending::Archive, Some(REPLY_TIMEOUT), Instant::now());
         vec![Iq::from_set(id, query).into()]
     }
 
@@ -1387,7 +1460,7 @@ impl Worker {
     fn on_disco_items(
         &mut self,
         items: Option<DiscoItemsResult>,
-        pending: &mut HashMap<String, Pending>,
+        pending: &mut Requests<Pending>,
     ) -> (bool, Vec<Stanza>) {
         let items = items.map(|r| r.items).unwrap_or_default();
         let mut stanzas = Vec::new();
@@ -1396,9 +1469,12 @@ impl Worker {
             .filter(|i| i.node.is_none())
             .take(DISCO_ITEMS_MAX)
         {
-            self.next_id += 1;
-            let id = format!("disco-info-{}", self.next_id);
-            pending.insert(id.clone(), Pending::DiscoInfo(item.jid.clone()));
+            let id = pending.add(
+                Some(item.jid.clone()),
+                Pending::DiscoInfo(item.jid.clone()),
+                Some(REPLY_TIMEOUT),
+                Instant::now(),
+            );
             let query = Iq::from_get(id, DiscoInfoQuery { node: None }).with_to(item.jid);
             stanzas.push(query.into());
         }
@@ -1447,7 +1523,7 @@ impl Worker {
         name: String,
         size: u64,
         content_type: String,
-        pending: &mut HashMap<String, Pending>,
+        pending: &mut Requests<Pending>,
     ) -> Vec<Stanza> {
         let Some(service) = self.upload.clone() else {
             self.emit(Event::Slot {
@@ -1465,9 +1541,12 @@ impl Worker {
             });
             return vec![];
         }
-        self.next_id += 1;
-        let iq_id = format!("slot-{}", self.next_id);
-        pending.insert(iq_id.clone(), Pending::Slot(id, service.jid.clone()));
+        let iq_id = pending.add(
+            Some(service.jid.clone()),
+            Pending::Slot(id),
+            Some(REPLY_TIMEOUT),
+            Instant::now(),
+        );
         let request = SlotRequest {
             filename: crate::transfer::safe_file_name(&name),
             size,
@@ -1526,13 +1605,12 @@ impl Worker {
         &mut self,
         peer: BareJid,
         before: Option<Oldest>,
-        pending: &mut HashMap<String, Pending>,
+        pending: &mut Requests<Pending>,
     ) -> Vec<Stanza> {
         if self.older.values().any(|f| f.peer == peer) {
             return vec![]; // one at a time; the running one answers
         }
-        self.next_id += 1;
-        let query_id = format!("mam-older-{}", self.next_id);
+        let query_id = requests::new_id();
         let shown_from = before.as_ref().map(|b| b.time);
         let (before_id, end) = match before {
             Some(Oldest {
@@ -1562,11 +1640,14 @@ impl Worker {
         &mut self,
         query_id: String,
         query: ArchiveQuery,
-        pending: &mut HashMap<String, Pending>,
+        pending: &mut Requests<Pending>,
     ) -> Vec<Stanza> {
-        self.next_id += 1;
-        let id = format!("mam-page-{}", self.next_id);
-        pending.insert(id.clone(), Pending::Older(query_id));
+        let id = pending.add(
+            None,
+            Pending::Older(query_id),
+            Some(REPLY_TIMEOUT),
+            Instant::now(),
+        );
         vec![Iq::from_set(id, query).into()]
     }
 
@@ -1620,7 +1701,7 @@ impl Worker {
         &mut self,
         query_id: &str,
         fin: Option<Fin>,
-        pending: &mut HashMap<String, Pending>,
+        pending: &mut Requests<Pending>,
     ) -> (bool, Vec<Stanza>) {
         let Some(mut fetch) = self.older.remove(query_id) else {
             return (true, vec![]);
@@ -1672,15 +1753,13 @@ impl Worker {
     fn on_archive_page(
         &mut self,
         fin: Option<Fin>,
-        pending: &mut HashMap<String, Pending>,
+        pending: &mut Requests<Pending>,
     ) -> Vec<Stanza> {
         let Some(mut catch_up) = self.catch_up.take() else {
             return vec![];
         };
         let Some(fin) = fin else {
-            tracing::warn!("archive page without <fin/>: catch-up stopped");
-            self.store_backfill(catch_up);
-            self.store_deferred();
+            self.catch_up_cut_short(catch_up, "an archive page without <fin/>");
             return vec![];
         };
         // The page's messages arrived (and were stored) before its <fin/>.
@@ -1690,10 +1769,21 @@ impl Worker {
                     self.after_flush.cursor = Some(last.clone());
                 }
                 match (fin.complete, fin.set.last) {
-                    (false, Some(last)) => {
+                    (true, _) => None,
+                    // A page that ends where it began would be asked for again forever.
+                    (false, Some(last)) if catch_up.after.as_ref() != Some(&last) => {
+                        if catch_up.pages_asked >= CATCH_UP_PAGES {
+                            self.catch_up_cut_short(catch_up, "too many archive pages at once");
+                            return vec![];
+                        }
+                        catch_up.after = Some(last.clone());
+                        catch_up.pages_asked += 1;
                         Some(self.archive_query(&catch_up.query_id, Some(last), None, None))
                     }
-                    _ => None,
+                    (false, _) => {
+                        self.catch_up_cut_short(catch_up, "the archive's pages do not advance");
+                        return vec![];
+                    }
                 }
             }
             Paging::Backward { limit } => {
@@ -1703,14 +1793,15 @@ impl Worker {
                 }
                 catch_up.pages.push(Vec::new());
                 match (fin.complete, fin.set.first) {
-                    (false, Some(first)) if catch_up.stored < limit => {
-                        let start =
-                            Utc::now() - chrono::Duration::days(i64::from(self.window.days));
+                    (false, Some(first))
+                        if catch_up.stored < limit && catch_up.pages_asked < CATCH_UP_PAGES =>
+                    {
+                        catch_up.pages_asked += 1;
                         Some(self.archive_query(
                             &catch_up.query_id,
                             None,
                             Some(first.item),
-                            Some(start),
+                            catch_up.start,
                         ))
                     }
                     _ => None,
@@ -1724,6 +1815,8 @@ impl Worker {
             }
             None => {
                 tracing::info!("archive catch-up done ({} messages)", catch_up.stored);
+                self.synced = true;
+                self.catch_up_retry = None;
                 self.store_backfill(catch_up);
                 self.store_deferred();
                 vec![]
@@ -1731,11 +1824,62 @@ impl Worker {
         }
     }
 
+    /// A catch-up that ended before the archive's end (an error, a page
+    /// without `<fin/>`, no answer, pages that do not advance). The position
+    /// stays after the last page stored, live messages are let through (shown,
+    /// but not moving the position), and the catch-up is tried again later.
+    fn catch_up_cut_short(&mut self, catch_up: CatchUp, why: &str) {
+        let attempts = self.catch_up_retry.as_ref().map_or(0, |r| r.attempts) + 1;
+        if attempts > CATCH_UP_RETRIES {
+            tracing::warn!("archive catch-up cut short ({why}); given up until the next session");
+            self.catch_up_retry = None;
+        } else {
+            let wait = CATCH_UP_BACKOFF
+                .saturating_mul(1 << (attempts - 1).min(6))
+                .min(CATCH_UP_BACKOFF_MAX);
+            tracing::warn!(
+                "archive catch-up cut short ({why}); trying again in {} s",
+                wait.as_secs()
+            );
+            self.catch_up_retry = Some(CatchUpRetry {
+                at: Instant::now() + wait,
+                attempts,
+            });
+        }
+        self.store_backfill(catch_up);
+        self.store_deferred();
+    }
+
+    /// Starts the catch-up again if one was cut short and its time has come.
+    fn retry_catch_up(&mut self, pending: &mut Requests<Pending>, now: Instant) -> Vec<Stanza> {
+        match &self.catch_up_retry {
+            Some(retry) if retry.at <= now && self.catch_up.is_none() => {
+                tracing::info!("archive catch-up: attempt {}", retry.attempts + 1);
+                // The attempt count stays until a catch-up completes.
+                if let Some(retry) = &mut self.catch_up_retry {
+                    retry.at = now + CATCH_UP_BACKOFF_MAX;
+                }
+                self.start_catch_up(pending, false)
+            }
+            _ => vec![],
+        }
+    }
+
     /// Stores a first sign-in's history, oldest page first; once it is on
-    /// disk, the next catch-up resumes after the newest of it.
+    /// disk, the next catch-up resumes after the newest of it. An archive that
+    /// had nothing in the window: the next catch-up takes all since then.
     fn store_backfill(&mut self, catch_up: CatchUp) {
-        if let Some(newest) = catch_up.newest {
-            self.after_flush.cursor = Some(newest);
+        if let Paging::Backward { .. } = catch_up.direction {
+            match (catch_up.newest, catch_up.start) {
+                (Some(newest), _) => self.after_flush.cursor = Some(newest),
+                // Only a complete answer proves the window empty.
+                (None, Some(start)) if self.synced => {
+                    if let Err(e) = self.store.set_archive_since(self.account.as_str(), start) {
+                        tracing::warn!("cannot store the archive position: {e}");
+                    }
+                }
+                _ => {}
+            }
         }
         let mut shown = Vec::new();
         for message in catch_up.pages.into_iter().rev().flatten() {
@@ -1750,33 +1894,40 @@ impl Worker {
         }
     }
 
-    /// The archive refused a query: an unknown position means our cursor expired.
+    /// The archive refused a query: an unknown position means our cursor
+    /// expired (start again from the window); anything else, try again later.
     fn on_archive_error(
         &mut self,
         error: &StanzaError,
-        pending: &mut HashMap<String, Pending>,
+        pending: &mut Requests<Pending>,
     ) -> Vec<Stanza> {
         let Some(catch_up) = self.catch_up.take() else {
             return vec![];
         };
-        tracing::warn!("archive query refused: {:?}", error.defined_condition);
         let forward = matches!(catch_up.direction, Paging::Forward);
-        self.store_backfill(catch_up);
-        self.store_deferred();
-        if forward && error.defined_condition == DefinedCondition::ItemNotFound {
+        if forward
+            && catch_up.after.is_some()
+            && catch_up.pages_asked == 1
+            && error.defined_condition == DefinedCondition::ItemNotFound
+        {
+            tracing::warn!("the archive no longer knows our position");
+            self.store_backfill(catch_up);
+            self.store_deferred();
             return self.restart_from_window(pending);
         }
+        let why = format!("the archive refused a page: {:?}", error.defined_condition);
+        self.catch_up_cut_short(catch_up, &why);
         vec![]
     }
 
     /// Forgets the archive position and fetches the first-sign-in window instead.
-    fn restart_from_window(&mut self, pending: &mut HashMap<String, Pending>) -> Vec<Stanza> {
+    fn restart_from_window(&mut self, pending: &mut Requests<Pending>) -> Vec<Stanza> {
         self.after_flush.cursor = None;
         if let Err(e) = self.store.clear_archive_cursor(self.account.as_str()) {
             tracing::warn!("cannot reset the archive position: {e}");
             return vec![];
         }
-        self.start_catch_up(pending)
+        self.start_catch_up(pending, false)
     }
 
     /// An error reply to one of our messages: mark it failed, with the reason.
@@ -1805,6 +1956,9 @@ impl Worker {
     /// The archive id our own server stamped on a message (XEP-0359); ids
     /// claimed by anyone else are ignored, as the XEP requires.
     fn archive_id(&self, message: &mut Message) -> Option<String> {
+        if !self.stanza_ids {
+            return None;
+        }
         let own = Jid::from(self.account.clone());
         while let Ok(Some(stanza_id)) = message.extract_payload::<StanzaId>() {
             if stanza_id.by == own {
@@ -1848,196 +2002,282 @@ impl Worker {
     }
 
     /// Returns whether the app is still there, and the stanzas to send back.
-    fn on_iq(&mut self, iq: Iq, pending: &mut HashMap<String, Pending>) -> (bool, Vec<Stanza>) {
-        match iq {
+    fn on_iq(&mut self, iq: Iq, pending: &mut Requests<Pending>) -> (bool, Vec<Stanza>) {
+        let (id, from, answer) = match iq {
             Iq::Result {
                 id, payload, from, ..
-            } => {
-                // Answers come from whom we asked: our server, or one of its
-                // services for the questions we put to that service.
-                let trusted = match pending.get(&id) {
-                    Some(Pending::DiscoInfo(asked) | Pending::Slot(_, asked)) => {
-                        from.as_ref() == Some(asked)
-                    }
-                    _ => self.is_own_server(from.as_ref()),
-                };
-                if !trusted {
-                    tracing::warn!("ignoring an answer from {from:?} to a question not put to it");
-                    return (true, vec![]);
-                }
-                match (pending.remove(&id), payload) {
-                    (Some(Pending::Roster), Some(payload)) => {
-                        let alive = match Roster::try_from(payload) {
-                            Ok(roster) => {
-                                self.contacts =
-                                    roster.items.iter().map(|i| i.jid.clone()).collect();
-                                self.emit(Event::Roster(
-                                    roster.items.into_iter().map(contact).collect(),
-                                ))
-                            }
-                            Err(e) => {
-                                tracing::warn!("unreadable roster: {e}");
-                                true
-                            }
-                        };
-                        (alive, self.announce(pending))
-                    }
-                    (Some(Pending::Roster), None) => (true, self.announce(pending)),
-                    (Some(Pending::Barrier(sent)), _) => {
-                        for (peer, id) in sent.messages {
-                            self.update_state(&peer, &id, Delivery::Sent, None);
-                        }
-                        (true, vec![])
-                    }
-                    (Some(Pending::Archive), payload) => {
-                        let fin = payload.and_then(|p| Fin::try_from(p).ok());
-                        (true, self.on_archive_page(fin, pending))
-                    }
-                    (Some(Pending::Probe), _) => {
-                        tracing::info!("the connection survived the suspend");
-                        (true, vec![])
-                    }
-                    (Some(Pending::Older(query_id)), payload) => {
-                        let fin = payload.and_then(|p| Fin::try_from(p).ok());
-                        self.on_older_page(&query_id, fin, pending)
-                    }
-                    (Some(Pending::DiscoItems), payload) => {
-                        let items = payload.and_then(|p| DiscoItemsResult::try_from(p).ok());
-                        self.on_disco_items(items, pending)
-                    }
-                    (Some(Pending::DiscoInfo(asked)), payload) => {
-                        let info = payload.and_then(|p| DiscoInfoResult::try_from(p).ok());
-                        (self.on_disco_info(asked, info), vec![])
-                    }
-                    (Some(Pending::Slot(id, _)), payload) => {
-                        let slot = payload.and_then(|p| SlotResult::try_from(p).ok());
-                        (self.on_slot(id, slot), vec![])
-                    }
-                    (None, _) => (true, vec![]),
-                }
-            }
-            Iq::Error { id, error, .. } => match pending.remove(&id) {
-                Some(Pending::Roster) => {
-                    tracing::warn!(
-                        "the server refused the roster: {:?}",
-                        error.defined_condition
-                    );
-                    (true, self.announce(pending))
-                }
-                Some(Pending::Archive) => (true, self.on_archive_error(&error, pending)),
-                // Any answer proves the link is alive.
-                Some(Pending::Probe) => (true, vec![]),
-                Some(Pending::DiscoItems) => (self.on_disco_items(None, pending).0, vec![]),
-                Some(Pending::DiscoInfo(asked)) => (self.on_disco_info(asked, None), vec![]),
-                Some(Pending::Slot(id, _)) => {
-                    let reason = error
-                        .texts
-                        .values()
-                        .next()
-                        .filter(|t| !t.is_empty())
-                        .cloned()
-                        .unwrap_or_else(|| format!("{:?}", error.defined_condition));
-                    let alive = self.emit(Event::Slot {
-                        id,
-                        result: Err(SlotError::Refused(reason)),
-                    });
-                    (alive, vec![])
-                }
-                Some(Pending::Older(query_id)) => {
-                    tracing::warn!(
-                        "the archive refused older history: {:?}",
-                        error.defined_condition
-                    );
-                    self.on_older_page(&query_id, None, pending)
-                }
-                // Even an error answer comes after the server took the messages.
-                Some(Pending::Barrier(sent)) => {
-                    for (peer, id) in sent.messages {
-                        self.update_state(&peer, &id, Delivery::Sent, None);
-                    }
-                    (true, vec![])
-                }
-                None => (true, vec![]),
-            },
+            } => (id, from, Ok(payload)),
+            Iq::Error {
+                id, error, from, ..
+            } => (id, from, Err(error)),
             Iq::Set {
                 from, id, payload, ..
-            } => {
-                if payload.is("query", ns::ROSTER) {
-                    // RFC 6121 §2.1.6: only our own server may push roster changes.
-                    if !self.is_own_account(from.as_ref()) {
-                        tracing::warn!("ignoring a roster push from {from:?}");
-                        return (
-                            true,
-                            vec![error_reply(from, id, DefinedCondition::Forbidden)],
-                        );
-                    }
-                    let mut alive = true;
-                    if let Ok(roster) = Roster::try_from(payload) {
-                        for item in roster.items {
-                            if item.subscription == RosterSubscription::Remove {
-                                self.contacts.remove(&item.jid);
-                            } else {
-                                self.contacts.insert(item.jid.clone());
-                            }
-                            alive &= self.emit(Event::RosterPush(contact(item)));
-                        }
-                    }
-                    let reply = Iq::Result {
-                        from: None,
-                        to: from,
-                        id,
-                        payload: None,
-                    };
-                    return (alive, vec![reply.into()]);
-                }
-                (
-                    true,
-                    vec![error_reply(from, id, DefinedCondition::ServiceUnavailable)],
-                )
-            }
+            } => return self.on_iq_set(from, id, payload),
             Iq::Get {
                 from, id, payload, ..
-            } => {
-                if payload.is("ping", ns::PING) {
-                    let reply = Iq::Result {
-                        from: None,
-                        to: from,
-                        id,
-                        payload: None,
-                    };
-                    return (true, vec![reply.into()]);
+            } => return on_iq_get(from, id, payload),
+        };
+        // RFC 6120 §8.1.2.1: an answer comes from whom we asked. Anyone who
+        // sees our presence can send us replies with made-up ids; one from the
+        // wrong sender leaves the question waiting for its real answer.
+        let request = match pending.answer(&id, from.as_ref()) {
+            Reply::Answer(request) => request,
+            Reply::Forged => {
+                tracing::warn!("ignoring an answer from {from:?} to a question not put to it");
+                return (true, vec![]);
+            }
+            Reply::Unknown => {
+                tracing::debug!("ignoring an answer from {from:?} to no question of ours");
+                return (true, vec![]);
+            }
+        };
+        match answer {
+            Ok(payload) => self.on_answer(request, payload, pending),
+            Err(error) => self.on_refusal(request, &error, pending),
+        }
+    }
+
+    /// The answer to one of our questions.
+    fn on_answer(
+        &mut self,
+        request: Pending,
+        payload: Option<tokio_xmpp::minidom::Element>,
+        pending: &mut Requests<Pending>,
+    ) -> (bool, Vec<Stanza>) {
+        match (request, payload) {
+            (Pending::Roster, Some(payload)) => {
+                let alive = match Roster::try_from(payload) {
+                    Ok(roster) => {
+                        self.contacts = roster.items.iter().map(|i| i.jid.clone()).collect();
+                        self.emit(Event::Roster(
+                            roster.items.into_iter().map(contact).collect(),
+                        ))
+                    }
+                    Err(e) => {
+                        tracing::warn!("unreadable roster: {e}");
+                        true
+                    }
+                };
+                (alive, self.announce(pending))
+            }
+            (Pending::Roster, None) => (true, self.announce(pending)),
+            (Pending::Barrier(sent), _) => {
+                for (peer, id) in sent.messages {
+                    self.update_state(&peer, &id, Delivery::Sent, None);
                 }
-                if payload.is("query", ns::DISCO_INFO)
-                    && DiscoInfoQuery::try_from(payload.clone()).is_ok_and(|q| q.node.is_none())
-                {
-                    let reply = Iq::from_result(id, Some(disco_info()));
-                    return (true, vec![with_to(reply, from).into()]);
-                }
-                (
-                    true,
-                    vec![error_reply(from, id, DefinedCondition::ServiceUnavailable)],
-                )
+                (true, vec![])
+            }
+            (Pending::Archive, payload) => {
+                let fin = payload.and_then(|p| Fin::try_from(p).ok());
+                (true, self.on_archive_page(fin, pending))
+            }
+            (Pending::Probe, _) => {
+                tracing::info!("the connection survived the suspend");
+                (true, vec![])
+            }
+            (Pending::Older(query_id), payload) => {
+                let fin = payload.and_then(|p| Fin::try_from(p).ok());
+                self.on_older_page(&query_id, fin, pending)
+            }
+            (Pending::DiscoItems, payload) => {
+                let items = payload.and_then(|p| DiscoItemsResult::try_from(p).ok());
+                self.on_disco_items(items, pending)
+            }
+            (Pending::DiscoInfo(asked), payload) => {
+                let info = payload.and_then(|p| DiscoInfoResult::try_from(p).ok());
+                (self.on_disco_info(asked, info), vec![])
+            }
+            (Pending::Slot(id), payload) => {
+                let slot = payload.and_then(|p| SlotResult::try_from(p).ok());
+                (self.on_slot(id, slot), vec![])
+            }
+            (Pending::OwnFeatures, payload) => {
+                let info = payload.and_then(|p| DiscoInfoResult::try_from(p).ok());
+                self.stanza_ids = info.is_some_and(|i| i.features.iter().any(|f| f == ns::SID));
+                tracing::debug!("the server stamps stanza-ids: {}", self.stanza_ids);
+                (true, vec![])
             }
         }
     }
 
-    fn is_own_account(&self, from: Option<&Jid>) -> bool {
-        from.is_none_or(|j| j.to_bare() == self.account)
+    /// An error answer to one of our questions.
+    fn on_refusal(
+        &mut self,
+        request: Pending,
+        error: &StanzaError,
+        pending: &mut Requests<Pending>,
+    ) -> (bool, Vec<Stanza>) {
+        match request {
+            Pending::Roster => {
+                tracing::warn!(
+                    "the server refused the roster: {:?}",
+                    error.defined_condition
+                );
+                (true, self.announce(pending))
+            }
+            Pending::Archive => (true, self.on_archive_error(error, pending)),
+            // Any answer proves the link is alive.
+            Pending::Probe => (true, vec![]),
+            Pending::DiscoItems => (self.on_disco_items(None, pending).0, vec![]),
+            Pending::DiscoInfo(asked) => (self.on_disco_info(asked, None), vec![]),
+            Pending::Slot(id) => {
+                let reason = error
+                    .texts
+                    .values()
+                    .next()
+                    .filter(|t| !t.is_empty())
+                    .cloned()
+                    .unwrap_or_else(|| format!("{:?}", error.defined_condition));
+                let alive = self.emit(Event::Slot {
+                    id,
+                    result: Err(SlotError::Refused(reason)),
+                });
+                (alive, vec![])
+            }
+            Pending::Older(query_id) => {
+                tracing::warn!(
+                    "the archive refused older history: {:?}",
+                    error.defined_condition
+                );
+                self.on_older_page(&query_id, None, pending)
+            }
+            // Even an error answer comes after the server took the messages.
+            Pending::Barrier(sent) => {
+                for (peer, id) in sent.messages {
+                    self.update_state(&peer, &id, Delivery::Sent, None);
+                }
+                (true, vec![])
+            }
+            Pending::OwnFeatures => {
+                self.stanza_ids = false;
+                (true, vec![])
+            }
+        }
     }
 
-    fn is_own_server(&self, from: Option<&Jid>) -> bool {
-        from.is_none_or(|j| {
-            j.to_bare() == self.account || j.as_str() == self.account.domain().as_str()
-        })
+    /// A question that got no answer in time: as if refused, so that nothing
+    /// waits for it forever.
+    fn on_no_answer(
+        &mut self,
+        request: Pending,
+        pending: &mut Requests<Pending>,
+    ) -> (bool, Vec<Stanza>) {
+        match request {
+            Pending::Roster => {
+                tracing::warn!("the server did not send the roster");
+                (true, self.announce(pending))
+            }
+            Pending::Archive => {
+                let stanzas = match self.catch_up.take() {
+                    Some(catch_up) => {
+                        self.catch_up_cut_short(catch_up, "no answer from the archive");
+                        vec![]
+                    }
+                    None => vec![],
+                };
+                (true, stanzas)
+            }
+            Pending::Older(query_id) => {
+                tracing::warn!("the archive did not answer for older history");
+                self.on_older_page(&query_id, None, pending)
+            }
+            Pending::DiscoItems => (self.on_disco_items(None, pending).0, vec![]),
+            Pending::DiscoInfo(asked) => (self.on_disco_info(asked, None), vec![]),
+            Pending::Slot(id) => {
+                let alive = self.emit(Event::Slot {
+                    id,
+                    result: Err(SlotError::Refused(
+                        "the upload service did not answer".into(),
+                    )),
+                });
+                (alive, vec![])
+            }
+            Pending::OwnFeatures => (true, vec![]),
+            // Never given a deadline: the link's own liveness check covers them.
+            Pending::Barrier(_) | Pending::Probe => (true, vec![]),
+        }
+    }
+
+    /// A request set to us: only roster pushes are accepted.
+    fn on_iq_set(
+        &mut self,
+        from: Option<Jid>,
+        id: String,
+        payload: tokio_xmpp::minidom::Element,
+    ) -> (bool, Vec<Stanza>) {
+        if !payload.is("query", ns::ROSTER) {
+            return (
+                true,
+                vec![error_reply(from, id, DefinedCondition::ServiceUnavailable)],
+            );
+        }
+        // RFC 6121 §2.1.6: a roster push comes from our server, which sends it
+        // without `from` or from our bare JID. Anyone else, our other devices
+        // included (they change the roster through the server, which then
+        // pushes to every session), is answered as if we did not understand.
+        if from
+            .as_ref()
+            .is_some_and(|f| f.as_str() != self.account.as_str())
+        {
+            tracing::warn!("ignoring a roster push from {from:?}");
+            return (
+                true,
+                vec![error_reply(from, id, DefinedCondition::ServiceUnavailable)],
+            );
+        }
+        let mut alive = true;
+        if let Ok(roster) = Roster::try_from(payload) {
+            for item in roster.items {
+                if item.subscription == RosterSubscription::Remove {
+                    self.contacts.remove(&item.jid);
+                } else {
+                    self.contacts.insert(item.jid.clone());
+                }
+                alive &= self.emit(Event::RosterPush(contact(item)));
+            }
+        }
+        let reply = Iq::Result {
+            from: None,
+            to: from,
+            id,
+            payload: None,
+        };
+        (alive, vec![reply.into()])
     }
 }
 
+/// A request for information about us: pings and service discovery.
+fn on_iq_get(
+    from: Option<Jid>,
+    id: String,
+    payload: tokio_xmpp::minidom::Element,
+) -> (bool, Vec<Stanza>) {
+    if payload.is("ping", ns::PING) {
+        let reply = Iq::Result {
+            from: None,
+            to: from,
+            id,
+            payload: None,
+        };
+        return (true, vec![reply.into()]);
+    }
+    if payload.is("query", ns::DISCO_INFO)
+        && DiscoInfoQuery::try_from(payload.clone()).is_ok_and(|q| q.node.is_none())
+    {
+        let reply = Iq::from_result(id, Some(disco_info()));
+        return (true, vec![with_to(reply, from).into()]);
+    }
+    (
+        true,
+        vec![error_reply(from, id, DefinedCondition::ServiceUnavailable)],
+    )
+}
+
 /// The stanzas for a contact-list command (RFC 6121 §2.3, §3.1, §3.4).
-fn contact_stanzas(command: Command, next_id: &mut u64) -> Vec<Stanza> {
-    let mut roster_set = |item: RosterItem| -> Stanza {
-        *next_id += 1;
+fn contact_stanzas(command: Command) -> Vec<Stanza> {
+    let roster_set = |item: RosterItem| -> Stanza {
         Iq::from_set(
-            format!("contact-{next_id}"),
+            requests::new_id(),
             Roster {
                 ver: None,
                 items: vec![item],

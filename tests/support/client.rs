@@ -14,6 +14,8 @@ pub struct Client {
     pub events: mpsc::UnboundedReceiver<Event>,
     pub store: Store,
     pub settings: Settings,
+    /// The full JID bound by the last `online` (None before).
+    pub full: Option<xmpp::Jid>,
     _dir: tempfile::TempDir,
 }
 
@@ -108,6 +110,7 @@ impl Client {
             events,
             store,
             settings,
+            full: None,
             _dir: dir,
         }
     }
@@ -116,7 +119,7 @@ impl Client {
     pub async fn online(settings: Settings) -> Self {
         let mut client = Self::spawn(settings);
         client.handle.connect(client.settings.clone(), true);
-        client.wait_online(Duration::from_secs(10)).await;
+        client.full = Some(client.wait_online(Duration::from_secs(10)).await);
         client
     }
 

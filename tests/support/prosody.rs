@@ -14,6 +14,10 @@ pub struct Prosody {
     dir: tempfile::TempDir,
     child: Option<Child>,
     pub port: u16,
+    /// Whether messages to an offline account are kept and delivered at its
+    /// next presence (mod_offline, on by default). Off, they are only in the
+    /// archive: what a catch-up misses is lost, which tests of it need.
+    offline_storage: bool,
 }
 
 /// A roster entry to seed before the server starts: (owner, contact, name, group).
@@ -49,6 +53,20 @@ impl Prosody {
     }
 
     pub fn start_with_roster(accounts: &[(&str, &str)], roster: &[RosterEntry]) -> Self {
+        Self::start_with(accounts, roster, true)
+    }
+
+    /// A server whose only store for an offline account's messages is the
+    /// archive (mod_offline disabled, as on MAM-only setups).
+    pub fn start_archive_only(accounts: &[(&str, &str)], roster: &[RosterEntry]) -> Self {
+        Self::start_with(accounts, roster, false)
+    }
+
+    fn start_with(
+        accounts: &[(&str, &str)],
+        roster: &[RosterEntry],
+        offline_storage: bool,
+    ) -> Self {
         assert!(
             which("prosody"),
             "prosody is not installed: run the README's test command, which installs it"
@@ -73,6 +91,7 @@ impl Prosody {
             dir,
             child: None,
             port,
+            offline_storage,
         };
         for (user, password) in accounts {
             let out = server
@@ -96,7 +115,11 @@ impl Prosody {
         cmd.arg("--config")
             .arg(self.config_path())
             .env("XMPP_TEST_BASE", self.dir.path())
-            .env("XMPP_TEST_PORT", self.port.to_string());
+            .env("XMPP_TEST_PORT", self.port.to_string())
+            .env(
+                "XMPP_TEST_OFFLINE",
+                if self.offline_storage { "on" } else { "off" },
+            );
         cmd
     }
 

@@ -9,6 +9,7 @@ use futures::StreamExt;
 use tern::xmpp::Settings;
 use tokio_xmpp::Stanza;
 use tokio_xmpp::minidom::Element;
+use tokio_xmpp::parsers::iq::Iq;
 use tokio_xmpp::parsers::message::Message;
 use tokio_xmpp::parsers::presence::Presence;
 use tokio_xmpp::stanzastream::{Event, StanzaStream, StreamEvent};
@@ -49,6 +50,53 @@ impl Raw {
         let element = Element::from_str(&xml).expect("test XML");
         let message = Message::try_from(element).expect("a message");
         self.stream.send(Box::new(Stanza::Message(message))).await;
+    }
+
+    /// Sends any stanza written as XML (`<message>`, `<presence>` or `<iq>`;
+    /// namespace jabber:client is added).
+    pub async fn send_xml(&self, xml: &str) {
+        let name_end = xml.find([' ', '>']).expect("a tag");
+        let xml = format!(
+            "{} xmlns='jabber:client'{}",
+            &xml[..name_end],
+            &xml[name_end..]
+        );
+        let element = Element::from_str(&xml).expect("test XML");
+        let stanza = match element.name() {
+            "message" => Stanza::Message(Message::try_from(element).expect("a message")),
+            "presence" => Stanza::Presence(Presence::try_from(element).expect("a presence")),
+            "iq" => Stanza::Iq(Iq::try_from(element).expect("an iq")),
+            other => panic!("not a stanza: {other}"),
+        };
+        self.stream.send(Box::new(stanza)).await;
+    }
+
+    /// The next presence that matches `pred`.
+    pub async fn next_presence(
+        &mut self,
+        timeout: Duration,
+        pred: impl Fn(&Presence) -> bool,
+    ) -> Option<Presence> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            match tokio::time::timeout_at(deadline, self.stream.next()).await {
+                Ok(Some(Event::Stanza(Stanza::Presence(p)))) if pred(&p) => return Some(p),
+                Ok(Some(_)) => {}
+                _ => return None,
+            }
+        }
+    }
+
+    /// The next IQ that matches `pred`.
+    pub async fn next_iq(&mut self, timeout: Duration, pred: impl Fn(&Iq) -> bool) -> Option<Iq> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            match tokio::time::timeout_at(deadline, self.stream.next()).await {
+                Ok(Some(Event::Stanza(Stanza::Iq(iq)))) if pred(&iq) => return Some(iq),
+                Ok(Some(_)) => {}
+                _ => return None,
+            }
+        }
     }
 
     /// The next message with a body or an id that matches `pred`.
