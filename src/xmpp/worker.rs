@@ -89,11 +89,25 @@ pub fn spawn(account: BareJid, store: Store) -> (Handle, mpsc::UnboundedReceiver
     // Every log line of this worker names its account.
     let span = tracing::info_span!("worker", account = %account);
     tokio::spawn(
+        Worker::new(account, store, ev_tx, cmd_rx)
+            .run()
+            .instrument(span),
+    );
+    (handle, ev_rx)
+}
+
+impl Worker {
+    fn new(
+        account: BareJid,
+        store: Store,
+        events: mpsc::UnboundedSender<Event>,
+        commands: mpsc::UnboundedReceiver<Command>,
+    ) -> Self {
         Worker {
             account,
             store,
-            events: ev_tx,
-            commands: cmd_rx,
+            events,
+            commands,
             presence: OwnPresence::default(),
             contacts: HashSet::new(),
             catch_up: None,
@@ -113,10 +127,7 @@ pub fn spawn(account: BareJid, store: Store) -> (Handle, mpsc::UnboundedReceiver
             synced: false,
             catch_up_retry: None,
         }
-        .run()
-        .instrument(span),
-    );
-    (handle, ev_rx)
+    }
 }
 
 struct Worker {
@@ -2542,5 +2553,377 @@ mod tests {
         // The clock set back an hour: not a suspend, and no panic.
         let (mono, wall) = (mono + WAKE_CHECK, wall - Duration::from_secs(3600));
         assert!(!wake.woke(mono, wall));
+    }
+
+    use tokio_xmpp::parsers::forwarding::Forwarded;
+    use tokio_xmpp::parsers::rsm::{First, SetResult};
+
+    const ALICE: &str = "alice@example.org";
+
+    fn test_worker() -> (Worker, mpsc::UnboundedReceiver<Event>, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let (events, receiver) = mpsc::unbounded_channel();
+        let (_, commands) = mpsc::unbounded_channel();
+        let mut worker = Worker::new(ALICE.parse().unwrap(), store, events, commands);
+        // As a new session does (see the `Ev::Reset` arm).
+        worker.session = worker.store.mark().ok();
+        worker.stanza_ids = true;
+        (worker, receiver, dir)
+    }
+
+    fn jid(s: &str) -> Jid {
+        s.parse().unwrap()
+    }
+
+    /// The archive query among `stanzas`: its IQ id and the query.
+    fn query_in(stanzas: &[Stanza]) -> (String, ArchiveQuery) {
+        stanzas
+            .iter()
+            .find_map(|s| match s {
+                Stanza::Iq(Iq::Set { id, payload, .. }) if payload.is("query", ns::MAM) => {
+                    Some((id.clone(), ArchiveQuery::try_from(payload.clone()).unwrap()))
+                }
+                _ => None,
+            })
+            .expect("an archive query")
+    }
+
+    fn chat(from: &str, id: &str, body: &str) -> Message {
+        let mut m = Message::chat(Some(jid(ALICE))).with_body(Lang::new(), body.into());
+        m.from = Some(jid(from));
+        m.id = Some(Id(id.into()));
+        m
+    }
+
+    /// A live message as our server routes it, with its stanza-id.
+    fn live(from: &str, id: &str, body: &str, archive_id: &str) -> Message {
+        let mut m = chat(from, id, body);
+        m.payloads.push(
+            StanzaId {
+                id: archive_id.into(),
+                by: jid(ALICE),
+            }
+            .into(),
+        );
+        m
+    }
+
+    /// One archived message from carol, as the archive sends it for `query`.
+    fn archived(query: &ArchiveQuery, n: usize) -> Message {
+        let stamp = chrono::DateTime::parse_from_rfc3339("2026-11-30T10:00:00Z").unwrap()
+            + chrono::Duration::seconds(i64::try_from(n).unwrap());
+        let result = ArchiveResult {
+            id: format!("a-{n:04}"),
+            queryid: query.queryid.clone(),
+            forwarded: Forwarded {
+                delay: Some(Delay {
+                    from: None,
+                    stamp: tokio_xmpp::parsers::date::DateTime(stamp),
+                    data: None,
+                }),
+                message: chat(
+                    "carol@example.org/phone",
+                    &format!("c{n}"),
+                    &format!("carol {n:04}"),
+                ),
+            },
+        };
+        let mut m = Message::new(Some(jid("alice@example.org/tern")));
+        m.payloads.push(result.into());
+        m
+    }
+
+    fn fin(complete: bool, first: usize, last: usize) -> Option<tokio_xmpp::minidom::Element> {
+        Some(
+            Fin {
+                complete,
+                set: SetResult {
+                    first: Some(First {
+                        index: None,
+                        item: format!("a-{first:04}"),
+                    }),
+                    last: Some(format!("a-{last:04}")),
+                    count: None,
+                },
+            }
+            .into(),
+        )
+    }
+
+    fn answer(id: &str, from: Option<&str>, payload: Option<tokio_xmpp::minidom::Element>) -> Iq {
+        Iq::Result {
+            from: from.map(jid),
+            to: None,
+            id: id.into(),
+            payload,
+        }
+    }
+
+    fn refusal(id: &str, from: Option<&str>) -> Iq {
+        Iq::Error {
+            from: from.map(jid),
+            to: None,
+            id: id.into(),
+            error: StanzaError::new(
+                ErrorType::Wait,
+                DefinedCondition::InternalServerError,
+                "en",
+                "",
+            ),
+            payload: None,
+        }
+    }
+
+    fn position(worker: &Worker) -> Option<ArchivePosition> {
+        worker.store.archive_position(ALICE).unwrap()
+    }
+
+    fn carol_bodies(worker: &Worker) -> Vec<String> {
+        let page = worker
+            .store
+            .page(ALICE, "carol@example.org", None, 10_000)
+            .unwrap();
+        page.records.into_iter().map(|r| r.body).collect()
+    }
+
+    /// Starts a catch-up from `a-0000` and stores its first page (1..=100).
+    async fn first_page(worker: &mut Worker, pending: &mut Requests<Pending>) -> String {
+        worker.store.set_archive_cursor(ALICE, "a-0000").unwrap();
+        worker.defer_live = true;
+        let (iq, query) = query_in(&worker.start_catch_up(pending, true));
+        assert_eq!(query.set.as_ref().unwrap().after.as_deref(), Some("a-0000"));
+        for n in 1..=100 {
+            worker.on_message(archived(&query, n));
+        }
+        let (_, next) = worker.on_iq(answer(&iq, None, fin(false, 1, 100)), pending);
+        worker.settle().await;
+        assert_eq!(
+            position(worker),
+            Some(ArchivePosition::After("a-0100".into()))
+        );
+        let (iq, query) = query_in(&next);
+        assert_eq!(query.set.as_ref().unwrap().after.as_deref(), Some("a-0100"));
+        iq
+    }
+
+    /// An honest server error in mid catch-up: what was fetched stays, the
+    /// position stays after it, live messages show but do not move it, and the
+    /// catch-up resumes from there later with a new query.
+    #[tokio::test]
+    async fn a_catch_up_refused_midway_keeps_its_position_and_resumes() {
+        let (mut worker, _events, _dir) = test_worker();
+        let mut pending = Requests::new(worker.account.clone());
+        let page_2 = first_page(&mut worker, &mut pending).await;
+        // A live message during the catch-up waits for it.
+        worker.on_message(live("bob@example.org/x", "b1", "live during", "s-1"));
+        assert!(
+            worker
+                .store
+                .page(ALICE, "bob@example.org", None, 10)
+                .unwrap()
+                .records
+                .is_empty()
+        );
+        // A contact's forgery of the archive's refusal changes nothing.
+        worker.on_iq(refusal(&page_2, Some("bob@example.org/x")), &mut pending);
+        assert!(worker.catch_up.is_some());
+        // The server's own refusal ends it.
+        worker.on_iq(refusal(&page_2, None), &mut pending);
+        assert!(worker.catch_up.is_none());
+        assert!(worker.catch_up_retry.is_some());
+        // Live messages are let through, and shown...
+        worker.on_message(live("bob@example.org/x", "b2", "live after", "s-2"));
+        worker.settle().await;
+        let bob = worker
+            .store
+            .page(ALICE, "bob@example.org", None, 10)
+            .unwrap()
+            .records;
+        assert_eq!(bob.len(), 2);
+        // ...but the position stays where the stored pages end.
+        assert_eq!(
+            position(&worker),
+            Some(ArchivePosition::After("a-0100".into()))
+        );
+        // Not retried before its time; then from the position, with a new query id.
+        assert!(
+            worker
+                .retry_catch_up(&mut pending, Instant::now())
+                .is_empty()
+        );
+        let retry = worker.retry_catch_up(&mut pending, Instant::now() + CATCH_UP_BACKOFF);
+        let (iq, query) = query_in(&retry);
+        assert_eq!(query.set.as_ref().unwrap().after.as_deref(), Some("a-0100"));
+        // Live messages no longer wait for it.
+        worker.on_message(live("bob@example.org/x", "b3", "live during retry", "s-3"));
+        assert_eq!(
+            worker
+                .store
+                .page(ALICE, "bob@example.org", None, 10)
+                .unwrap()
+                .records
+                .len(),
+            3
+        );
+        for n in 101..=150 {
+            worker.on_message(archived(&query, n));
+        }
+        worker.on_iq(answer(&iq, None, fin(true, 101, 150)), &mut pending);
+        worker.settle().await;
+        assert!(worker.catch_up_retry.is_none());
+        assert_eq!(
+            position(&worker),
+            Some(ArchivePosition::After("a-0150".into()))
+        );
+        let expected: Vec<String> = (1..=150).map(|n| format!("carol {n:04}")).collect();
+        assert_eq!(carol_bodies(&worker), expected);
+        // Caught up: live messages move the position again.
+        worker.on_message(live("bob@example.org/x", "b4", "live when synced", "s-4"));
+        worker.settle().await;
+        assert_eq!(
+            position(&worker),
+            Some(ArchivePosition::After("s-4".into()))
+        );
+    }
+
+    /// Every other way a catch-up ends early keeps the position and retries.
+    #[tokio::test]
+    async fn a_catch_up_ending_early_in_any_way_keeps_its_position() {
+        for case in ["no fin", "same last", "no answer"] {
+            let (mut worker, _events, _dir) = test_worker();
+            let mut pending = Requests::new(worker.account.clone());
+            let page_2 = first_page(&mut worker, &mut pending).await;
+            match case {
+                "no fin" => {
+                    worker.on_iq(answer(&page_2, None, None), &mut pending);
+                }
+                "same last" => {
+                    // An incomplete page that ends where it began: asking again
+                    // would loop forever.
+                    worker.on_iq(answer(&page_2, None, fin(false, 100, 100)), &mut pending);
+                }
+                _ => {
+                    assert!(pending.expired(Instant::now()).is_empty());
+                    for request in pending.expired(Instant::now() + REPLY_TIMEOUT) {
+                        worker.on_no_answer(request, &mut pending);
+                    }
+                }
+            }
+            worker.on_message(live("bob@example.org/x", "b1", "live", "s-1"));
+            worker.settle().await;
+            assert!(worker.catch_up.is_none(), "{case}");
+            assert!(worker.catch_up_retry.is_some(), "{case}");
+            assert_eq!(
+                position(&worker),
+                Some(ArchivePosition::After("a-0100".into())),
+                "{case}"
+            );
+            assert_eq!(carol_bodies(&worker).len(), 100, "{case}");
+        }
+    }
+
+    /// Retries are bounded per session, and back off.
+    #[tokio::test]
+    async fn catch_up_retries_back_off_and_stop() {
+        let (mut worker, _events, _dir) = test_worker();
+        let mut pending = Requests::new(worker.account.clone());
+        let mut iq = first_page(&mut worker, &mut pending).await;
+        let mut waits = Vec::new();
+        for _ in 0..CATCH_UP_RETRIES {
+            worker.on_iq(refusal(&iq, None), &mut pending);
+            let at = worker.catch_up_retry.as_ref().expect("a retry").at;
+            let wait = at.saturating_duration_since(Instant::now()).as_secs_f64();
+            waits.push(wait.round() as u64);
+            iq = query_in(&worker.retry_catch_up(&mut pending, at)).0;
+        }
+        worker.on_iq(refusal(&iq, None), &mut pending);
+        assert!(
+            worker.catch_up_retry.is_none(),
+            "given up until the next session"
+        );
+        assert_eq!(waits, [5, 10, 20, 40, 80, 160, 300, 300]);
+        assert_eq!(
+            position(&worker),
+            Some(ArchivePosition::After("a-0100".into()))
+        );
+    }
+
+    /// XEP-0359 §4: a stanza-id is believed only when the server announced
+    /// that it stamps them, and only when it names our own account.
+    #[test]
+    fn stanza_ids_are_believed_only_from_our_server_when_announced() {
+        let (mut worker, _events, _dir) = test_worker();
+        worker.synced = true;
+        let mut by_other = chat("bob@example.org/x", "b0", "claims another's id");
+        by_other.payloads.push(
+            StanzaId {
+                id: "s-evil".into(),
+                by: jid("bob@example.org"),
+            }
+            .into(),
+        );
+        worker.on_message(by_other);
+        worker.stanza_ids = false;
+        worker.on_message(live("bob@example.org/x", "b1", "not announced", "s-1"));
+        worker.stanza_ids = true;
+        worker.on_message(live("bob@example.org/x", "b2", "announced", "s-2"));
+        let records = worker
+            .store
+            .page(ALICE, "bob@example.org", None, 10)
+            .unwrap()
+            .records;
+        let ids: Vec<_> = records.iter().map(|r| r.archive_id.as_deref()).collect();
+        assert_eq!(ids, vec![None, None, Some("s-2")]);
+    }
+
+    /// An empty archive at a first sign-in is remembered as a time, so the
+    /// next sign-in takes everything since (not a first sign-in's window).
+    #[tokio::test]
+    async fn an_empty_first_archive_is_remembered_as_a_start_time() {
+        let (mut worker, _events, _dir) = test_worker();
+        let mut pending = Requests::new(worker.account.clone());
+        let (iq, query) = query_in(&worker.start_catch_up(&mut pending, true));
+        let start = query.form.as_ref().and_then(|f| {
+            f.fields
+                .iter()
+                .find(|f| f.var.as_deref() == Some("start"))?
+                .values
+                .first()
+                .cloned()
+        });
+        let empty = Fin {
+            complete: true,
+            set: SetResult {
+                first: None,
+                last: None,
+                count: Some(0),
+            },
+        };
+        worker.on_iq(answer(&iq, None, Some(empty.into())), &mut pending);
+        worker.settle().await;
+        let Some(ArchivePosition::Since(since)) = position(&worker) else {
+            panic!("{:?}", position(&worker));
+        };
+        assert_eq!(
+            Some(since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+            start
+        );
+        // The next catch-up goes forward from that time.
+        let (_, next) = query_in(&worker.start_catch_up(&mut pending, true));
+        assert!(next.set.as_ref().unwrap().after.is_none());
+        assert!(
+            next.set.as_ref().unwrap().before.is_none(),
+            "forward, not backward"
+        );
+        let next_start = next.form.as_ref().and_then(|f| {
+            f.fields
+                .iter()
+                .find(|f| f.var.as_deref() == Some("start"))?
+                .values
+                .first()
+                .cloned()
+        });
+        assert_eq!(next_start, start);
     }
 }
