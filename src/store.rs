@@ -4,7 +4,9 @@
 //! - `messages`: `account \0 peer \0 time_µs (u64 BE) seq (u64 BE)` → JSON [`Record`].
 //!   Keys sort by conversation, then time, so a page is one range scan.
 //! - `conversations`: `account \0 peer` → JSON [`Conversation`] (last message, unread count).
-//! - `ids`: `account \0 peer \0 id` → message key: de-duplication and state updates.
+//! - `ids`: `account \0 peer \0 id` → message key: de-duplication and state updates;
+//!   another message reusing the id goes under `account \0 peer \0 id \0 n` (n = 1, 2, …;
+//!   added within version 2: older builds see the first message with each id only).
 //! - `archive`: `account \0 archive id` → message key: de-duplication of MAM results.
 //! - `outbox`: message key → nothing: outgoing messages not yet acknowledged by the server.
 //! - `meta`: `layout` → u32 BE; `archive-cursor \0 account` → the newest archive id seen;
@@ -251,7 +253,9 @@ impl Store {
         };
         let value = record.encode();
         let conv_key = conversation_key(&record.account, &record.peer);
-        let id_key = id_key(&record.account, &record.peer, &record.id);
+        // Which stored message with the same id, if any, this one is a copy of;
+        // and under which key of `ids` it goes if it is none of them.
+        let (same, id_key) = self.same_message(&record)?;
         let archive_key = record
             .archive_id
             .as_deref()
@@ -264,12 +268,15 @@ impl Store {
             &self.outbox,
         );
         let result = trees.transaction(|(messages, convs, ids, archive, outbox)| {
-            let existing = match ids.get(&id_key)? {
-                Some(k) => Some(k),
-                None => match &archive_key {
-                    Some(a) => archive.get(a)?,
-                    None => None,
-                },
+            let existing = match &archive_key {
+                Some(a) => archive.get(a)?,
+                None => None,
+            };
+            let existing = match (existing, &same) {
+                (Some(k), _) => Some(k),
+                (None, Some(k)) => Some(sled::IVec::from(k.as_slice())),
+                // The id's slot was taken since we looked: it is a copy.
+                (None, None) => ids.get(&id_key)?,
             };
             if let Some(existing) = existing {
                 // A transaction's writes vanish when it aborts: a later copy that
@@ -322,6 +329,49 @@ impl Store {
             }
             Err(TransactionError::Storage(e)) => Err(Error::Sled(e)),
         }
+    }
+
+    /// The stored message with `record`'s id that `record` is a copy of, and
+    /// the `ids` key a new message with that id goes under.
+    ///
+    /// An id alone does not prove identity: clients with restarting counters,
+    /// constant or empty ids reuse them for different messages, and a contact
+    /// can send one of our own ids back. A copy (carbon, archive, offline
+    /// delivery, a resend) has the same id, direction and body; anything else
+    /// with the same id is another message, kept under `id \0 n`. Differing
+    /// archive ids do not make two copies different: a message its sender sent
+    /// again after a lost connection is archived twice.
+    ///
+    /// Read outside the insert's transaction (sled's transactions cannot scan);
+    /// the transaction re-checks that the key is still free.
+    fn same_message(&self, record: &Record) -> Result<(Option<Vec<u8>>, Vec<u8>), Error> {
+        let exact = id_key(&record.account, &record.peer, &record.id);
+        let mut taken = 0usize;
+        for item in self.ids.scan_prefix(&exact) {
+            let (id_key, message_key) = item?;
+            let rest = &id_key[exact.len()..];
+            // Longer ids that start with this one are other ids.
+            if !(rest.is_empty() || rest.first() == Some(&0)) {
+                continue;
+            }
+            taken += 1;
+            let Some(raw) = self.messages.get(&message_key)? else {
+                continue;
+            };
+            let Ok(stored) = Record::decode(&raw) else {
+                continue;
+            };
+            if stored.direction == record.direction && stored.body == record.body {
+                return Ok((Some(message_key.to_vec()), exact));
+            }
+        }
+        if taken == 0 {
+            return Ok((None, exact));
+        }
+        let mut key = exact;
+        key.push(0);
+        key.extend_from_slice(taken.to_string().as_bytes());
+        Ok((None, key))
     }
 
     /// Moves an incoming message stored at or after `mark` (this session) to
@@ -1012,6 +1062,76 @@ mod tests {
             vec![Delivery::Sent, Delivery::Delivered, Delivery::Pending]
         );
         assert_eq!(store.outbox("me@example.org").unwrap().len(), 1);
+    }
+
+    /// Ids are reused (restarting counters, constant or empty ids, a contact
+    /// sending our own id back): a different message with a known id is kept;
+    /// a copy (same id, direction and body) is still dropped.
+    #[test]
+    fn different_messages_with_the_same_id_are_all_kept() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path()).unwrap();
+        let t0 = Utc::now();
+        let incoming = |id: &str, body: &str, n: i64| {
+            NewMessage::incoming(
+                "me@x",
+                "bob@x",
+                id.into(),
+                body.into(),
+                t0 + chrono::Duration::seconds(n),
+            )
+        };
+        assert!(store.insert(incoming("1", "first", 0)).unwrap().is_some());
+        assert!(
+            store.insert(incoming("1", "second", 1)).unwrap().is_some(),
+            "a restarted counter"
+        );
+        assert!(store.insert(incoming("1", "third", 2)).unwrap().is_some());
+        assert!(
+            store
+                .insert(incoming("12", "longer id", 3))
+                .unwrap()
+                .is_some()
+        );
+        // Copies of each, from the archive or a carbon, are still copies.
+        for body in ["first", "second", "third"] {
+            assert!(
+                store.insert(incoming("1", body, 9)).unwrap().is_none(),
+                "{body}"
+            );
+        }
+        let mut archived = incoming("1", "second", 9);
+        archived.archive_id = Some("arch-2".into());
+        assert!(store.insert(archived).unwrap().is_none());
+        let mut archived_again = incoming("1", "second", 9);
+        archived_again.archive_id = Some("arch-2".into());
+        assert!(store.insert(archived_again).unwrap().is_none());
+        // The archive id went to the copy it belongs to.
+        let page = store.page("me@x", "bob@x", None, 50).unwrap();
+        let bodies: Vec<_> = page.records.iter().map(|r| r.body.as_str()).collect();
+        assert_eq!(bodies, ["first", "second", "third", "longer id"]);
+        let second = page.records.iter().find(|r| r.body == "second").unwrap();
+        assert_eq!(second.archive_id.as_deref(), Some("arch-2"));
+
+        // Bob sends one of our own ids back: his message is kept, and our
+        // message's receipts still find ours.
+        let ours = NewMessage::outgoing("me@x", "bob@x", "u-1".into(), "mine".into(), t0);
+        store.insert(ours).unwrap().unwrap();
+        assert!(store.insert(incoming("u-1", "mine", 10)).unwrap().is_some());
+        let delivered = store
+            .set_state("me@x", "bob@x", "u-1", Delivery::Delivered, None)
+            .unwrap()
+            .unwrap();
+        assert_eq!(delivered.direction, Direction::Out);
+        drop(store);
+        // Still so after reopening.
+        let store = Store::open(tmp.path()).unwrap();
+        assert!(store.insert(incoming("1", "fourth", 11)).unwrap().is_some());
+        assert!(store.insert(incoming("1", "third", 12)).unwrap().is_none());
+        assert_eq!(
+            store.page("me@x", "bob@x", None, 50).unwrap().records.len(),
+            7
+        );
     }
 
     #[test]

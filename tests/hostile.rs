@@ -277,3 +277,86 @@ async fn roster_pushes_come_only_from_our_own_bare_jid() {
         "a forged push changed the roster: {pushed:?}"
     );
 }
+
+/// Ids are no proof of identity: a contact whose client restarts its counter
+/// or sends empty ids still has every message kept; a copy is still one.
+/// Receipts and error replies change a message only when they come from the
+/// peer it was sent to.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reused_ids_and_receipts_from_the_wrong_peer() {
+    let server = Prosody::start_with_roster(&accounts(), &prosody::alice_and_bob());
+    let mut alice = sign_in(&server, "alice").await;
+    let tern = alice.full.clone().unwrap();
+    let bob = raw::Raw::connect(raw_client(&server, "bob")).await;
+    let mut carol = raw::Raw::connect(raw_client(&server, "carol")).await;
+    for (id, body) in [
+        ("7", "hello"),
+        ("7", "how are you?"),
+        // Two messages, not copies: an empty id names nothing.
+        ("", "ok"),
+        ("", "ok"),
+        ("7", "hello"),
+        ("end", "end"),
+    ] {
+        bob.send_message_xml(&format!(
+            "<message to='{tern}' type='chat' id='{id}'><body>{body}</body></message>"
+        ))
+        .await;
+    }
+    assert_eq!(
+        wait_stored(&mut alice, "bob@localhost", 5, Duration::from_secs(10)).await,
+        5
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        stored(&alice, "bob@localhost"),
+        ["hello", "how are you?", "ok", "ok", "end"],
+        "the repeated 'hello' is a copy; the rest are different messages"
+    );
+
+    // Alice writes to Carol; Bob claims it was delivered, then that it failed.
+    alice
+        .handle
+        .send_message(jid("carol@localhost"), "for carol".into());
+    let got = carol
+        .next_message(Duration::from_secs(5), |m| {
+            m.bodies.values().any(|b| b == "for carol")
+        })
+        .await
+        .expect("carol got it");
+    let id = got.id.unwrap().0;
+    assert!(
+        alice
+            .wait_state(&id, Delivery::Sent, Duration::from_secs(5))
+            .await
+    );
+    bob.send_message_xml(&format!(
+        "<message to='{tern}' id='r1'><received xmlns='urn:xmpp:receipts' id='{id}'/></message>"
+    ))
+    .await;
+    bob.send_message_xml(&format!(
+        "<message to='{tern}' type='error' id='{id}'><error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>"
+    ))
+    .await;
+    let changed = alice
+        .next_event(
+            Duration::from_secs(2),
+            |e| matches!(e, Event::Updated(r) if r.id == id),
+        )
+        .await;
+    assert!(
+        changed.is_none(),
+        "bob changed alice's message to carol: {changed:?}"
+    );
+    // Carol's own receipt counts.
+    carol
+        .send_message_xml(&format!(
+            "<message to='{tern}' id='r2'><received xmlns='urn:xmpp:receipts' id='{id}'/></message>"
+        ))
+        .await;
+    assert!(
+        alice
+            .wait_state(&id, Delivery::Delivered, Duration::from_secs(5))
+            .await
+    );
+}

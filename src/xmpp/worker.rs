@@ -2406,15 +2406,17 @@ fn is_attachment(message: &mut Message, body: &str) -> bool {
 }
 
 /// The id that identifies a message across copies: origin-id, else the stanza id.
+/// An empty id names nothing: such a message gets an id of its own.
 fn message_id(message: &mut Message) -> String {
-    match message.extract_payload::<OriginId>() {
-        Ok(Some(origin)) => origin.id,
-        _ => message
-            .id
-            .as_ref()
-            .map(|id| id.0.clone())
-            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
-    }
+    let origin = match message.extract_payload::<OriginId>() {
+        Ok(Some(origin)) => Some(origin.id),
+        _ => None,
+    };
+    origin
+        .into_iter()
+        .chain(message.id.as_ref().map(|id| id.0.clone()))
+        .find(|id| !id.trim().is_empty())
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
 }
 
 fn with_to(iq: Iq, to: Option<Jid>) -> Iq {
