@@ -920,12 +920,12 @@ impl App {
                     };
                     let mut form = self.saved_form();
                     form.set_status(login::Status::Error(chat::failure_text(failure)));
-                    // A stored password the server no longer takes is dropped.
-                    let forget = match self.session.take() {
-                        Some(session) => self.forget_password(&session.account),
-                        None => Task::none(),
-                    };
-                    return Task::batch([forget, self.show_login(form)]);
+                    // A stored password stays until the user signs in with
+                    // another: a refusal may be the server's fault (a binding it
+                    // got wrong, an account disabled for a while), and the user
+                    // may not have the password at hand to type it again.
+                    self.session = None;
+                    return self.show_login(form);
                 }
                 chat.set_connection(state);
                 Task::none()

@@ -4,6 +4,7 @@
 //! and [`Event`]s it receives; nothing here knows about iced.
 
 pub mod connector;
+mod login;
 mod requests;
 pub mod uri;
 mod worker;
@@ -299,8 +300,17 @@ pub enum ConnectionState {
 /// Why a connection attempt failed, in terms the user can act on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Failure {
-    #[error("wrong address or password")]
-    NotAuthorized,
+    /// The server refused the sign-in (RFC 6120 §6.5), with its own words
+    /// when it gave some.
+    #[error("the server refused the sign-in: {condition:?}")]
+    Refused {
+        condition: SaslCondition,
+        text: Option<String>,
+    },
+    /// The server let us in without proving that it knows the password
+    /// (SCRAM's server signature was missing or wrong): not the account's server.
+    #[error("the server could not prove that it knows the password")]
+    ServerUnproven,
     #[error("the server offers no sign-in method Tern accepts")]
     NoMechanism,
     #[error("server not found: {0}")]
@@ -324,9 +334,34 @@ impl Failure {
     pub fn needs_user(&self) -> bool {
         matches!(
             self,
-            Self::NotAuthorized | Self::NoMechanism | Self::Certificate(_) | Self::NoTls
+            Self::NoMechanism | Self::Certificate(_) | Self::NoTls | Self::ServerUnproven
+        ) || matches!(self, Self::Refused { condition, .. } if *condition != SaslCondition::Temporary)
+    }
+
+    /// The server said the password (or address) is wrong: the only refusal
+    /// after which the user is asked for the password again.
+    pub fn is_wrong_password(&self) -> bool {
+        matches!(
+            self,
+            Self::Refused {
+                condition: SaslCondition::NotAuthorized,
+                ..
+            }
         )
     }
+}
+
+/// Why a server refused a sign-in, in the terms of RFC 6120 §6.5.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SaslCondition {
+    /// Wrong address or password.
+    NotAuthorized,
+    AccountDisabled,
+    CredentialsExpired,
+    /// The server cannot check now: worth trying again later.
+    Temporary,
+    /// Any other condition, by its name (the method or request was refused).
+    Method(String),
 }
 
 /// Sends commands to one worker.

@@ -4,6 +4,8 @@
 
 #[path = "support/client.rs"]
 mod client;
+#[path = "support/fake_server.rs"]
+mod fake_server;
 #[path = "support/prosody.rs"]
 mod prosody;
 #[path = "support/raw.rs"]
@@ -359,4 +361,41 @@ async fn reused_ids_and_receipts_from_the_wrong_peer() {
             .wait_state(&id, Delivery::Delivered, Duration::from_secs(5))
             .await
     );
+}
+
+/// A server that lets us in without proving it knows the password (wrong or
+/// missing SCRAM server signature) is refused; so is one asking for an absurd
+/// number of PBKDF2 iterations, at once rather than after minutes of hashing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_cannot_prove_itself_or_asks_too_much_is_refused() {
+    use fake_server::{FakeServer, Script};
+    for script in [
+        Script::WrongSignature,
+        Script::NoSignature,
+        Script::Iterations(4_000_000_000),
+    ] {
+        let server = FakeServer::start(script).await;
+        let mut s = settings(
+            &format!("127.0.0.1:{}", server.port),
+            &server.ca(),
+            "alice@localhost",
+            "alicepass",
+        );
+        s.direct_tls = true;
+        let t0 = Instant::now();
+        let result = tern::xmpp::connector::connect(&s).await;
+        let took = t0.elapsed();
+        println!("{script:?}: {:?} after {took:?}", result.as_ref().err());
+        let failure = result.err().expect("signed in to a fake server");
+        match script {
+            Script::Iterations(_) => {
+                assert!(
+                    matches!(failure, tern::xmpp::Failure::Protocol(_)),
+                    "{failure:?}"
+                );
+                assert!(took < Duration::from_secs(2), "{took:?}");
+            }
+            _ => assert_eq!(failure, tern::xmpp::Failure::ServerUnproven),
+        }
+    }
 }

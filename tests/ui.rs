@@ -200,7 +200,13 @@ async fn wrong_password_is_shown_on_the_sign_in_screen() {
         .await
     );
     println!("UI: wrong password shown after {:?}", t0.elapsed());
-    assert!(h.shows("Wrong address or password."));
+    // Our words first, then the server's own, if it gave some.
+    let Some(login::Status::Error(shown)) = h.app.login_status().cloned() else {
+        panic!("no error shown");
+    };
+    println!("UI: {shown}");
+    assert!(shown.starts_with("Wrong address or password."), "{shown}");
+    assert!(h.shows(&shown));
     assert!(!h.app.is_signed_in());
 }
 

@@ -28,6 +28,12 @@ conn-retry = Retry now
 sign-out = Sign out
 
 failure-not-authorized = Wrong address or password.
+failure-account-disabled = This account is disabled on its server.
+failure-credentials-expired = The password of this account has expired: set a new one with your provider.
+failure-temporary = The server cannot check your password right now; Tern will try again.
+failure-refused = The server refused the sign-in ({ $condition }).
+failure-server-said = { $reason } The server said: “{ $text }”
+failure-server-unproven = The server could not prove that it knows your password, so Tern did not sign in: it may not be your account's server.
 failure-no-mechanism = The server offers no sign-in method Tern trusts.
 failure-unknown-host = Server not found ({ $host }).
 failure-unreachable = The server cannot be reached ({ $detail }).

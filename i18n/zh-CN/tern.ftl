@@ -28,6 +28,12 @@ conn-retry = 立即重试
 sign-out = 退出登录
 
 failure-not-authorized = 地址或密码错误。
+failure-account-disabled = 此帐户已被服务器停用。
+failure-credentials-expired = 此帐户的密码已过期：请在服务提供方处设置新密码。
+failure-temporary = 服务器暂时无法验证你的密码；Tern 稍后会重试。
+failure-refused = 服务器拒绝了登录（{ $condition }）。
+failure-server-said = { $reason } 服务器说明：“{ $text }”
+failure-server-unproven = 服务器无法证明它知道你的密码，因此 Tern 没有登录：它可能不是你帐户所在的服务器。
 failure-no-mechanism = 服务器没有提供 Tern 信任的登录方式。
 failure-unknown-host = 找不到服务器（{ $host }）。
 failure-unreachable = 无法连接到服务器（{ $detail }）。

@@ -16,7 +16,9 @@ use crate::link::Target;
 use crate::roster::Roster;
 use crate::store::{Conversation, Direction, Record, Store};
 use crate::theme;
-use crate::xmpp::{Availability, BareJid, Command, ConnectionState, Contact, Failure, OwnPresence};
+use crate::xmpp::{
+    Availability, BareJid, Command, ConnectionState, Contact, Failure, OwnPresence, SaslCondition,
+};
 
 pub struct State {
     account: BareJid,
@@ -1111,7 +1113,20 @@ fn format_list_time(time: chrono::DateTime<Utc>) -> String {
 /// A failure in the user's language.
 pub fn failure_text(f: &Failure) -> String {
     match f {
-        Failure::NotAuthorized => fl!("failure-not-authorized"),
+        Failure::Refused { condition, text } => {
+            let reason = match condition {
+                SaslCondition::NotAuthorized => fl!("failure-not-authorized"),
+                SaslCondition::AccountDisabled => fl!("failure-account-disabled"),
+                SaslCondition::CredentialsExpired => fl!("failure-credentials-expired"),
+                SaslCondition::Temporary => fl!("failure-temporary"),
+                SaslCondition::Method(name) => fl!("failure-refused", condition = name.clone()),
+            };
+            match text {
+                Some(text) => fl!("failure-server-said", reason = reason, text = text.clone()),
+                None => reason,
+            }
+        }
+        Failure::ServerUnproven => fl!("failure-server-unproven"),
         Failure::NoMechanism => fl!("failure-no-mechanism"),
         Failure::UnknownHost(host) => fl!("failure-unknown-host", host = host.clone()),
         Failure::Unreachable(detail) => fl!("failure-unreachable", detail = detail.clone()),

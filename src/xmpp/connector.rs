@@ -3,22 +3,20 @@
 //! tokio-xmpp 6's own connectors leave Nagle on (40 ms per round trip), offer
 //! SCRAM only in its `-PLUS` form over TLS 1.3 and so fall back to PLAIN on
 //! servers without tls-exporter, and retry authentication failures forever.
-//! This module does the same steps with those three fixed; `worker` decides
-//! what to do with each attempt's outcome.
+//! This module does the same steps with those three fixed (the SASL exchange
+//! itself is `login`'s); `worker` decides what to do with each attempt's outcome.
 
 use std::borrow::Cow;
-use std::collections::BTreeSet;
 use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
-use sasl::common::{ChannelBinding, Credentials};
+use sasl::common::ChannelBinding;
 use tokio::io::BufStream;
 use tokio::net::TcpStream;
 use tokio_rustls::rustls::{self, RootCertStore, pki_types::ServerName};
 use tokio_xmpp::connect::DnsConfig;
-use tokio_xmpp::error::{AuthError, ProtocolError};
 use tokio_xmpp::jid::Jid;
 use tokio_xmpp::parsers::{ns, starttls};
 use tokio_xmpp::stanzastream::Connection;
@@ -27,7 +25,8 @@ use tokio_xmpp::xmlstream::{
     XmppStreamElement, initiate_stream,
 };
 
-use super::{Failure, Liveness, Settings};
+use super::login;
+use super::{Failure, Liveness, SaslCondition, Settings};
 
 /// How long one attempt (DNS, TCP, TLS, SASL) may take before it counts as failed.
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(15);
@@ -121,19 +120,20 @@ async fn connect_inner(settings: &Settings) -> Result<Connection, Failure> {
     let (features, stream): (_, XmppStream<TlsStream>) =
         pending.recv_features().await.map_err(lost)?;
 
-    let (mechanisms, binding) = choose_mechanisms(&features.sasl_mechanisms, binding)?;
+    let choice = login::choose(
+        &features.sasl_mechanisms,
+        features.sasl_cb.as_ref(),
+        binding,
+    )?;
     let username = settings
         .jid
         .node()
         .map(|n| n.as_str().to_owned())
-        .ok_or(Failure::NotAuthorized)?;
-    let credentials = Credentials::default()
-        .with_username(username)
-        .with_password(settings.password.expose())
-        .with_channel_binding(binding);
-    let stream = tokio_xmpp::client_login(stream, mechanisms, credentials)
-        .await
-        .map_err(classify)?;
+        .ok_or(Failure::Refused {
+            condition: SaslCondition::NotAuthorized,
+            text: None,
+        })?;
+    let stream = login::authenticate(stream, choice, &username, settings.password.expose()).await?;
     let stream = stream
         .send_header(header(&domain))
         .await
@@ -145,40 +145,6 @@ async fn connect_inner(settings: &Settings) -> Result<Connection, Failure> {
         features,
         identity: Jid::from(settings.jid.clone()),
     })
-}
-
-/// Picks SASL mechanisms: SCRAM (with channel binding when the server offers
-/// `-PLUS`), PLAIN only when the server offers no SCRAM at all (inside TLS).
-fn choose_mechanisms(
-    offered: &BTreeSet<String>,
-    binding: ChannelBinding,
-) -> Result<(BTreeSet<String>, ChannelBinding), Failure> {
-    let pick = |names: &[&str]| -> BTreeSet<String> {
-        names
-            .iter()
-            .filter(|m| offered.contains(**m))
-            .map(|m| m.to_string())
-            .collect()
-    };
-    let plus = pick(&["SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS"]);
-    if !plus.is_empty() && matches!(binding, ChannelBinding::TlsExporter(_)) {
-        return Ok((plus, binding));
-    }
-    let scram = pick(&["SCRAM-SHA-256", "SCRAM-SHA-1"]);
-    if !scram.is_empty() {
-        // "y": we could bind but the server did not offer it. A server that does
-        // support -PLUS then refuses, which detects a mechanism-stripping attacker.
-        let flag = match binding {
-            ChannelBinding::TlsExporter(_) if plus.is_empty() => ChannelBinding::Unsupported,
-            _ => ChannelBinding::None,
-        };
-        return Ok((scram, flag));
-    }
-    if offered.contains("PLAIN") {
-        tracing::warn!("the server offers no SCRAM mechanism; signing in with PLAIN inside TLS");
-        return Ok((pick(&["PLAIN"]), ChannelBinding::None));
-    }
-    Err(Failure::NoMechanism)
 }
 
 async fn resolve(settings: &Settings) -> Result<TcpStream, Failure> {
@@ -308,66 +274,5 @@ fn lost(e: RecvFeaturesError) -> Failure {
         RecvFeaturesError::Io(io) => Failure::Lost(io.to_string()),
         // e.g. host-unknown when the server does not serve the JID's domain.
         RecvFeaturesError::StreamError(error) => Failure::Protocol(error.to_string()),
-    }
-}
-
-fn classify(e: tokio_xmpp::Error) -> Failure {
-    use tokio_xmpp::Error;
-    match e {
-        Error::Auth(AuthError::Fail(condition)) => {
-            tracing::info!("authentication refused: {condition:?}");
-            Failure::NotAuthorized
-        }
-        Error::Auth(AuthError::NoMechanism) => Failure::NoMechanism,
-        Error::Auth(other) => Failure::Protocol(other.to_string()),
-        Error::Protocol(ProtocolError::NoTls) => Failure::NoTls,
-        Error::Io(io) => Failure::Lost(io.to_string()),
-        Error::Disconnected => Failure::Lost("disconnected".into()),
-        other => Failure::Protocol(other.to_string()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn offered(names: &[&str]) -> BTreeSet<String> {
-        names.iter().map(|s| s.to_string()).collect()
-    }
-
-    #[test]
-    fn plus_is_used_when_offered_and_bound() {
-        let (m, cb) = choose_mechanisms(
-            &offered(&["SCRAM-SHA-1", "SCRAM-SHA-1-PLUS", "PLAIN"]),
-            ChannelBinding::TlsExporter(vec![1; 32]),
-        )
-        .unwrap();
-        assert_eq!(m, offered(&["SCRAM-SHA-1-PLUS"]));
-        assert!(matches!(cb, ChannelBinding::TlsExporter(_)));
-    }
-
-    #[test]
-    fn scram_beats_plain_and_signals_binding_support() {
-        let (m, cb) = choose_mechanisms(
-            &offered(&["SCRAM-SHA-1", "PLAIN"]),
-            ChannelBinding::TlsExporter(vec![1; 32]),
-        )
-        .unwrap();
-        assert_eq!(m, offered(&["SCRAM-SHA-1"]));
-        assert_eq!(cb.header(), b"y,,");
-        let (_, cb) =
-            choose_mechanisms(&offered(&["SCRAM-SHA-256"]), ChannelBinding::None).unwrap();
-        assert_eq!(cb.header(), b"n,,");
-    }
-
-    #[test]
-    fn plain_only_when_nothing_else_and_never_anonymous() {
-        let (m, _) = choose_mechanisms(&offered(&["PLAIN"]), ChannelBinding::None).unwrap();
-        assert_eq!(m, offered(&["PLAIN"]));
-        assert_eq!(
-            choose_mechanisms(&offered(&["ANONYMOUS", "EXTERNAL"]), ChannelBinding::None)
-                .unwrap_err(),
-            Failure::NoMechanism
-        );
     }
 }
