@@ -236,6 +236,7 @@ fn tls_error(e: &io::Error) -> Option<&rustls::Error> {
 /// tls-exporter (RFC 9266) on TLS 1.3; nothing on 1.2 (rustls has no tls-unique).
 fn channel_binding(tls: &tokio_rustls::client::TlsStream<TcpStream>) -> ChannelBinding {
     let (_, conn) = tls.get_ref();
+    tracing::info!("TLS: {:?}", conn.protocol_version());
     if conn.protocol_version() != Some(rustls::ProtocolVersion::TLSv1_3) {
         return ChannelBinding::None;
     }
