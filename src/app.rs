@@ -247,6 +247,7 @@ impl App {
             trust: self.trust.clone(),
             catch_up: self.config.history.catch_up(),
             liveness: Default::default(),
+            share_os: self.config.privacy.share_os,
         }
     }
 
@@ -774,6 +775,7 @@ impl App {
             trust: self.trust.clone(),
             catch_up: self.config.history.catch_up(),
             liveness: Default::default(),
+            share_os: self.config.privacy.share_os,
         };
         self.begin_session(settings, true);
         if let Some(session) = &mut self.session {

@@ -17,6 +17,22 @@ pub struct Config {
     pub files: FilesConfig,
     pub notifications: NotificationsConfig,
     pub appearance: AppearanceConfig,
+    pub privacy: PrivacyConfig,
+}
+
+/// What Tern tells others about this computer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PrivacyConfig {
+    /// Whether a contact asking for the software version (XEP-0092) is told
+    /// the system's name (Linux, Windows, macOS; never its version).
+    pub share_os: bool,
+}
+
+impl Default for PrivacyConfig {
+    fn default() -> Self {
+        Self { share_os: true }
+    }
 }
 
 /// How Tern looks and which language it speaks.

@@ -4,6 +4,7 @@
 //! and [`Event`]s it receives; nothing here knows about iced.
 
 pub mod connector;
+mod features;
 mod login;
 mod requests;
 pub mod uri;
@@ -35,6 +36,8 @@ pub struct Settings {
     pub catch_up: CatchUp,
     /// How quickly a dead link is noticed.
     pub liveness: Liveness,
+    /// Whether a software version query (XEP-0092) is told the system's name.
+    pub share_os: bool,
 }
 
 /// When a silent connection is declared dead.

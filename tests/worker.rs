@@ -1053,3 +1053,79 @@ async fn hostile_input_is_ignored_or_handled() {
 fn bob_jid() -> tern::xmpp::BareJid {
     "bob@localhost".parse().unwrap()
 }
+
+/// What Tern says it supports: caps in its presence (XEP-0115), disco#info on
+/// the caps node, software version (XEP-0092), asked by a contact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contacts_learn_what_tern_supports() {
+    use tokio_xmpp::parsers::{caps::Caps, disco::DiscoInfoResult, iq::Iq, version::VersionResult};
+    let server = Prosody::start_with_roster(&accounts(), &prosody::alice_and_bob());
+    let mut bob = raw::Raw::connect(settings(
+        &server.address(),
+        &server.ca(),
+        "bob@localhost",
+        "bobpass",
+    ))
+    .await;
+    let alice = sign_in(&server, "alice").await;
+    let tern = alice.full.clone().unwrap();
+    let presence = bob
+        .next_presence(Duration::from_secs(5), |p| p.from.as_ref() == Some(&tern))
+        .await
+        .expect("alice's presence");
+    let caps = presence
+        .payloads
+        .iter()
+        .find_map(|p| Caps::try_from(p.clone()).ok())
+        .expect("caps in the presence");
+    use base64::Engine;
+    let node = format!(
+        "{}#{}",
+        caps.node,
+        base64::engine::general_purpose::STANDARD.encode(&caps.ver)
+    );
+    bob.send_xml(&format!(
+        "<iq type='get' id='d1' to='{tern}'><query xmlns='http://jabber.org/protocol/disco#info' node='{node}'/></iq>"
+    ))
+    .await;
+    let Some(Iq::Result {
+        payload: Some(info),
+        ..
+    }) = bob
+        .next_iq(
+            Duration::from_secs(5),
+            |iq| matches!(iq, Iq::Result { id, .. } if id == "d1"),
+        )
+        .await
+    else {
+        panic!("no disco#info answer")
+    };
+    let info = DiscoInfoResult::try_from(info).unwrap();
+    for feature in [
+        "urn:xmpp:receipts",
+        "jabber:x:oob",
+        "urn:xmpp:ping",
+        "jabber:iq:version",
+    ] {
+        assert!(info.features.contains(feature), "{feature}: {info:?}");
+    }
+    bob.send_xml(&format!(
+        "<iq type='get' id='v1' to='{tern}'><query xmlns='jabber:iq:version'/></iq>"
+    ))
+    .await;
+    let Some(Iq::Result {
+        payload: Some(version),
+        ..
+    }) = bob
+        .next_iq(
+            Duration::from_secs(5),
+            |iq| matches!(iq, Iq::Result { id, .. } if id == "v1"),
+        )
+        .await
+    else {
+        panic!("no version answer")
+    };
+    let version = VersionResult::try_from(version).unwrap();
+    assert_eq!(version.name, "Tern");
+    assert_eq!(version.version, env!("CARGO_PKG_VERSION"));
+}

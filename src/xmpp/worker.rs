@@ -20,7 +20,7 @@ use tokio_xmpp::parsers::{
     carbons::{Enable as CarbonsEnable, Received as CarbonReceived, Sent as CarbonSent},
     data_forms::{DataForm, DataFormType, Field, FieldType},
     delay::Delay,
-    disco::{DiscoInfoQuery, DiscoInfoResult, DiscoItemsQuery, DiscoItemsResult, Identity},
+    disco::{DiscoInfoQuery, DiscoInfoResult, DiscoItemsQuery, DiscoItemsResult},
     http_upload::{SlotRequest, SlotResult},
     iq::Iq,
     mam::{Fin, Query as ArchiveQuery, QueryId, Result_ as ArchiveResult},
@@ -40,6 +40,7 @@ use tokio_xmpp::stanzastream::{
 use tracing::Instrument;
 
 use super::connector;
+use super::features;
 use super::requests::{self, Reply, Requests};
 use super::{
     Availability, Command, ConnectionState, Contact, Event, Failure, Handle, Oldest, OwnPresence,
@@ -124,6 +125,7 @@ impl Worker {
             upload: None,
             discovering: 0,
             stanza_ids: false,
+            share_os: false,
             synced: false,
             catch_up_retry: None,
         }
@@ -172,6 +174,8 @@ struct Worker {
     /// Whether our server announced that it stamps stanza-ids (XEP-0359 §4,
     /// `urn:xmpp:sid:0` on our account); until it does, none is believed.
     stanza_ids: bool,
+    /// Whether software version answers name the system (see `Settings`).
+    share_os: bool,
     /// Whether this session's catch-up reached the archive's end: only then
     /// may live messages move the archive position (see `advance_cursor`).
     synced: bool,
@@ -432,6 +436,7 @@ impl Worker {
     async fn session(&mut self, settings: Settings, interactive: bool) -> End {
         let started = Instant::now();
         self.window = settings.catch_up;
+        self.share_os = settings.share_os;
         self.in_crate.clear();
         let online_once = Arc::new(AtomicBool::new(!interactive));
         let (report_tx, mut reports) = mpsc::unbounded_channel();
@@ -916,6 +921,8 @@ impl Worker {
             Presence::available()
         };
         presence.show = show;
+        // XEP-0115: who we are and what we do, so that others need not ask.
+        presence.payloads.push(features::presence_caps().into());
         if !self.presence.status.is_empty() {
             presence.set_status(Lang::new(), self.presence.status.clone());
         }
@@ -2026,7 +2033,7 @@ impl Worker {
             } => return self.on_iq_set(from, id, payload),
             Iq::Get {
                 from, id, payload, ..
-            } => return on_iq_get(from, id, payload),
+            } => return on_iq_get(from, id, payload, self.share_os),
         };
         // RFC 6120 §8.1.2.1: an answer comes from whom we asked. Anyone who
         // sees our presence can send us replies with made-up ids; one from the
@@ -2257,11 +2264,13 @@ impl Worker {
     }
 }
 
-/// A request for information about us: pings and service discovery.
+/// A request for information about us: ping, service discovery (also on our
+/// caps node), software version.
 fn on_iq_get(
     from: Option<Jid>,
     id: String,
     payload: tokio_xmpp::minidom::Element,
+    share_os: bool,
 ) -> (bool, Vec<Stanza>) {
     if payload.is("ping", ns::PING) {
         let reply = Iq::Result {
@@ -2272,10 +2281,19 @@ fn on_iq_get(
         };
         return (true, vec![reply.into()]);
     }
-    if payload.is("query", ns::DISCO_INFO)
-        && DiscoInfoQuery::try_from(payload.clone()).is_ok_and(|q| q.node.is_none())
-    {
-        let reply = Iq::from_result(id, Some(disco_info()));
+    if payload.is("query", ns::DISCO_INFO) {
+        let node = DiscoInfoQuery::try_from(payload).ok().and_then(|q| q.node);
+        if !features::is_our_node(node.as_deref()) {
+            return (
+                true,
+                vec![error_reply(from, id, DefinedCondition::ItemNotFound)],
+            );
+        }
+        let reply = Iq::from_result(id, Some(features::disco_info(node)));
+        return (true, vec![with_to(reply, from).into()]);
+    }
+    if payload.is("query", ns::VERSION) {
+        let reply = Iq::from_result(id, Some(features::version(share_os)));
         return (true, vec![with_to(reply, from).into()]);
     }
     (
@@ -2429,18 +2447,6 @@ fn with_to(iq: Iq, to: Option<Jid>) -> Iq {
 fn error_reply(to: Option<Jid>, id: String, condition: DefinedCondition) -> Stanza {
     let error = StanzaError::new(ErrorType::Cancel, condition, "en", "");
     with_to(Iq::from_error(id, error), to).into()
-}
-
-fn disco_info() -> DiscoInfoResult {
-    DiscoInfoResult {
-        node: None,
-        identities: vec![Identity::new("client", "pc", "en", "Tern")],
-        features: [ns::DISCO_INFO, ns::PING]
-            .into_iter()
-            .map(String::from)
-            .collect(),
-        extensions: vec![],
-    }
 }
 
 fn contact(item: RosterItem) -> Contact {
@@ -2927,5 +2933,98 @@ mod tests {
                 .cloned()
         });
         assert_eq!(next_start, start);
+    }
+
+    /// Every feature we announce has a handler behind it.
+    #[test]
+    fn every_feature_has_a_handler() {
+        let (mut worker, _events, _dir) = test_worker();
+        let get = |payload: tokio_xmpp::minidom::Element| {
+            let (_, replies) = on_iq_get(Some(jid("bob@example.org/x")), "q".into(), payload, true);
+            match replies.into_iter().next() {
+                Some(Stanza::Iq(Iq::Result { payload, .. })) => payload,
+                other => panic!("not answered: {other:?}"),
+            }
+        };
+        for feature in features::FEATURES {
+            match *feature {
+                ns::DISCO_INFO => {
+                    let info = get(DiscoInfoQuery { node: None }.into()).unwrap();
+                    let info = DiscoInfoResult::try_from(info).unwrap();
+                    assert_eq!(info.features.len(), features::FEATURES.len());
+                }
+                ns::CAPS => {
+                    let presence = worker.own_presence();
+                    let caps = presence
+                        .payloads
+                        .iter()
+                        .find_map(|p| tokio_xmpp::parsers::caps::Caps::try_from(p.clone()).ok())
+                        .expect("caps in our presence");
+                    use base64::Engine;
+                    let node = format!(
+                        "{}#{}",
+                        caps.node,
+                        base64::engine::general_purpose::STANDARD.encode(&caps.ver)
+                    );
+                    let info = get(DiscoInfoQuery {
+                        node: Some(node.clone()),
+                    }
+                    .into())
+                    .unwrap();
+                    assert_eq!(DiscoInfoResult::try_from(info).unwrap().node, Some(node));
+                    let (_, replies) = on_iq_get(
+                        None,
+                        "q".into(),
+                        DiscoInfoQuery {
+                            node: Some("other#node".into()),
+                        }
+                        .into(),
+                        true,
+                    );
+                    assert!(matches!(
+                        replies.first(),
+                        Some(Stanza::Iq(Iq::Error { .. }))
+                    ));
+                }
+                ns::PING => {
+                    get(tokio_xmpp::parsers::ping::Ping.into());
+                }
+                ns::VERSION => {
+                    let version = get(tokio_xmpp::parsers::version::VersionQuery.into()).unwrap();
+                    let version =
+                        tokio_xmpp::parsers::version::VersionResult::try_from(version).unwrap();
+                    assert_eq!(version.name, "Tern");
+                }
+                ns::RECEIPTS => {
+                    worker.contacts.insert("bob@example.org".parse().unwrap());
+                    let mut asks = chat("bob@example.org/x", "r1", "receipt please");
+                    asks.payloads.push(ReceiptRequest.into());
+                    let (_, replies) = worker.on_message(asks);
+                    let receipt = match replies.first() {
+                        Some(Stanza::Message(m)) => m.clone(),
+                        other => panic!("no receipt: {other:?}"),
+                    };
+                    assert!(
+                        receipt
+                            .payloads
+                            .iter()
+                            .any(|p| p.is("received", ns::RECEIPTS))
+                    );
+                }
+                ns::OOB => {
+                    let url = "https://files.example.org/a.png";
+                    let mut shared = chat("bob@example.org/x", "f1", url);
+                    shared.payloads.push(
+                        Oob {
+                            url: url.into(),
+                            desc: None,
+                        }
+                        .into(),
+                    );
+                    assert!(is_attachment(&mut shared, url));
+                }
+                other => panic!("{other} is announced but no test shows its handler"),
+            }
+        }
     }
 }

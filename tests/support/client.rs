@@ -30,6 +30,7 @@ pub fn settings(server_addr: &str, ca: &std::path::Path, jid: &str, password: &s
         trust: Trust::from_pem_file(ca).expect("CA"),
         catch_up: Default::default(),
         liveness: Default::default(),
+        share_os: true,
     }
 }
 
