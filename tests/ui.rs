@@ -640,6 +640,9 @@ async fn dropped_and_pasted_files_upload_with_progress_and_received_ones_show_in
         "{uploads:?}"
     );
     assert!(h.shows("This file is 11.5 MB; your server takes files up to 10.5 MB."));
+    // It would be refused again: no Retry offered.
+    assert!(!uploads[0].retry);
+    assert!(!h.shows("Retry"), "Retry offered on a file over the limit");
     h.interact(|ui| {
         ui.click("Dismiss").unwrap();
     });

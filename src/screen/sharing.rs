@@ -71,14 +71,21 @@ pub struct UploadInfo {
     pub sent: Option<u64>,
     /// Why it failed, if it did.
     pub failed: Option<String>,
+    /// Whether trying again could succeed (not for a file over the limit).
+    pub retry: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Phase {
     Checking,
     AskingSlot,
-    Sending { sent: u64 },
+    Sending {
+        sent: u64,
+    },
+    /// Failed; Retry may help (the link, the server's mood).
     Failed(String),
+    /// Refused for good (over the server's limit): no Retry offered.
+    Refused(String),
 }
 
 enum Preview {
@@ -176,7 +183,7 @@ impl State {
                     _ => None,
                 };
                 let failed = match &u.phase {
-                    Phase::Failed(reason) => Some(reason.clone()),
+                    Phase::Failed(reason) | Phase::Refused(reason) => Some(reason.clone()),
                     _ => None,
                 };
                 UploadInfo {
@@ -184,6 +191,7 @@ impl State {
                     name: file_name(&u.path),
                     sent,
                     failed,
+                    retry: matches!(u.phase, Phase::Failed(_)),
                 }
             })
             .collect()
@@ -208,6 +216,10 @@ impl State {
         }
         let slot = match result {
             Ok(slot) => slot,
+            Err(e @ SlotError::TooLarge { .. }) => {
+                upload.phase = Phase::Refused(slot_error_text(&e));
+                return Task::none();
+            }
             Err(e) => {
                 upload.phase = Phase::Failed(slot_error_text(&e));
                 return Task::none();
@@ -479,7 +491,7 @@ impl State {
                 max_size: Some(max),
                 ..
             })) if file.size > max => {
-                upload.phase = Phase::Failed(fl!(
+                upload.phase = Phase::Refused(fl!(
                     "upload-too-large",
                     size = files::human_size(file.size),
                     max = files::human_size(max)
@@ -773,23 +785,33 @@ fn upload_view(upload: &Upload) -> Element<'_, Message> {
             .align_y(Alignment::Center)
             .into()
         }
-        Phase::Failed(reason) => row![
-            text(reason.clone())
-                .size(12)
-                .style(danger_style)
-                .width(Fill),
-            button(text(fl!("upload-retry")).size(12))
-                .padding([2, 8])
-                .style(theme::link_button)
-                .on_press(Message::Retry(id.clone())),
-            button(text(fl!("upload-dismiss")).size(12))
-                .padding([2, 8])
-                .style(theme::link_button)
-                .on_press(Message::Dismiss(id)),
-        ]
-        .spacing(10)
-        .align_y(Alignment::Center)
-        .into(),
+        Phase::Failed(reason) | Phase::Refused(reason) => {
+            let mut actions = row![
+                text(reason.clone())
+                    .size(12)
+                    .style(danger_style)
+                    .width(Fill)
+            ]
+            .spacing(10)
+            .align_y(Alignment::Center);
+            // A file over the limit stays over it: Retry could never succeed.
+            if let Phase::Failed(_) = &upload.phase {
+                actions = actions.push(
+                    button(text(fl!("upload-retry")).size(12))
+                        .padding([2, 8])
+                        .style(theme::link_button)
+                        .on_press(Message::Retry(id.clone())),
+                );
+            }
+            actions
+                .push(
+                    button(text(fl!("upload-dismiss")).size(12))
+                        .padding([2, 8])
+                        .style(theme::link_button)
+                        .on_press(Message::Dismiss(id)),
+                )
+                .into()
+        }
     };
     container(column![head, body].spacing(4))
         .padding(8)
