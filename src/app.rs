@@ -56,7 +56,14 @@ pub struct App {
     /// The unread count on the taskbar/dock icon, and what it shows now.
     badge: crate::badge::Badge,
     badge_count: u32,
+    /// Quitting: waiting for the worker to say goodbye to the server.
+    quitting: bool,
 }
+
+/// How long quitting waits for the worker to close the stream. The server
+/// then tells contacts at once that Tern is offline, instead of holding the
+/// session for resumption; past this, Tern exits anyway.
+const QUIT_WAIT: std::time::Duration = std::time::Duration::from_secs(4);
 
 /// What the credential store said about an account's password.
 #[derive(Debug, Clone)]
@@ -110,6 +117,10 @@ pub enum Message {
     OpenSettings,
     /// Escape: closes the settings screen.
     Escape,
+    /// The window's close button, Ctrl+Q, SIGTERM or SIGINT: sign off, then exit.
+    Quit,
+    /// Quitting waited long enough.
+    QuitNow,
 }
 
 impl App {
@@ -153,6 +164,7 @@ impl App {
             config_dirty: false,
             badge: crate::badge::Badge::session(),
             badge_count: 0,
+            quitting: false,
         };
         if let Some(language) = app.config.appearance.language.clone() {
             apply_language(Some(&language));
@@ -686,7 +698,16 @@ impl App {
                     }
                 }
             }
+            Message::Quit => self.quit(),
+            Message::QuitNow => iced::exit(),
             Message::Worker(events) => {
+                if self.quitting {
+                    // Offline means the stream is closed: nothing more to wait for.
+                    let closed = events
+                        .iter()
+                        .any(|e| matches!(e, xmpp::Event::Connection(ConnectionState::Offline(_))));
+                    return if closed { iced::exit() } else { Task::none() };
+                }
                 let mut tasks = vec![self.notify(&events)];
                 for event in events {
                     tasks.push(self.on_worker_event(event));
@@ -694,6 +715,26 @@ impl App {
                 Task::batch(tasks)
             }
         }
+    }
+
+    /// Signs off (unavailable presence, the stream closed, bounded by
+    /// `QUIT_WAIT`), then exits. A second request exits at once.
+    fn quit(&mut self) -> Task<Message> {
+        let handle = self.session.as_ref().and_then(|s| s.handle.as_ref());
+        match handle {
+            Some(handle) if !self.quitting => {
+                tracing::info!("quitting: signing off");
+                self.quitting = true;
+                handle.disconnect();
+                Task::perform(tokio::time::sleep(QUIT_WAIT), |()| Message::QuitNow)
+            }
+            _ => iced::exit(),
+        }
+    }
+
+    /// Whether Tern is signing off to exit (for tests).
+    pub fn is_quitting(&self) -> bool {
+        self.quitting
     }
 
     /// Desktop notifications for the news in a batch of worker events,
@@ -957,6 +998,9 @@ impl App {
         let mut subs = vec![
             iced::system::theme_changes().map(Message::ThemeMode),
             event::listen_with(|event, _status, _window| event_message(event)),
+            // The window stays open on a close request (see main.rs) until signed off.
+            window::close_requests().map(|_| Message::Quit),
+            Subscription::run(crate::signals::quit_requests).map(|()| Message::Quit),
         ];
         if let Some(incoming) = &self.instance {
             subs.push(
@@ -1082,6 +1126,11 @@ pub fn event_message(event: iced::Event) -> Option<Message> {
             modifiers,
             ..
         }) if modifiers.command() && c.as_str() == "," => Some(Message::OpenSettings),
+        iced::Event::Keyboard(iced::keyboard::Event::KeyPressed {
+            key: iced::keyboard::Key::Character(c),
+            modifiers,
+            ..
+        }) if modifiers.command() && c.as_str().eq_ignore_ascii_case("q") => Some(Message::Quit),
         // Whether or not the composer took it: it pastes only text.
         iced::Event::Keyboard(iced::keyboard::Event::KeyPressed {
             key: iced::keyboard::Key::Character(c),

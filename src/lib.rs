@@ -19,6 +19,7 @@ pub mod roster;
 pub mod screen;
 pub mod secret;
 pub mod sharing;
+pub mod signals;
 pub mod store;
 pub mod theme;
 pub mod thumbnail;

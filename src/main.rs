@@ -154,6 +154,9 @@ fn run(cli: Cli, profile: Profile, launched: std::time::Instant) -> ExitCode {
                 application_id: "im.tern.Tern".into(),
                 ..Default::default()
             },
+            // Closing signs off first (see `App::quit`): contacts see Tern
+            // go offline at once, and the server does not hold the session.
+            exit_on_close_request: false,
             ..iced::window::Settings::default()
         })
         .run();

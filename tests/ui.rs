@@ -859,3 +859,62 @@ async fn drafts_stay_with_their_chat_across_switches_and_restarts() {
         vec![("carol@localhost".to_string(), "note to Carol".to_string())]
     );
 }
+
+/// Quitting (the window's close button, Ctrl+Q, SIGTERM) signs off first:
+/// a contact sees Tern go offline at once, not when the server gives up on a
+/// dropped connection it holds for resumption.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quitting_signs_off_before_exiting() {
+    use_tiny_skia();
+    tern::i18n::select(&["en".parse().unwrap()]);
+    let server = Prosody::start_with_roster(
+        &[("alice", "alicepass"), ("bob", "bobpass")],
+        &prosody::alice_and_bob(),
+    );
+    let mut bob = sign_in_worker(&server, "bob").await;
+    let profile_dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(Flags {
+        profile: Profile::at(profile_dir.path()),
+        trust: Trust::from_pem_file(&server.ca()).unwrap(),
+        open: None,
+        launched: Instant::now(),
+        instance: None,
+        credentials: false,
+    });
+    sign_in(&mut h, &server, "alice@localhost", "alicepass");
+    assert!(
+        h.pump_until(Duration::from_secs(10), |app| app.is_signed_in())
+            .await
+    );
+    let online = bob
+        .next_event(Duration::from_secs(10), |e| {
+            matches!(e, Event::Presence { from, availability, .. }
+                if from.to_bare().as_str() == "alice@localhost" && *availability != tern::xmpp::Availability::Offline)
+        })
+        .await;
+    assert!(online.is_some(), "bob never saw alice online");
+    // Ctrl+Q, through the app's own key mapping.
+    let ctrl_q = iced::Event::Keyboard(iced::keyboard::Event::KeyPressed {
+        key: iced::keyboard::Key::Character("q".into()),
+        modified_key: iced::keyboard::Key::Character("q".into()),
+        physical_key: iced::keyboard::key::Physical::Unidentified(
+            iced::keyboard::key::NativeCode::Unidentified,
+        ),
+        location: iced::keyboard::Location::Standard,
+        modifiers: iced::keyboard::Modifiers::COMMAND,
+        text: None,
+        repeat: false,
+    });
+    let t0 = Instant::now();
+    h.update(tern::app::event_message(ctrl_q).expect("Ctrl+Q is mapped"));
+    assert!(h.app.is_quitting());
+    let offline = bob
+        .next_event(Duration::from_secs(10), |e| {
+            matches!(e, Event::Presence { from, availability: tern::xmpp::Availability::Offline, .. }
+                if from.to_bare().as_str() == "alice@localhost")
+        })
+        .await;
+    println!("UI: bob saw alice offline {:?} after Ctrl+Q", t0.elapsed());
+    assert!(offline.is_some(), "bob never saw alice go offline");
+    assert!(t0.elapsed() < Duration::from_secs(3), "{:?}", t0.elapsed());
+}

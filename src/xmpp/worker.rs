@@ -474,6 +474,8 @@ impl Worker {
         let mut probe: Option<(String, Instant)> = None;
         // Since when a connection handed to the stream has been negotiating.
         let mut negotiating: Option<Instant> = None;
+        // The user signed off (see the `Command::Disconnect` arm).
+        let mut signed_off = false;
 
         let end = 'session: loop {
             tokio::select! {
@@ -662,7 +664,9 @@ impl Worker {
                             // Best effort: the stream closes right after.
                             let _ = stream.send(Box::new(Presence::unavailable().into())).now_or_never();
                         }
-                        self.emit(Event::Connection(ConnectionState::Offline(None)));
+                        // Offline is said once the stream is closed (below): a
+                        // quitting app waits for it before it exits.
+                        signed_off = true;
                         break End::Idle(None);
                     }
                     Some(Command::SetPresence(presence)) => {
@@ -745,6 +749,9 @@ impl Worker {
         // the fresh session resends older messages: out of order.
         if bound.is_some() && !matches!(end, End::Fresh(_)) {
             let _ = tokio::time::timeout(CLOSE_TIMEOUT, stream.close()).await;
+        }
+        if signed_off {
+            self.emit(Event::Connection(ConnectionState::Offline(None)));
         }
         end
     }
