@@ -148,6 +148,9 @@ fn body(last: &Record, count: usize, policy: Policy) -> String {
 /// What a message shows in a notification: its text on one line, trimmed,
 /// or a shared file by its name rather than its long link.
 fn message_preview(record: &Record) -> String {
+    if record.encryption.is_some() {
+        return fl!("preview-encrypted");
+    }
     let text = match crate::sharing::attachment_url(&record.body, record.attachment) {
         Some(url) => match shared_file_name(url) {
             Some(name) => fl!("preview-file", name = name),
@@ -377,6 +380,7 @@ mod tests {
             archive_id: None,
             other_device: false,
             attachment: false,
+            encryption: None,
         }
     }
 

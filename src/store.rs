@@ -22,7 +22,7 @@
 
 mod record;
 
-pub use record::{Conversation, Delivery, Direction, Record};
+pub use record::{Conversation, Delivery, Direction, Encryption, Record};
 
 use std::path::Path;
 use std::time::Duration;
@@ -102,6 +102,8 @@ pub struct NewMessage {
     pub attachment: bool,
     /// Whether an incoming message counts as unread (not for history back-fill).
     pub unread: bool,
+    /// Encrypted in a way Tern cannot read (see [`Record::encryption`]).
+    pub encryption: Option<Encryption>,
 }
 
 impl NewMessage {
@@ -125,6 +127,7 @@ impl NewMessage {
             other_device: false,
             attachment: false,
             unread: true,
+            encryption: None,
         }
     }
 
@@ -250,6 +253,7 @@ impl Store {
             archive_id: message.archive_id,
             other_device: message.other_device,
             attachment: message.attachment,
+            encryption: message.encryption,
         };
         let value = record.encode();
         let conv_key = conversation_key(&record.account, &record.peer);
@@ -307,6 +311,7 @@ impl Store {
                 conv.last_time = Some(record.time);
                 conv.last_body = preview(&record.body);
                 conv.last_direction = Some(record.direction);
+                conv.last_encrypted = record.encryption.is_some();
             }
             if record.direction == Direction::In && unread {
                 conv.unread = conv.unread.saturating_add(1);

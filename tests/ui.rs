@@ -6,6 +6,8 @@
 mod client;
 #[path = "support/prosody.rs"]
 mod prosody;
+#[path = "support/raw.rs"]
+mod raw;
 #[path = "support/ui.rs"]
 mod ui;
 
@@ -917,4 +919,65 @@ async fn quitting_signs_off_before_exiting() {
     println!("UI: bob saw alice offline {:?} after Ctrl+Q", t0.elapsed());
     assert!(offline.is_some(), "bob never saw alice go offline");
     assert!(t0.elapsed() < Duration::from_secs(3), "{:?}", t0.elapsed());
+}
+
+/// A message from Gajim, Dino or Conversations encrypted with OMEMO is shown
+/// as what it is, in Tern's words, not as the fallback sentence the contact's
+/// client put in its body; the list says so too. The fallback stays stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn encrypted_messages_are_shown_as_such() {
+    use_tiny_skia();
+    tern::i18n::select(&["en".parse().unwrap()]);
+    let server = Prosody::start_with_roster(
+        &[("alice", "alicepass"), ("bob", "bobpass")],
+        &prosody::alice_and_bob(),
+    );
+    let profile_dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(Flags {
+        profile: Profile::at(profile_dir.path()),
+        trust: Trust::from_pem_file(&server.ca()).unwrap(),
+        open: None,
+        launched: Instant::now(),
+        instance: None,
+        credentials: false,
+    });
+    sign_in(&mut h, &server, "alice@localhost", "alicepass");
+    assert!(
+        h.pump_until(Duration::from_secs(10), |app| app.is_signed_in())
+            .await
+    );
+    let bob = raw::Raw::connect(client::settings(
+        &server.address(),
+        &server.ca(),
+        "bob@localhost",
+        "bobpass",
+    ))
+    .await;
+    let fallback =
+        "I sent you an OMEMO encrypted message but your client doesn’t seem to support that.";
+    bob.send_message_xml(&format!(
+        "<message to='alice@localhost' type='chat' id='omemo-1'>\
+         <encrypted xmlns='eu.siacs.conversations.axolotl'><header sid='1'><key rid='2'>a2V5</key><iv>aXY=</iv></header><payload>cGF5bG9hZA==</payload></encrypted>\
+         <body>{fallback}</body><encryption xmlns='urn:xmpp:eme:0' namespace='eu.siacs.conversations.axolotl'/></message>"
+    ))
+    .await;
+    let mut listed = false;
+    for _ in 0..50 {
+        h.settle().await;
+        if h.shows("🔒 Encrypted message") {
+            listed = true;
+            break;
+        }
+    }
+    assert!(listed, "the chat list does not say it is encrypted");
+    h.interact(|ui| {
+        ui.click("Bob").unwrap();
+    });
+    h.settle().await;
+    assert!(h.shows(
+        "🔒 An encrypted message (OMEMO). Tern cannot read encrypted messages yet: read it on a device that can."
+    ));
+    assert!(!h.shows(fallback), "the fallback is shown as Bob's words");
+    let stored = &h.app.open_conversation().unwrap().records()[0];
+    assert_eq!(stored.body, fallback, "the fallback stays in the history");
 }

@@ -257,6 +257,7 @@ impl State {
             conv.last_time = Some(record.time);
             conv.last_body = record.body.lines().next().unwrap_or_default().to_string();
             conv.last_direction = Some(record.direction);
+            conv.last_encrypted = record.encryption.is_some();
             if record.direction == Direction::In && news {
                 if reading {
                     read_open = true;
@@ -866,10 +867,7 @@ impl State {
                     .filter(|peer| !self.conversations.iter().any(|c| &c.peer == *peer))
                     .map(|peer| Conversation {
                         peer: peer.clone(),
-                        last_time: None,
-                        last_body: String::new(),
-                        last_direction: None,
-                        unread: 0,
+                        ..Conversation::default()
                     })
                     .collect::<Vec<_>>();
                 column(
@@ -990,6 +988,7 @@ impl State {
         let draft = self.drafts.get(&c.peer).filter(|_| !selected);
         let preview = match (draft, c.last_direction) {
             (Some(draft), _) => fl!("preview-draft", text = first_line(draft)),
+            (None, _) if c.last_encrypted => fl!("preview-encrypted"),
             (None, Some(Direction::Out)) => fl!("preview-you", text = last_line(&c.last_body)),
             (None, _) => last_line(&c.last_body),
         };

@@ -9,7 +9,7 @@ use iced::{Alignment, Element, Fill, Task};
 use super::sharing;
 use crate::fl;
 use crate::link::{self, Segment, Target};
-use crate::store::{Cursor, Delivery, Direction, PAGE_SIZE, Page, Record, Store};
+use crate::store::{Cursor, Delivery, Direction, Encryption, PAGE_SIZE, Page, Record, Store};
 use crate::theme;
 use crate::xmpp::{BareJid, Oldest};
 
@@ -462,9 +462,11 @@ fn message_view<'a>(
     if let Some(mark) = delivery_mark(record) {
         meta = meta.push(mark);
     }
-    let body = match sharing.attachment(record) {
-        Some(card) => row![card.map(Message::Sharing), Space::new().width(Fill)].into(),
-        None => body_view(&record.body),
+    let body = match (record.encryption, sharing.attachment(record)) {
+        // Not the contact's words: the fallback their client sends to ours.
+        (Some(encryption), _) => encrypted_view(encryption),
+        (None, Some(card)) => row![card.map(Message::Sharing), Space::new().width(Fill)].into(),
+        (None, None) => body_view(&record.body),
     };
     block = block.push(row![body, meta].spacing(8));
     if record.state == Delivery::Failed {
@@ -518,6 +520,25 @@ fn delivery_mark<'a>(record: &Record) -> Option<Element<'a, Message>> {
         )
         .into(),
     )
+}
+
+/// A message Tern cannot read: said in Tern's words, set apart from what
+/// people write.
+fn encrypted_view<'a>(encryption: Encryption) -> Element<'a, Message> {
+    let kind = match encryption {
+        Encryption::Omemo | Encryption::Omemo2 => "OMEMO",
+        Encryption::Openpgp | Encryption::LegacyPgp => "OpenPGP",
+        Encryption::Other => "?",
+    };
+    text(fl!("message-encrypted", kind = kind))
+        .size(14)
+        .width(Fill)
+        .font(iced::Font {
+            style: iced::font::Style::Italic,
+            ..iced::Font::DEFAULT
+        })
+        .style(theme::muted_text)
+        .into()
 }
 
 /// A message body, with its web and xmpp: links clickable.

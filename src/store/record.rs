@@ -70,6 +70,28 @@ pub struct Record {
     /// link as XEP-0066 out-of-band data so that clients show it inline.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub attachment: bool,
+    /// The message came end-to-end encrypted in a way Tern cannot read yet;
+    /// `body` is the sender's fallback text for such clients. Added within
+    /// layout 2 (older builds ignore it and show the fallback).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<Encryption>,
+}
+
+/// End-to-end encryption a message used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Encryption {
+    /// OMEMO as Conversations, Gajim and Dino use it (`eu.siacs.conversations.axolotl`).
+    Omemo,
+    /// OMEMO 0.8+ (`urn:xmpp:omemo:2`).
+    Omemo2,
+    /// OpenPGP for XMPP (XEP-0373).
+    Openpgp,
+    /// Legacy OpenPGP (XEP-0027).
+    LegacyPgp,
+    /// A name written by a newer Tern.
+    #[serde(other)]
+    Other,
 }
 
 /// What the conversation list shows of one peer.
@@ -81,6 +103,9 @@ pub struct Conversation {
     pub last_body: String,
     pub last_direction: Option<Direction>,
     pub unread: u32,
+    /// The last message is one Tern cannot read (see [`Record::encryption`]).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub last_encrypted: bool,
 }
 
 impl Record {
@@ -136,6 +161,32 @@ mod tests {
         assert_eq!(record.archive_id.as_deref(), Some("5fa1c"));
         assert!(record.other_device);
         assert_eq!(Record::decode(&record.encode()).unwrap(), record);
+    }
+
+    /// Encrypted messages (added within layout 2), and a record a newer Tern
+    /// wrote: an encryption it knows and we do not, a field we do not know.
+    #[test]
+    fn encrypted_records_decode_and_newer_ones_too() {
+        let record = Record::decode(include_bytes!(
+            "../../tests/fixtures/record-v2-encrypted.json"
+        ))
+        .unwrap();
+        assert_eq!(record.encryption, Some(Encryption::Omemo));
+        assert!(record.body.contains("OMEMO"), "the fallback is kept");
+        assert_eq!(Record::decode(&record.encode()).unwrap(), record);
+        let newer = Record::decode(include_bytes!(
+            "../../tests/fixtures/record-from-a-newer-tern.json"
+        ))
+        .unwrap();
+        assert_eq!(newer.encryption, Some(Encryption::Other));
+        // Older records have none, and write none.
+        let old = Record::decode(include_bytes!("../../tests/fixtures/record-v2.json")).unwrap();
+        assert_eq!(old.encryption, None);
+        assert!(
+            !String::from_utf8(old.encode())
+                .unwrap()
+                .contains("encryption")
+        );
     }
 
     #[test]

@@ -46,7 +46,7 @@ use super::{
     Availability, Command, ConnectionState, Contact, Event, Failure, Handle, Oldest, OwnPresence,
     Settings, SlotError, Subscription, UploadService,
 };
-use crate::store::{ArchivePosition, Delivery, Direction, NewMessage, Record, Store};
+use crate::store::{ArchivePosition, Delivery, Direction, Encryption, NewMessage, Record, Store};
 
 /// Stanzas buffered each way inside `StanzaStream`.
 const QUEUE_DEPTH: usize = 256;
@@ -1000,7 +1000,7 @@ impl Worker {
             self.update_state(&peer, &receipt.id, Delivery::Delivered, None);
         }
         let receipt = receipt_for(&mut message);
-        let Some((_, body)) = message.get_best_body_cloned(vec![]) else {
+        let Some((body, encryption)) = content(&message) else {
             return (true, vec![]); // chat states, receipts and other bodiless traffic
         };
         let archive_id = self.archive_id(&mut message);
@@ -1009,6 +1009,7 @@ impl Worker {
         let attachment = is_attachment(&mut message, &body);
         let mut new = NewMessage::incoming(self.account.as_str(), peer.as_str(), id, body, stamp);
         new.attachment = attachment;
+        new.encryption = encryption;
         new.archive_id = archive_id;
         // Receipts go to contacts only: they tell the sender we are online (XEP-0184 §8).
         let receipt = receipt.filter(|_| self.contacts.contains(&peer));
@@ -1088,7 +1089,7 @@ impl Worker {
         if !sent_by_us && let Ok(Some(receipt)) = inner.extract_payload::<Receipt>() {
             self.update_state(&peer, &receipt.id, Delivery::Delivered, None);
         }
-        let Some((_, body)) = inner.get_best_body_cloned(vec![]) else {
+        let Some((body, encryption)) = content(&inner) else {
             return true;
         };
         let archive_id = self.archive_id(&mut inner);
@@ -1097,6 +1098,7 @@ impl Worker {
         let attachment = is_attachment(&mut inner, &body);
         let mut new = NewMessage::incoming(self.account.as_str(), peer.as_str(), id, body, time);
         new.attachment = attachment;
+        new.encryption = encryption;
         new.archive_id = archive_id;
         if !sent_by_us {
             // What another of our sessions received (one the server still
@@ -1372,7 +1374,7 @@ impl Worker {
         if !sent_by_us && let Ok(Some(receipt)) = inner.extract_payload::<Receipt>() {
             self.update_state(&peer, &receipt.id, Delivery::Delivered, None);
         }
-        let Some((_, body)) = inner.get_best_body_cloned(vec![]) else {
+        let Some((body, encryption)) = content(&inner) else {
             return (true, vec![]);
         };
         let mut time = match &result.forwarded.delay {
@@ -1403,6 +1405,7 @@ impl Worker {
         tracing::trace!("archived message {id} from {peer} at {time}");
         let mut new = NewMessage::incoming(self.account.as_str(), peer.as_str(), id, body, time);
         new.attachment = attachment;
+        new.encryption = encryption;
         new.archive_id = Some(result.id);
         // Back-fill of a first sign-in is history, not news.
         new.unread = !backfill;
@@ -1691,7 +1694,7 @@ impl Worker {
             tracing::warn!("ignoring older history with {peer} in a fetch for {expected}");
             return;
         }
-        let Some((_, body)) = inner.get_best_body_cloned(vec![]) else {
+        let Some((body, encryption)) = content(&inner) else {
             return;
         };
         // History: its stamps are the order; nothing here is news.
@@ -1703,6 +1706,7 @@ impl Worker {
         let attachment = is_attachment(&mut inner, &body);
         let mut new = NewMessage::incoming(self.account.as_str(), peer.as_str(), id, body, time);
         new.attachment = attachment;
+        new.encryption = encryption;
         new.archive_id = Some(result.id);
         new.unread = false;
         if sent_by_us {
@@ -2424,6 +2428,35 @@ fn stamp_time(stamp: &tokio_xmpp::parsers::date::DateTime) -> chrono::DateTime<U
     stamp.0.with_timezone(&Utc).min(Utc::now())
 }
 
+/// A message's text, and the end-to-end encryption it came in if Tern cannot
+/// read it (the text is then the sender's fallback for such clients, or empty);
+/// `None` for what says nothing (chat states, receipts, OMEMO key transport).
+fn content(message: &Message) -> Option<(String, Option<Encryption>)> {
+    let encrypted = message.payloads.iter().find_map(|p| {
+        let kind = if p.is("encrypted", "eu.siacs.conversations.axolotl") {
+            Encryption::Omemo
+        } else if p.is("encrypted", "urn:xmpp:omemo:2") {
+            Encryption::Omemo2
+        } else if p.is("openpgp", "urn:xmpp:openpgp:0") {
+            Encryption::Openpgp
+        } else if p.is("x", "jabber:x:encrypted") {
+            Encryption::LegacyPgp
+        } else {
+            return None;
+        };
+        // OMEMO sends keys in messages with no payload: nothing to show.
+        let says_something = !matches!(kind, Encryption::Omemo | Encryption::Omemo2)
+            || p.children().any(|c| c.name() == "payload");
+        Some((kind, says_something))
+    });
+    match (message.get_best_body_cloned(vec![]), encrypted) {
+        (Some((_, body)), Some((kind, _))) => Some((body, Some(kind))),
+        (Some((_, body)), None) => Some((body, None)),
+        (None, Some((kind, true))) => Some((String::new(), Some(kind))),
+        (None, _) => None,
+    }
+}
+
 /// Whether a message shares a file: its body is the link that its XEP-0066
 /// out-of-band data names too (what Conversations, Gajim and Dino send).
 fn is_attachment(message: &mut Message, body: &str) -> bool {
@@ -3033,5 +3066,66 @@ mod tests {
                 other => panic!("{other} is announced but no test shows its handler"),
             }
         }
+    }
+
+    /// What Gajim, Dino, Conversations and Monal send encrypted, as Tern
+    /// must take it: marked, with the fallback kept, and key transport ignored.
+    #[test]
+    fn encrypted_messages_are_marked_and_key_transport_ignored() {
+        let parse = |xml: &str| -> Message {
+            let xml = xml.replacen("<message", "<message xmlns='jabber:client'", 1);
+            Message::try_from(xml.parse::<tokio_xmpp::minidom::Element>().unwrap()).unwrap()
+        };
+        let conversations = parse(
+            "<message type='chat' from='bob@example.org/c' to='alice@example.org' id='m1'>\
+             <encrypted xmlns='eu.siacs.conversations.axolotl'><header sid='1'><key rid='2'>a2V5</key><iv>aXY=</iv></header><payload>cGF5bG9hZA==</payload></encrypted>\
+             <body>I sent you an OMEMO encrypted message but your client doesn’t seem to support that.</body>\
+             <encryption xmlns='urn:xmpp:eme:0' namespace='eu.siacs.conversations.axolotl'/></message>",
+        );
+        let (body, kind) = content(&conversations).unwrap();
+        assert_eq!(kind, Some(Encryption::Omemo));
+        assert!(body.starts_with("I sent you an OMEMO"));
+        let omemo2 = parse(
+            "<message type='chat' from='bob@example.org/d' to='alice@example.org' id='m2'>\
+             <encrypted xmlns='urn:xmpp:omemo:2'><header sid='1'><keys jid='alice@example.org'><key rid='2'>a2V5</key></keys></header><payload>cGF5bG9hZA==</payload></encrypted></message>",
+        );
+        assert_eq!(
+            content(&omemo2),
+            Some((String::new(), Some(Encryption::Omemo2)))
+        );
+        let key_transport = parse(
+            "<message type='chat' from='bob@example.org/d' to='alice@example.org' id='m3'>\
+             <encrypted xmlns='eu.siacs.conversations.axolotl'><header sid='1'><key rid='2'>a2V5</key><iv>aXY=</iv></header></encrypted></message>",
+        );
+        assert_eq!(content(&key_transport), None);
+        let openpgp = parse(
+            "<message type='chat' from='bob@example.org/g' to='alice@example.org' id='m4'>\
+             <openpgp xmlns='urn:xmpp:openpgp:0'>QmFzZTY0</openpgp><body>[This message is *encrypted* with OpenPGP (See :XEP:`27`]</body></message>",
+        );
+        assert_eq!(content(&openpgp).unwrap().1, Some(Encryption::Openpgp));
+        let legacy = parse(
+            "<message type='chat' from='bob@example.org/g' to='alice@example.org' id='m5'>\
+             <body>This message is encrypted.</body><x xmlns='jabber:x:encrypted'>LS0t</x></message>",
+        );
+        assert_eq!(content(&legacy).unwrap().1, Some(Encryption::LegacyPgp));
+        let plain = parse(
+            "<message type='chat' from='bob@example.org/g' to='alice@example.org' id='m6'><body>hi</body></message>",
+        );
+        assert_eq!(content(&plain), Some(("hi".into(), None)));
+
+        // Through the inbound path: stored marked, fallback kept.
+        let (mut worker, _events, _dir) = test_worker();
+        worker.synced = true;
+        worker.on_message(conversations);
+        let records = worker
+            .store
+            .page(ALICE, "bob@example.org", None, 10)
+            .unwrap()
+            .records;
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0].encryption, Some(Encryption::Omemo));
+        assert!(records[0].body.starts_with("I sent you an OMEMO"));
+        let conversation = &worker.store.conversations(ALICE).unwrap()[0];
+        assert!(conversation.last_encrypted);
     }
 }
