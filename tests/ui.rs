@@ -853,12 +853,34 @@ async fn drafts_stay_with_their_chat_across_switches_and_restarts() {
     h.settle().await;
     assert!(!h.shows("Draft: half a thought"));
     assert_eq!(h.app.open_conversation().unwrap().draft(), "note to Carol");
+    // A link with a text for a chat that has a draft adds to it, never
+    // replaces it: what the user typed is not thrown away by a click.
+    h.update(Message::Instance(Request {
+        open: Some("xmpp:carol@localhost?message;body=see%20you".into()),
+    }));
+    h.settle().await;
+    assert_eq!(
+        h.app.open_conversation().unwrap().draft(),
+        "note to Carol\nsee you"
+    );
+    // The same link again adds nothing more.
+    h.update(Message::Instance(Request {
+        open: Some("xmpp:carol@localhost?message;body=see%20you".into()),
+    }));
+    h.settle().await;
+    assert_eq!(
+        h.app.open_conversation().unwrap().draft(),
+        "note to Carol\nsee you"
+    );
     drop(h);
     tokio::time::sleep(Duration::from_millis(500)).await;
     let store = tern::store::Store::open(&Profile::at(profile_dir.path()).history_dir()).unwrap();
     assert_eq!(
         store.drafts("alice@localhost").unwrap(),
-        vec![("carol@localhost".to_string(), "note to Carol".to_string())]
+        vec![(
+            "carol@localhost".to_string(),
+            "note to Carol\nsee you".to_string()
+        )]
     );
 }
 

@@ -355,8 +355,9 @@ impl State {
         if self.open_peer() == Some(&peer) && draft.is_none() {
             return iced::widget::operation::focus(conversation::COMPOSER);
         }
-        // A link's text replaces the chat's draft; otherwise the draft comes back.
-        let draft = draft.or_else(|| self.drafts.get(peer.as_str()).cloned());
+        // A link's text goes after the chat's draft, never in its place: a
+        // click must not throw away what the user typed.
+        let draft = merge_draft(self.drafts.get(peer.as_str()).map(String::as_str), draft);
         let (state, task) =
             conversation::State::open(&self.store, self.account.as_str(), peer, draft);
         self.open = Some(state);
@@ -1139,6 +1140,18 @@ pub fn failure_text(f: &Failure) -> String {
 
 /// A conversation's last message as its list entry shows it: a shared file
 /// by its name rather than its long link.
+/// The composer's text when a chat opens with `draft` kept and perhaps a link's text.
+fn merge_draft(draft: Option<&str>, link: Option<String>) -> Option<String> {
+    let draft = draft.filter(|d| !d.trim().is_empty());
+    match (draft, link) {
+        (Some(draft), Some(link)) if !draft.contains(link.trim()) => {
+            Some(format!("{}\n{link}", draft.trim_end()))
+        }
+        (Some(draft), _) => Some(draft.to_owned()),
+        (None, link) => link,
+    }
+}
+
 /// A draft's first line that has something on it.
 fn first_line(draft: &str) -> String {
     draft
