@@ -159,12 +159,17 @@ impl Default for HistoryConfig {
 }
 
 impl HistoryConfig {
+    /// The window, within bounds whatever the file says: a first sign-in
+    /// holds the whole window in memory until it is stored.
     pub fn catch_up(&self) -> crate::xmpp::CatchUp {
         crate::xmpp::CatchUp {
-            days: self.catch_up_days,
-            max_messages: self.catch_up_messages,
+            days: self.catch_up_days.clamp(1, Self::MAX_DAYS),
+            max_messages: self.catch_up_messages.min(Self::MAX_MESSAGES),
         }
     }
+
+    pub const MAX_DAYS: u32 = 36_500;
+    pub const MAX_MESSAGES: usize = 10_000;
 }
 
 /// One XMPP account as the user configured it.
@@ -260,6 +265,24 @@ impl Config {
 
 #[cfg(test)]
 mod tests {
+    /// Values out of range in a hand-edited file are clamped, not a panic
+    /// (4 billion days once overflowed the worker's date arithmetic).
+    #[test]
+    fn out_of_range_history_values_are_clamped() {
+        let config: super::Config = toml::from_str(
+            "[history]\ncatch_up_days = 4294967295\ncatch_up_messages = 18446744073709551615\n",
+        )
+        .unwrap();
+        let window = config.history.catch_up();
+        assert_eq!(window.days, super::HistoryConfig::MAX_DAYS);
+        assert_eq!(window.max_messages, super::HistoryConfig::MAX_MESSAGES);
+        let config: super::Config = toml::from_str("[history]\ncatch_up_days = 0\n").unwrap();
+        assert_eq!(config.history.catch_up().days, 1);
+        // Negative or non-numeric values are a parse error: the file is set
+        // aside (see App::new), never a panic.
+        assert!(toml::from_str::<super::Config>("[history]\ncatch_up_days = -5\n").is_err());
+    }
+
     use super::*;
 
     #[test]

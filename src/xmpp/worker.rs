@@ -1264,7 +1264,10 @@ impl Worker {
                 return vec![];
             }
         };
-        let window_start = Utc::now() - chrono::Duration::days(i64::from(self.window.days));
+        // A window reaching past chrono's range (a hand-edited config) starts at its edge.
+        let window_start = Utc::now()
+            .checked_sub_signed(chrono::Duration::days(i64::from(self.window.days)))
+            .unwrap_or(chrono::DateTime::<Utc>::MIN_UTC);
         let (paging, after, start) = match position {
             Some(ArchivePosition::After(id)) => (Paging::Forward, Some(id), None),
             Some(ArchivePosition::Since(time)) => (Paging::Forward, None, Some(time)),
@@ -3127,5 +3130,16 @@ mod tests {
         assert!(records[0].body.starts_with("I sent you an OMEMO"));
         let conversation = &worker.store.conversations(ALICE).unwrap()[0];
         assert!(conversation.last_encrypted);
+    }
+
+    /// A window reaching past the calendar (a hand-edited config: 4 billion
+    /// days) starts a first catch-up, not a panic.
+    #[test]
+    fn an_absurd_window_does_not_panic() {
+        let (mut worker, _events, _dir) = test_worker();
+        let mut pending = Requests::new(worker.account.clone());
+        worker.window.days = u32::MAX;
+        let (_, query) = query_in(&worker.start_catch_up(&mut pending, true));
+        assert!(query.form.is_some());
     }
 }
