@@ -57,17 +57,28 @@ pub type Progress = Arc<dyn Fn(u64) + Send + Sync>;
 #[derive(Clone)]
 pub struct Http {
     client: reqwest::Client,
+    /// For uploads: follows no redirect. reqwest turns a PUT answered with
+    /// 303 into a GET of the new place, whose 200 would pass for an upload
+    /// that never happened; a slot's PUT must succeed where it was sent.
+    uploads: reqwest::Client,
 }
 
 impl Http {
     pub fn new(trust: &Trust) -> Result<Self, Error> {
-        let client = reqwest::Client::builder()
-            .use_preconfigured_tls(trust.http_config())
-            .https_only(true)
-            .user_agent(concat!("Tern/", env!("CARGO_PKG_VERSION")))
+        let builder = || {
+            reqwest::Client::builder()
+                .use_preconfigured_tls(trust.http_config())
+                .https_only(true)
+                .user_agent(concat!("Tern/", env!("CARGO_PKG_VERSION")))
+        };
+        let client = builder()
             .build()
             .map_err(|e| Error::Network(e.to_string()))?;
-        Ok(Self { client })
+        let uploads = builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| Error::Network(e.to_string()))?;
+        Ok(Self { client, uploads })
     }
 
     /// PUTs the file at `path` to the slot, streamed from disk.
@@ -106,7 +117,7 @@ impl Http {
             headers.insert(CONTENT_TYPE, value);
         }
         let response = self
-            .client
+            .uploads
             .put(&slot.put)
             .headers(headers)
             .body(reqwest::Body::wrap_stream(body))

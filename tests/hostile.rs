@@ -399,3 +399,25 @@ async fn a_server_that_cannot_prove_itself_or_asks_too_much_is_refused() {
         }
     }
 }
+
+/// XEP-0363: the upload is the slot's PUT succeeding. A service answering it
+/// with a redirect to a GET that succeeds has not stored the file: a failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_redirected_to_a_get_is_a_failure() {
+    let server = fake_server::RedirectingHttps::start().await;
+    let http = tern::transfer::Http::new(&tern::xmpp::Trust::from_pem_file(&server.ca()).unwrap())
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("photo.jpg");
+    std::fs::write(&file, vec![7u8; 100_000]).unwrap();
+    let slot = tern::transfer::Slot {
+        put: format!("https://localhost:{}/upload/photo.jpg", server.port),
+        get: format!("https://localhost:{}/upload/photo.jpg", server.port),
+        headers: vec![],
+    };
+    let result = http
+        .upload(&slot, &file, "image/jpeg", std::sync::Arc::new(|_| {}))
+        .await;
+    println!("upload answered with a redirect: {result:?}");
+    assert!(result.is_err(), "a redirected upload counted as done");
+}

@@ -37,27 +37,7 @@ pub struct FakeServer {
 
 impl FakeServer {
     pub async fn start(script: Script) -> Self {
-        let dir = tempfile::Builder::new()
-            .prefix("tern-fake-")
-            .tempdir()
-            .unwrap();
-        std::fs::write(dir.path().join("gen-certs.sh"), GEN_CERTS).unwrap();
-        let out = Command::new("sh")
-            .arg(dir.path().join("gen-certs.sh"))
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{out:?}");
-        let certs: Vec<CertificateDer> =
-            CertificateDer::pem_file_iter(dir.path().join("localhost.crt"))
-                .unwrap()
-                .map(Result::unwrap)
-                .collect();
-        let key = PrivateKeyDer::from_pem_file(dir.path().join("localhost.key")).unwrap();
-        let config = rustls::ServerConfig::builder()
-            .with_no_client_auth()
-            .with_single_cert(certs, key)
-            .unwrap();
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let (dir, acceptor) = tls_acceptor();
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let task = tokio::spawn(async move {
@@ -78,6 +58,110 @@ impl FakeServer {
     pub fn ca(&self) -> PathBuf {
         self.dir.path().join("ca.crt")
     }
+}
+
+/// A throwaway CA and a localhost certificate, and a TLS acceptor with it.
+fn tls_acceptor() -> (tempfile::TempDir, tokio_rustls::TlsAcceptor) {
+    let dir = tempfile::Builder::new()
+        .prefix("tern-fake-")
+        .tempdir()
+        .unwrap();
+    std::fs::write(dir.path().join("gen-certs.sh"), GEN_CERTS).unwrap();
+    let out = Command::new("sh")
+        .arg(dir.path().join("gen-certs.sh"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let certs: Vec<CertificateDer> =
+        CertificateDer::pem_file_iter(dir.path().join("localhost.crt"))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+    let key = PrivateKeyDer::from_pem_file(dir.path().join("localhost.key")).unwrap();
+    let config = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+    (dir, tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
+/// An HTTPS server that answers every PUT with `303 See Other` to a place
+/// whose GET succeeds: what a broken or hostile upload service may do.
+pub struct RedirectingHttps {
+    pub port: u16,
+    dir: tempfile::TempDir,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RedirectingHttps {
+    pub async fn start() -> Self {
+        let (dir, acceptor) = tls_acceptor();
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let task = tokio::spawn(async move {
+            // A few requests, each bounded in time.
+            for _ in 0..8 {
+                let Ok(Ok((tcp, _))) =
+                    tokio::time::timeout(Duration::from_secs(20), listener.accept()).await
+                else {
+                    return;
+                };
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let Ok(mut tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let _ =
+                        tokio::time::timeout(Duration::from_secs(10), answer(&mut tls, port)).await;
+                });
+            }
+        });
+        Self { port, dir, task }
+    }
+
+    pub fn ca(&self) -> PathBuf {
+        self.dir.path().join("ca.crt")
+    }
+}
+
+impl Drop for RedirectingHttps {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn answer<S: AsyncReadExt + AsyncWriteExt + Unpin>(s: &mut S, port: u16) {
+    let mut buf = String::new();
+    if !read_until(s, &mut buf, "\r\n\r\n").await {
+        return;
+    }
+    let head_end = buf.find("\r\n\r\n").unwrap() + 4;
+    let length: usize = buf[..head_end]
+        .lines()
+        .find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.eq_ignore_ascii_case("content-length")
+                .then(|| value.trim().parse().ok())?
+        })
+        .unwrap_or(0);
+    // Take the whole body before answering, as a server would.
+    let mut body = buf.len() - head_end;
+    let mut chunk = vec![0u8; 65536];
+    while body < length {
+        match s.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => body += n,
+        }
+    }
+    let response = if buf.starts_with("PUT") {
+        format!(
+            "HTTP/1.1 303 See Other\r\nLocation: https://localhost:{port}/elsewhere\r\nContent-Length: 0\r\n\r\n"
+        )
+    } else {
+        "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".to_owned()
+    };
+    let _ = s.write_all(response.as_bytes()).await;
+    let _ = s.flush().await;
 }
 
 impl Drop for FakeServer {
