@@ -18,6 +18,10 @@ pub struct Line<'a> {
     pub id: &'a str,
     /// pending, sent, delivered, failed (outgoing) or received (incoming).
     pub state: Delivery,
+    /// For a message Tern could not read: how it was encrypted (`body` is
+    /// then the sender's fallback text).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<store::Encryption>,
 }
 
 impl<'a> From<&'a Record> for Line<'a> {
@@ -30,6 +34,7 @@ impl<'a> From<&'a Record> for Line<'a> {
             time: r.time.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
             id: &r.id,
             state: r.state,
+            encryption: r.encryption,
         }
     }
 }

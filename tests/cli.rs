@@ -26,10 +26,14 @@ fn seed(profile: &Profile) {
     {
         let time = Utc.with_ymd_and_hms(2026, 11, 22, 10, n as u32, 0).unwrap();
         let (id, body) = (format!("id-{n}"), body.to_string());
-        let message = match direction {
+        let mut message = match direction {
             Direction::In => NewMessage::incoming("alice@example.org", peer, id, body, time),
             Direction::Out => NewMessage::outgoing("alice@example.org", peer, id, body, time),
         };
+        if peer.starts_with("carol") {
+            // As Carol's client sends it with OMEMO: the body is its fallback.
+            message.encryption = Some(tern::store::Encryption::Omemo);
+        }
         store.insert(message).unwrap();
     }
     store.flush().unwrap();
@@ -67,6 +71,9 @@ fn export_prints_json_lines_with_the_documented_keys() {
     assert_eq!(all[1]["direction"], "out");
     assert_eq!(all[1]["state"], "pending");
     assert_eq!(all[2]["body"], "你好");
+    // Marked when Tern could not read it; the key is absent otherwise.
+    assert_eq!(all[2]["encryption"], "omemo");
+    assert!(all[0].get("encryption").is_none());
 
     // --peer filters; TERN_PROFILE selects the profile too.
     let out = tern()

@@ -71,31 +71,45 @@ impl Raw {
         self.stream.send(Box::new(stanza)).await;
     }
 
-    /// The next presence that matches `pred`.
-    pub async fn next_presence(
+    /// The next stanza that matches `pred`, within `timeout`.
+    async fn next_stanza(
         &mut self,
         timeout: Duration,
-        pred: impl Fn(&Presence) -> bool,
-    ) -> Option<Presence> {
+        pred: impl Fn(&Stanza) -> bool,
+    ) -> Option<Stanza> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             match tokio::time::timeout_at(deadline, self.stream.next()).await {
-                Ok(Some(Event::Stanza(Stanza::Presence(p)))) if pred(&p) => return Some(p),
+                Ok(Some(Event::Stanza(s))) if pred(&s) => return Some(s),
                 Ok(Some(_)) => {}
                 _ => return None,
             }
         }
     }
 
+    /// The next presence that matches `pred`.
+    pub async fn next_presence(
+        &mut self,
+        timeout: Duration,
+        pred: impl Fn(&Presence) -> bool,
+    ) -> Option<Presence> {
+        match self
+            .next_stanza(timeout, |s| matches!(s, Stanza::Presence(p) if pred(p)))
+            .await
+        {
+            Some(Stanza::Presence(p)) => Some(p),
+            _ => None,
+        }
+    }
+
     /// The next IQ that matches `pred`.
     pub async fn next_iq(&mut self, timeout: Duration, pred: impl Fn(&Iq) -> bool) -> Option<Iq> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            match tokio::time::timeout_at(deadline, self.stream.next()).await {
-                Ok(Some(Event::Stanza(Stanza::Iq(iq)))) if pred(&iq) => return Some(iq),
-                Ok(Some(_)) => {}
-                _ => return None,
-            }
+        match self
+            .next_stanza(timeout, |s| matches!(s, Stanza::Iq(iq) if pred(iq)))
+            .await
+        {
+            Some(Stanza::Iq(iq)) => Some(iq),
+            _ => None,
         }
     }
 
@@ -105,13 +119,12 @@ impl Raw {
         timeout: Duration,
         pred: impl Fn(&Message) -> bool,
     ) -> Option<Message> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            match tokio::time::timeout_at(deadline, self.stream.next()).await {
-                Ok(Some(Event::Stanza(Stanza::Message(m)))) if pred(&m) => return Some(m),
-                Ok(Some(_)) => {}
-                _ => return None,
-            }
+        match self
+            .next_stanza(timeout, |s| matches!(s, Stanza::Message(m) if pred(m)))
+            .await
+        {
+            Some(Stanza::Message(m)) => Some(m),
+            _ => None,
         }
     }
 }
