@@ -1129,3 +1129,26 @@ async fn contacts_learn_what_tern_supports() {
     assert_eq!(version.name, "Tern");
     assert_eq!(version.version, env!("CARGO_PKG_VERSION"));
 }
+
+/// Quitting while offline (no network, a server that is down) must not wait
+/// for a goodbye that cannot come: the worker answers a sign-off at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_off_while_offline_is_answered_at_once() {
+    // Only for its certificate authority: the worker never connects.
+    let server = Prosody::start(&accounts());
+    let mut client = Client::spawn(settings(
+        "127.0.0.1:9",
+        &server.ca(),
+        "alice@localhost",
+        "alicepass",
+    ));
+    let t0 = Instant::now();
+    client.handle.disconnect();
+    let offline = client
+        .next_event(Duration::from_secs(2), |e| {
+            matches!(e, Event::Connection(ConnectionState::Offline(None)))
+        })
+        .await;
+    assert!(offline.is_some(), "no answer to a sign-off while offline");
+    println!("offline sign-off answered after {:?}", t0.elapsed());
+}

@@ -396,7 +396,10 @@ impl Worker {
                         return Some((settings, true));
                     }
                 }
-                Command::Disconnect => {}
+                // Already offline; said again so that a quitting app need not wait.
+                Command::Disconnect => {
+                    self.emit(Event::Connection(ConnectionState::Offline(None)));
+                }
                 Command::AddContact { .. } | Command::AnswerSubscription { .. } => {
                     tracing::info!("contact change ignored while offline");
                 }
