@@ -805,19 +805,9 @@ impl App {
             direct_tls: login.direct_tls,
             password_file: None,
         };
+        let settings = self.account_settings(&account, login.jid, login.password);
         self.config.upsert_account(account);
         let save = self.save_config();
-        let settings = Settings {
-            jid: login.jid,
-            password: login.password,
-            host: login.host,
-            port: login.port,
-            direct_tls: login.direct_tls,
-            trust: self.trust.clone(),
-            catch_up: self.config.history.catch_up(),
-            liveness: Default::default(),
-            share_os: self.config.privacy.share_os,
-        };
         self.begin_session(settings, true);
         if let Some(session) = &mut self.session {
             session.keep = login.keep;

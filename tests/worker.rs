@@ -1058,7 +1058,7 @@ fn bob_jid() -> tern::xmpp::BareJid {
 /// the caps node, software version (XEP-0092), asked by a contact.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn contacts_learn_what_tern_supports() {
-    use tokio_xmpp::parsers::{caps::Caps, disco::DiscoInfoResult, iq::Iq, version::VersionResult};
+    use tokio_xmpp::parsers::{caps::Caps, disco::DiscoInfoResult, version::VersionResult};
     let server = Prosody::start_with_roster(&accounts(), &prosody::alice_and_bob());
     let mut bob = raw::Raw::connect(settings(
         &server.address(),
@@ -1084,22 +1084,15 @@ async fn contacts_learn_what_tern_supports() {
         caps.node,
         base64::engine::general_purpose::STANDARD.encode(&caps.ver)
     );
-    bob.send_xml(&format!(
-        "<iq type='get' id='d1' to='{tern}'><query xmlns='http://jabber.org/protocol/disco#info' node='{node}'/></iq>"
-    ))
-    .await;
-    let Some(Iq::Result {
-        payload: Some(info),
-        ..
-    }) = bob
-        .next_iq(
-            Duration::from_secs(5),
-            |iq| matches!(iq, Iq::Result { id, .. } if id == "d1"),
+    let tern = tern.to_string();
+    let info = bob
+        .ask(
+            &tern,
+            "d1",
+            &format!("<query xmlns='http://jabber.org/protocol/disco#info' node='{node}'/>"),
         )
         .await
-    else {
-        panic!("no disco#info answer")
-    };
+        .expect("no disco#info answer");
     let info = DiscoInfoResult::try_from(info).unwrap();
     for feature in [
         "urn:xmpp:receipts",
@@ -1109,22 +1102,10 @@ async fn contacts_learn_what_tern_supports() {
     ] {
         assert!(info.features.contains(feature), "{feature}: {info:?}");
     }
-    bob.send_xml(&format!(
-        "<iq type='get' id='v1' to='{tern}'><query xmlns='jabber:iq:version'/></iq>"
-    ))
-    .await;
-    let Some(Iq::Result {
-        payload: Some(version),
-        ..
-    }) = bob
-        .next_iq(
-            Duration::from_secs(5),
-            |iq| matches!(iq, Iq::Result { id, .. } if id == "v1"),
-        )
+    let version = bob
+        .ask(&tern, "v1", "<query xmlns='jabber:iq:version'/>")
         .await
-    else {
-        panic!("no version answer")
-    };
+        .expect("no version answer");
     let version = VersionResult::try_from(version).unwrap();
     assert_eq!(version.name, "Tern");
     assert_eq!(version.version, env!("CARGO_PKG_VERSION"));

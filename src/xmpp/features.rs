@@ -61,19 +61,21 @@ pub fn presence_caps() -> Caps {
     }
 }
 
+/// Our caps node as others ask for it (`node#ver`, XEP-0115 §6.2), made once.
+pub fn caps_node() -> &'static str {
+    static NODE_VER: OnceLock<String> = OnceLock::new();
+    NODE_VER.get_or_init(|| {
+        use base64::Engine;
+        format!(
+            "{NODE}#{}",
+            base64::engine::general_purpose::STANDARD.encode(ver())
+        )
+    })
+}
+
 /// Whether a disco#info `node` asks about us: none, or our caps node.
 pub fn is_our_node(node: Option<&str>) -> bool {
-    use base64::Engine;
-    match node {
-        None => true,
-        Some(node) => {
-            let ours = format!(
-                "{NODE}#{}",
-                base64::engine::general_purpose::STANDARD.encode(ver())
-            );
-            node == ours
-        }
-    }
+    node.is_none_or(|node| node == caps_node())
 }
 
 /// Our answer to a software version query; the OS only when the user allows it.
@@ -131,11 +133,13 @@ mod tests {
         assert_eq!(ver(), hash.hash.as_slice());
         assert_eq!(ver().len(), 20);
         let caps = presence_caps();
-        assert!(is_our_node(Some(&format!(
+        let asked = format!(
             "{}#{}",
             caps.node,
             base64::engine::general_purpose::STANDARD.encode(&caps.ver)
-        ))));
+        );
+        assert_eq!(asked, caps_node(), "what a client builds from our presence");
+        assert!(is_our_node(Some(&asked)));
         assert!(is_our_node(None));
         assert!(!is_our_node(Some("https://other.example#abc=")));
         let mut sorted = FEATURES.to_vec();

@@ -2729,6 +2729,16 @@ mod tests {
         }
     }
 
+    /// The `start` of an archive query's form.
+    fn form_start(query: &ArchiveQuery) -> Option<String> {
+        let form = query.form.as_ref()?;
+        let field = form
+            .fields
+            .iter()
+            .find(|f| f.var.as_deref() == Some("start"))?;
+        field.values.first().cloned()
+    }
+
     fn position(worker: &Worker) -> Option<ArchivePosition> {
         worker.store.archive_position(ALICE).unwrap()
     }
@@ -2938,14 +2948,7 @@ mod tests {
         let (mut worker, _events, _dir) = test_worker();
         let mut pending = Requests::new(worker.account.clone());
         let (iq, query) = query_in(&worker.start_catch_up(&mut pending, true));
-        let start = query.form.as_ref().and_then(|f| {
-            f.fields
-                .iter()
-                .find(|f| f.var.as_deref() == Some("start"))?
-                .values
-                .first()
-                .cloned()
-        });
+        let start = form_start(&query);
         let empty = Fin {
             complete: true,
             set: SetResult {
@@ -2970,14 +2973,7 @@ mod tests {
             next.set.as_ref().unwrap().before.is_none(),
             "forward, not backward"
         );
-        let next_start = next.form.as_ref().and_then(|f| {
-            f.fields
-                .iter()
-                .find(|f| f.var.as_deref() == Some("start"))?
-                .values
-                .first()
-                .cloned()
-        });
+        let next_start = form_start(&next);
         assert_eq!(next_start, start);
     }
 
@@ -3006,12 +3002,14 @@ mod tests {
                         .iter()
                         .find_map(|p| tokio_xmpp::parsers::caps::Caps::try_from(p.clone()).ok())
                         .expect("caps in our presence");
+                    // What a client asks for after reading our presence.
                     use base64::Engine;
                     let node = format!(
                         "{}#{}",
                         caps.node,
                         base64::engine::general_purpose::STANDARD.encode(&caps.ver)
                     );
+                    assert_eq!(node, features::caps_node());
                     let info = get(DiscoInfoQuery {
                         node: Some(node.clone()),
                     }

@@ -46,10 +46,8 @@ impl Raw {
 
     /// Sends a `<message/>` written as XML (namespace jabber:client is added).
     pub async fn send_message_xml(&self, xml: &str) {
-        let xml = xml.replacen("<message", "<message xmlns='jabber:client'", 1);
-        let element = Element::from_str(&xml).expect("test XML");
-        let message = Message::try_from(element).expect("a message");
-        self.stream.send(Box::new(Stanza::Message(message))).await;
+        assert!(xml.starts_with("<message"), "not a message: {xml}");
+        self.send_xml(xml).await;
     }
 
     /// Sends any stanza written as XML (`<message>`, `<presence>` or `<iq>`;
@@ -69,6 +67,23 @@ impl Raw {
             other => panic!("not a stanza: {other}"),
         };
         self.stream.send(Box::new(stanza)).await;
+    }
+
+    /// Sends `<iq type='get' id='{id}' to='{to}'>{query}</iq>` and returns the
+    /// payload of its result (None on an error or no answer within 5 s).
+    pub async fn ask(&mut self, to: &str, id: &str, query: &str) -> Option<Element> {
+        self.send_xml(&format!("<iq type='get' id='{id}' to='{to}'>{query}</iq>"))
+            .await;
+        match self
+            .next_iq(Duration::from_secs(5), |iq| match iq {
+                Iq::Result { id: got, .. } | Iq::Error { id: got, .. } => got == id,
+                _ => false,
+            })
+            .await
+        {
+            Some(Iq::Result { payload, .. }) => payload,
+            _ => None,
+        }
     }
 
     /// The next stanza that matches `pred`, within `timeout`.
