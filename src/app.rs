@@ -833,6 +833,31 @@ impl App {
                 Task::none()
             }
             Event::Connection(state) => self.on_connection(state),
+            Event::Crashed { restarting } => {
+                let notice = if restarting {
+                    fl!("worker-restarted")
+                } else {
+                    fl!("worker-stopped")
+                };
+                match &mut self.screen {
+                    Screen::Chat(chat) => {
+                        chat.set_notice(notice);
+                        if !restarting {
+                            chat.set_connection(ConnectionState::Offline(None));
+                        }
+                    }
+                    Screen::Login(form) => form.set_status(login::Status::Error(notice)),
+                    _ => {}
+                }
+                // The new worker waits, as the first did, to be told to connect.
+                if restarting
+                    && let Some(session) = &self.session
+                    && let Some(handle) = &session.handle
+                {
+                    handle.connect(session.settings.clone(), session.interactive);
+                }
+                Task::none()
+            }
             Event::Roster(contacts) => {
                 if let Screen::Chat(chat) = &mut self.screen {
                     if !self.roster_shown {

@@ -97,6 +97,8 @@ pub struct FilesConfig {
     pub auto_download_images: bool,
     /// The largest image loaded by itself, in bytes.
     pub auto_download_max_bytes: u64,
+    /// The largest file a download the user starts may bring, in bytes.
+    pub max_download_bytes: u64,
 }
 
 impl Default for FilesConfig {
@@ -105,6 +107,7 @@ impl Default for FilesConfig {
             download_dir: None,
             auto_download_images: true,
             auto_download_max_bytes: 10_000_000,
+            max_download_bytes: 4_000_000_000,
         }
     }
 }

@@ -9,6 +9,8 @@ pub mod app;
 pub mod badge;
 pub mod config;
 pub mod export;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod i18n;
 pub mod instance;
 pub mod link;

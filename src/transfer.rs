@@ -7,15 +7,115 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::StreamExt;
 use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use tokio::io::AsyncWriteExt;
+use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
 
 use crate::xmpp::Trust;
 
 /// Bytes read from disk per chunk of an upload.
 const CHUNK: usize = 64 * 1024;
+
+/// How long a file server may take to accept the connection.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// How long a transfer may go without a byte moving before it fails.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// File endings the system would run rather than show (Windows, macOS, Linux
+/// desktops): "Open" on such a download shows its folder instead, so a file
+/// from a contact is never a click away from running as a program.
+const RUNS_CODE: &[&str] = &[
+    // Windows
+    "exe",
+    "com",
+    "scr",
+    "pif",
+    "bat",
+    "cmd",
+    "msi",
+    "msix",
+    "msixbundle",
+    "appx",
+    "appxbundle",
+    "msp",
+    "mst",
+    "cpl",
+    "hta",
+    "js",
+    "jse",
+    "vb",
+    "vbs",
+    "vbe",
+    "wsf",
+    "wsh",
+    "wsc",
+    "ws",
+    "ps1",
+    "psm1",
+    "psd1",
+    "ps1xml",
+    "psc1",
+    "lnk",
+    "url",
+    "scf",
+    "reg",
+    "inf",
+    "chm",
+    "hlp",
+    "jar",
+    "application",
+    "appref-ms",
+    "gadget",
+    "library-ms",
+    "settingcontent-ms",
+    "xll",
+    "msc",
+    "diagcab",
+    "iso",
+    "img",
+    "vhd",
+    "vhdx",
+    // macOS
+    "app",
+    "command",
+    "terminal",
+    "tool",
+    "pkg",
+    "mpkg",
+    "dmg",
+    "scpt",
+    "scptd",
+    "applescript",
+    "workflow",
+    "action",
+    "osax",
+    "prefpane",
+    "webloc",
+    "inetloc",
+    "fileloc",
+    // Linux and Unix desktops
+    "desktop",
+    "sh",
+    "bash",
+    "zsh",
+    "csh",
+    "ksh",
+    "run",
+    "bin",
+    "appimage",
+    "flatpakref",
+    "flatpakrepo",
+    "deb",
+    "rpm",
+    "snap",
+    "py",
+    "pl",
+    "rb",
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -33,9 +133,11 @@ pub enum Error {
     Status(reqwest::StatusCode),
     #[error("the transfer failed: {0}")]
     Network(String),
+    #[error("the server stopped sending for {} s", READ_TIMEOUT.as_secs())]
+    Stalled,
     #[error("only https links are fetched: {0}")]
     Scheme(String),
-    #[error("the file is larger than {limit} bytes")]
+    #[error("the file is larger than {} MB", limit.div_ceil(1_000_000))]
     TooLarge { limit: u64 },
     #[error("the slot's header {0} is not valid")]
     Header(String),
@@ -65,10 +167,20 @@ pub struct Http {
 
 impl Http {
     pub fn new(trust: &Trust) -> Result<Self, Error> {
+        Self::with_timeouts(trust, CONNECT_TIMEOUT, READ_TIMEOUT)
+    }
+
+    /// With other timeouts than [`CONNECT_TIMEOUT`] and [`READ_TIMEOUT`].
+    pub fn with_timeouts(trust: &Trust, connect: Duration, read: Duration) -> Result<Self, Error> {
         let builder = || {
             reqwest::Client::builder()
                 .use_preconfigured_tls(trust.http_config())
                 .https_only(true)
+                // A server that accepts and then says nothing must not hold a
+                // transfer (and its partial file) forever; a slow one that
+                // keeps sending is fine, so no limit on the whole transfer.
+                .connect_timeout(connect)
+                .read_timeout(read)
                 .user_agent(concat!("Tern/", env!("CARGO_PKG_VERSION")))
         };
         let client = builder()
@@ -171,7 +283,13 @@ impl Http {
         let mut received = 0u64;
         let mut body = response.bytes_stream();
         while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| Error::Network(e.to_string()))?;
+            let chunk = chunk.map_err(|e| {
+                if e.is_timeout() {
+                    Error::Stalled
+                } else {
+                    Error::Network(e.to_string())
+                }
+            })?;
             received += chunk.len() as u64;
             // The length header may lie or be missing: count what comes.
             if let Some(limit) = limit
@@ -186,7 +304,9 @@ impl Http {
         file.sync_all().await.map_err(write_error)?;
         drop(file);
         let name = file_name_from_url(url);
-        persist_unique(part, folder, &name)
+        let saved = persist_unique(part, folder, &name)?;
+        mark_from_internet(&saved, url);
+        Ok(saved)
     }
 }
 
@@ -216,7 +336,8 @@ impl Http {
 
 /// Copies a file already on disk (a cached download) into `folder` as `name`,
 /// with the same care as a download: complete before named, never replacing.
-pub fn save_copy(source: &Path, folder: &Path, name: &str) -> Result<PathBuf, Error> {
+/// `url` is where the cached file came from.
+pub fn save_copy(source: &Path, folder: &Path, name: &str, url: &str) -> Result<PathBuf, Error> {
     let write_error = |source| Error::Write {
         path: folder.to_path_buf(),
         source,
@@ -231,7 +352,62 @@ pub fn save_copy(source: &Path, folder: &Path, name: &str) -> Result<PathBuf, Er
         .map_err(write_error)?;
     std::io::copy(&mut from, part.as_file_mut()).map_err(write_error)?;
     part.as_file().sync_all().map_err(write_error)?;
-    persist_unique(part, folder, &safe_file_name(name))
+    let saved = persist_unique(part, folder, &safe_file_name(name))?;
+    mark_from_internet(&saved, url);
+    Ok(saved)
+}
+
+/// Whether the system would run the file at `path` as a program when opened.
+pub fn runs_code(path: &Path) -> bool {
+    // Windows drops trailing dots and spaces: "x.exe." runs as "x.exe".
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    name.trim_end_matches(['.', ' '])
+        .rsplit_once('.')
+        .filter(|(stem, _)| !stem.is_empty())
+        .is_some_and(|(_, ending)| RUNS_CODE.contains(&ending.to_ascii_lowercase().as_str()))
+}
+
+/// Tells the system that the file at `path` came from the internet, as
+/// browsers do, so that it asks before running it: the Windows Mark of the
+/// Web and the macOS quarantine attribute. Failing to mark is logged only: the
+/// file is there, and filesystems without streams or attributes cannot.
+fn mark_from_internet(path: &Path, url: &str) {
+    if let Err(e) = mark(path, url) {
+        tracing::warn!("cannot mark {} as downloaded: {e}", path.display());
+    }
+}
+
+#[cfg(windows)]
+fn mark(path: &Path, url: &str) -> std::io::Result<()> {
+    // An NTFS alternate data stream; zone 3 is the Internet zone.
+    let mut stream = path.as_os_str().to_owned();
+    stream.push(":Zone.Identifier");
+    let host_url: String = url.chars().filter(|c| !c.is_control()).collect();
+    std::fs::write(
+        PathBuf::from(stream),
+        format!("[ZoneTransfer]\r\nZoneId=3\r\nHostUrl={host_url}\r\n"),
+    )
+}
+
+#[cfg(target_os = "macos")]
+fn mark(path: &Path, _url: &str) -> std::io::Result<()> {
+    // flags;seconds since 1970 in hex;agent;event id. 0083: the user chose
+    // the download, and Gatekeeper checks the file before it first runs.
+    let seconds = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let value = format!("0083;{seconds:08x};Tern;");
+    xattr::set(path, "com.apple.quarantine", value.as_bytes())
+}
+
+#[cfg(not(any(windows, target_os = "macos")))]
+fn mark(_path: &Path, _url: &str) -> std::io::Result<()> {
+    // Linux desktops keep no mark of origin that they check before running.
+    Ok(())
 }
 
 /// A file name for what `url` points at: its last path segment, decoded and
@@ -250,9 +426,12 @@ pub fn file_name_from_url(url: &str) -> String {
 
 /// `raw` as a file name that cannot leave its folder or surprise the user.
 pub fn safe_file_name(raw: &str) -> String {
-    // Separators of every platform, whatever this one is.
+    // Separators of every platform, whatever this one is. Format characters
+    // go: a right-to-left override shows "invoice\u{202E}fdp.exe" as
+    // "invoiceexe.pdf", and zero-width ones make two names look the same.
     let flat: String = raw
         .chars()
+        .filter(|c| c.general_category() != GeneralCategory::Format)
         .map(|c| if matches!(c, '/' | '\\') { '_' } else { c })
         .collect();
     let options = sanitize_filename::Options {
@@ -322,12 +501,56 @@ mod tests {
             ("CON", "download"),
             ("bell\u{7}.png", "bell_.png"),
             ("图片 1.png", "图片 1.png"),
+            ("invoice\u{202E}fdp.exe", "invoicefdp.exe"),
+            ("a\u{2066}b\u{2069}\u{200F}.txt", "ab.txt"),
+            ("pay\u{200B}pal\u{FEFF}\u{2060}.html", "paypal.html"),
+            ("\u{202E}\u{200D}", "download"),
         ] {
             let name = safe_file_name(raw);
             assert_eq!(name, expected, "{raw:?}");
             assert!(!name.contains(['/', '\\']) && !name.starts_with('.'));
+            assert!(
+                !name
+                    .chars()
+                    .any(|c| c.general_category() == GeneralCategory::Format)
+            );
         }
         assert!(safe_file_name(&"x".repeat(1000)).len() <= 255);
+    }
+
+    #[test]
+    fn programs_are_told_from_documents() {
+        for name in [
+            "setup.exe",
+            "SETUP.EXE",
+            "a.pdf.exe",
+            "run.bat",
+            "x.HTA",
+            "x.js",
+            "x.desktop",
+            "Tern.app",
+            "x.terminal",
+            "x.command",
+            "x.ps1",
+            "x.lnk",
+            "x.exe.",
+            "x.exe ",
+            "x.AppImage",
+            "x.sh",
+        ] {
+            assert!(runs_code(Path::new(name)), "{name}");
+        }
+        for name in [
+            "photo.jpg",
+            "notes.txt",
+            "exe",
+            "x.pdf",
+            "report.docx",
+            "x.exe.txt",
+            ".exe",
+        ] {
+            assert!(!runs_code(Path::new(name)), "{name}");
+        }
     }
 
     #[test]
@@ -369,11 +592,19 @@ mod tests {
         let source = cache.path().join("0123abcd.orig");
         std::fs::write(&source, "picture").unwrap();
         std::fs::write(downloads.path().join("cat.png"), "mine").unwrap();
-        let saved = save_copy(&source, downloads.path(), "cat.png").unwrap();
+        let saved = save_copy(&source, downloads.path(), "cat.png", "https://h/cat.png").unwrap();
         assert_eq!(saved, downloads.path().join("cat (2).png"));
         assert_eq!(std::fs::read_to_string(&saved).unwrap(), "picture");
-        let hostile = save_copy(&source, downloads.path(), "../../.bashrc").unwrap();
+        let hostile = save_copy(&source, downloads.path(), "../../.bashrc", "https://h/x").unwrap();
         assert_eq!(hostile.parent(), Some(downloads.path()));
-        assert!(save_copy(&cache.path().join("gone"), downloads.path(), "x").is_err());
+        assert!(
+            save_copy(
+                &cache.path().join("gone"),
+                downloads.path(),
+                "x",
+                "https://h/x"
+            )
+            .is_err()
+        );
     }
 }

@@ -7,6 +7,7 @@ pub mod connector;
 mod features;
 mod login;
 mod requests;
+mod supervisor;
 pub mod uri;
 mod worker;
 
@@ -16,6 +17,9 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 pub use tokio_xmpp::jid::{BareJid, Jid};
+/// For the fuzz targets and their corpus replay; not an API.
+#[doc(hidden)]
+pub use worker::inbound::Inbound;
 pub use worker::spawn;
 
 use crate::store::Record;
@@ -260,6 +264,12 @@ pub enum Event {
     Slot {
         id: String,
         result: Result<crate::transfer::Slot, SlotError>,
+    },
+    /// The worker stopped on a bug. `restarting`: a new one has taken its
+    /// place and waits for [`Command::Connect`]; otherwise the account stays
+    /// offline (it crashed too often).
+    Crashed {
+        restarting: bool,
     },
 }
 

@@ -11,6 +11,7 @@ mod prosody;
 #[path = "support/raw.rs"]
 mod raw;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use client::{Client, settings, sign_in};
@@ -404,7 +405,7 @@ async fn a_server_that_cannot_prove_itself_or_asks_too_much_is_refused() {
 /// with a redirect to a GET that succeeds has not stored the file: a failure.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upload_redirected_to_a_get_is_a_failure() {
-    let server = fake_server::RedirectingHttps::start().await;
+    let server = fake_server::FakeHttps::start().await;
     let http = tern::transfer::Http::new(&tern::xmpp::Trust::from_pem_file(&server.ca()).unwrap())
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -420,4 +421,42 @@ async fn an_upload_redirected_to_a_get_is_a_failure() {
         .await;
     println!("upload answered with a redirect: {result:?}");
     assert!(result.is_err(), "a redirected upload counted as done");
+}
+
+/// A file server that sends the start of a file and then nothing (while
+/// keeping the connection open) fails the download once nothing has moved
+/// for the read timeout; no partial file is left in the folder.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_download_that_stalls_fails_and_leaves_nothing() {
+    let server = fake_server::FakeHttps::start().await;
+    let trust = tern::xmpp::Trust::from_pem_file(&server.ca()).unwrap();
+    let http =
+        tern::transfer::Http::with_timeouts(&trust, Duration::from_secs(5), Duration::from_secs(2))
+            .unwrap();
+    let folder = tempfile::tempdir().unwrap();
+    let url = format!("https://localhost:{}/stall/big.iso", server.port);
+    let moved = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let seen = moved.clone();
+    let progress: tern::transfer::Progress =
+        Arc::new(move |n| seen.store(n, std::sync::atomic::Ordering::SeqCst));
+    // The server holds the connection for 40 s: a download still waiting
+    // after 20 s has no read timeout.
+    let started = std::time::Instant::now();
+    let result = tokio::time::timeout(
+        Duration::from_secs(20),
+        http.download(&url, folder.path(), Some(10_000_000), progress),
+    )
+    .await;
+    println!(
+        "stalled download after {:.1} s, {} bytes moved: {result:?}",
+        started.elapsed().as_secs_f64(),
+        moved.load(std::sync::atomic::Ordering::SeqCst)
+    );
+    let result = result.expect("the stalled download is still waiting after 20 s");
+    assert!(
+        matches!(result, Err(tern::transfer::Error::Stalled)),
+        "{result:?}"
+    );
+    let left: Vec<_> = std::fs::read_dir(folder.path()).unwrap().collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
 }

@@ -123,6 +123,7 @@ file-downloading = Downloading… { $size }
 file-download-failed = Download failed: { $reason }
 file-open = Open
 file-show-folder = Show in folder
+file-program-not-opened = A program: Tern does not run it. Open it from its folder only if you trust it.
 preview-file = 📎 { $name }
 
 ## Notifications
@@ -179,3 +180,7 @@ settings-save-error = The settings could not be saved: { $error }
 keyring-save-error = Your password could not be kept in the credential store ({ $error }): Tern will ask for it at the next start.
 dismiss = Dismiss
 login-remember = Remember my password on this computer
+
+# The connection worker hit a bug
+worker-restarted = Tern's connection stopped on a bug and was started again. Your messages are safe; if this keeps happening, please report it with the log.
+worker-stopped = Tern's connection keeps stopping on a bug, so it stays offline until Tern is restarted. Your messages are safe; please report this with the log.

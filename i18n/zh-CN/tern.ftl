@@ -123,6 +123,7 @@ file-downloading = 正在下载… { $size }
 file-download-failed = 下载失败：{ $reason }
 file-open = 打开
 file-show-folder = 在文件夹中显示
+file-program-not-opened = 这是一个程序：Tern 不会运行它。只有在信任它时，才从文件夹中打开。
 preview-file = 📎 { $name }
 
 ## Notifications
@@ -176,3 +177,7 @@ settings-save-error = 无法保存设置：{ $error }
 keyring-save-error = 无法把密码保存到凭据存储（{ $error }）：下次启动时 Tern 会再次询问密码。
 dismiss = 关闭
 login-remember = 在这台电脑上记住我的密码
+
+# The connection worker hit a bug
+worker-restarted = Tern 的连接因程序错误停止，已重新启动。您的消息是安全的；如果反复出现，请附上日志报告此问题。
+worker-stopped = Tern 的连接反复因程序错误停止，在重新启动 Tern 之前将保持离线。您的消息是安全的；请附上日志报告此问题。

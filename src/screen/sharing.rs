@@ -129,6 +129,7 @@ pub enum Message {
     Sized(String, Option<u64>),
     Download(String),
     Downloading(String, Progress<PathBuf>),
+    CancelDownload(String),
     /// Open a downloaded file, or (`true`) the folder holding it.
     Open(PathBuf, bool),
     Opened,
@@ -448,8 +449,21 @@ impl State {
                 };
                 self.downloads.insert(url, state);
             }
+            Message::CancelDownload(url) => {
+                // Dropping the running transfer aborts it; its partial file goes with it.
+                if matches!(
+                    self.downloads.get(&url),
+                    Some(Download::Running {
+                        _transfer: Some(_),
+                        ..
+                    })
+                ) {
+                    self.downloads.remove(&url);
+                }
+            }
             Message::Open(path, folder) => {
-                let target = if folder {
+                // A program from a contact is shown in its folder, never run.
+                let target = if folder || transfer::runs_code(&path) {
                     path.parent().map(Path::to_path_buf).unwrap_or(path)
                 } else {
                     path
@@ -553,9 +567,11 @@ impl State {
             return Task::none();
         }
         let folder = self.context.files.download_dir();
+        let limit = self.context.files.max_download_bytes;
         let cached = self.context.cache.original(&url);
         let name = transfer::file_name_from_url(&url);
         if cached.is_file() {
+            let from = url.clone();
             self.downloads.insert(
                 url.clone(),
                 Download::Running {
@@ -567,7 +583,8 @@ impl State {
                 async move {
                     let saved = tokio::task::spawn_blocking(move || {
                         std::fs::create_dir_all(&folder).map_err(|e| e.to_string())?;
-                        transfer::save_copy(&cached, &folder, &name).map_err(|e| e.to_string())
+                        transfer::save_copy(&cached, &folder, &name, &from)
+                            .map_err(|e| e.to_string())
                     })
                     .await
                     .map_err(|e| e.to_string())
@@ -583,11 +600,11 @@ impl State {
             return Task::none();
         };
         let key = url.clone();
-        let (task, handle) =
-            Task::run(files::download(http, url.clone(), folder, None), move |p| {
-                Message::Downloading(key.clone(), p)
-            })
-            .abortable();
+        let (task, handle) = Task::run(
+            files::download(http, url.clone(), folder, Some(limit)),
+            move |p| Message::Downloading(key.clone(), p),
+        )
+        .abortable();
         self.downloads.insert(
             url,
             Download::Running {
@@ -701,10 +718,33 @@ impl State {
                     .on_press(Message::Download(url.to_string()))
             ]
             .into(),
-            Some(Download::Running { moved, .. }) => {
-                row![text(fl!("file-downloading", size = files::human_size(*moved))).size(12),]
+            Some(Download::Running { moved, _transfer }) => {
+                let progress =
+                    text(fl!("file-downloading", size = files::human_size(*moved))).size(12);
+                let cancel = _transfer.as_ref().map(|_| {
+                    button(text(fl!("upload-cancel")).size(12))
+                        .padding(0)
+                        .style(theme::link_button)
+                        .on_press(Message::CancelDownload(url.to_string()))
+                });
+                row![progress]
+                    .push(cancel)
+                    .spacing(8)
+                    .align_y(Alignment::Center)
                     .into()
             }
+            Some(Download::Done(path)) if transfer::runs_code(path) => row![
+                button(text(fl!("file-show-folder")).size(13))
+                    .padding([4, 10])
+                    .style(theme::primary_button)
+                    .on_press(Message::Open(path.clone(), true)),
+                text(fl!("file-program-not-opened"))
+                    .size(12)
+                    .style(theme::muted_text),
+            ]
+            .spacing(8)
+            .align_y(Alignment::Center)
+            .into(),
             Some(Download::Done(path)) => row![
                 button(text(fl!("file-open")).size(13))
                     .padding([4, 10])

@@ -18,9 +18,12 @@ use tokio_xmpp::jid::{BareJid, Jid};
 pub(super) struct Requests<K> {
     account: BareJid,
     waiting: HashMap<String, InFlight<K>>,
+    /// How many requests were ever added: each one's place in line.
+    added: u64,
 }
 
 struct InFlight<K> {
+    order: u64,
     /// Where the request went; `None`: to our own account, answered by our server.
     to: Option<Jid>,
     deadline: Option<Instant>,
@@ -44,6 +47,7 @@ impl<K> Requests<K> {
         Self {
             account,
             waiting: HashMap::new(),
+            added: 0,
         }
     }
 
@@ -58,9 +62,11 @@ impl<K> Requests<K> {
         now: Instant,
     ) -> String {
         let id = new_id();
+        self.added += 1;
         self.waiting.insert(
             id.clone(),
             InFlight {
+                order: self.added,
                 to,
                 deadline: timeout.map(|t| now + t),
                 kind,
@@ -104,6 +110,15 @@ impl<K> Requests<K> {
     /// Removes every request (the session they were sent in is gone).
     pub(super) fn drain(&mut self) -> impl Iterator<Item = K> + '_ {
         self.waiting.drain().map(|(_, r)| r.kind)
+    }
+
+    /// The ids in flight, oldest first: random ids named by their place, so
+    /// that a replayed fuzz input answers the same requests each time.
+    pub(super) fn ids_in_order(&self) -> Vec<String> {
+        let mut ids: Vec<(&u64, &String)> =
+            self.waiting.iter().map(|(id, r)| (&r.order, id)).collect();
+        ids.sort();
+        ids.into_iter().map(|(_, id)| id.clone()).collect()
     }
 
     #[cfg(test)]

@@ -6,6 +6,8 @@
 //! worker owns one and `select!`s over its events, our commands and the
 //! connector's reports; `tests/worker.rs` stress-tests exactly that.
 
+pub mod inbound;
+
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -37,11 +39,11 @@ use tokio_xmpp::parsers::{
 use tokio_xmpp::stanzastream::{
     Connection, Event as StreamEvent, StanzaState, StanzaStream, StanzaToken, StreamEvent as Ev,
 };
-use tracing::Instrument;
 
 use super::connector;
 use super::features;
 use super::requests::{self, Reply, Requests};
+use super::supervisor::{self, Commands};
 use super::{
     Availability, Command, ConnectionState, Contact, Event, Failure, Handle, Oldest, OwnPresence,
     Settings, SlotError, Subscription, UploadService,
@@ -81,20 +83,13 @@ const NEGOTIATION_TIMEOUT: Duration = Duration::from_secs(10);
 /// Starts the worker for `account`. Must be called inside a tokio runtime.
 ///
 /// The worker idles until it receives [`Command::Connect`]. It stops when the
-/// event receiver is dropped or every [`Handle`] is gone.
+/// event receiver is dropped or every [`Handle`] is gone; after a panic it is
+/// started again (see [`supervisor`]).
 pub fn spawn(account: BareJid, store: Store) -> (Handle, mpsc::UnboundedReceiver<Event>) {
-    let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
-    let (ev_tx, ev_rx) = mpsc::unbounded_channel();
-    let handle = Handle::new(cmd_tx);
-    let _ = ev_tx.send(Event::Ready(handle.clone()));
-    // Every log line of this worker names its account.
-    let span = tracing::info_span!("worker", account = %account);
-    tokio::spawn(
-        Worker::new(account, store, ev_tx, cmd_rx)
-            .run()
-            .instrument(span),
-    );
-    (handle, ev_rx)
+    let who = account.clone();
+    supervisor::spawn(who, move |events, commands| {
+        Worker::new(account.clone(), store.clone(), events, commands).run()
+    })
 }
 
 impl Worker {
@@ -102,7 +97,7 @@ impl Worker {
         account: BareJid,
         store: Store,
         events: mpsc::UnboundedSender<Event>,
-        commands: mpsc::UnboundedReceiver<Command>,
+        commands: Commands,
     ) -> Self {
         Worker {
             account,
@@ -136,7 +131,7 @@ struct Worker {
     account: BareJid,
     store: Store,
     events: mpsc::UnboundedSender<Event>,
-    commands: mpsc::UnboundedReceiver<Command>,
+    commands: Commands,
     presence: OwnPresence,
     /// The roster's JIDs: who gets delivery receipts from us (XEP-0184 §8).
     contacts: HashSet<BareJid>,
@@ -2619,7 +2614,12 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         let (events, receiver) = mpsc::unbounded_channel();
         let (_, commands) = mpsc::unbounded_channel();
-        let mut worker = Worker::new(ALICE.parse().unwrap(), store, events, commands);
+        let mut worker = Worker::new(
+            ALICE.parse().unwrap(),
+            store,
+            events,
+            Commands::new(commands),
+        );
         // As a new session does (see the `Ev::Reset` arm).
         worker.session = worker.store.mark().ok();
         worker.stanza_ids = true;

@@ -85,15 +85,17 @@ fn tls_acceptor() -> (tempfile::TempDir, tokio_rustls::TlsAcceptor) {
     (dir, tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }
 
-/// An HTTPS server that answers every PUT with `303 See Other` to a place
-/// whose GET succeeds: what a broken or hostile upload service may do.
-pub struct RedirectingHttps {
+/// An HTTPS file server that misbehaves: it answers every PUT with
+/// `303 See Other` to a place whose GET succeeds (a broken or hostile upload
+/// service), and a GET of `/stall…` with the start of a large file, after
+/// which it says nothing for 40 s while holding the connection open.
+pub struct FakeHttps {
     pub port: u16,
     dir: tempfile::TempDir,
     task: tokio::task::JoinHandle<()>,
 }
 
-impl RedirectingHttps {
+impl FakeHttps {
     pub async fn start() -> Self {
         let (dir, acceptor) = tls_acceptor();
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
@@ -112,7 +114,7 @@ impl RedirectingHttps {
                         return;
                     };
                     let _ =
-                        tokio::time::timeout(Duration::from_secs(10), answer(&mut tls, port)).await;
+                        tokio::time::timeout(Duration::from_secs(45), answer(&mut tls, port)).await;
                 });
             }
         });
@@ -124,7 +126,7 @@ impl RedirectingHttps {
     }
 }
 
-impl Drop for RedirectingHttps {
+impl Drop for FakeHttps {
     fn drop(&mut self) {
         self.task.abort();
     }
@@ -152,6 +154,14 @@ async fn answer<S: AsyncReadExt + AsyncWriteExt + Unpin>(s: &mut S, port: u16) {
             Ok(0) | Err(_) => return,
             Ok(n) => body += n,
         }
+    }
+    if buf.starts_with("GET /stall") {
+        let head = "HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n";
+        let _ = s.write_all(head.as_bytes()).await;
+        let _ = s.write_all(&[b'x'; 1000]).await;
+        let _ = s.flush().await;
+        tokio::time::sleep(Duration::from_secs(40)).await;
+        return;
     }
     let response = if buf.starts_with("PUT") {
         format!(
