@@ -733,12 +733,58 @@ async fn dropped_and_pasted_files_upload_with_progress_and_received_ones_show_in
     }
     assert!(done, "the document was not saved to the download folder");
     assert_eq!(std::fs::read(&saved).unwrap(), b"%PDF-1.4 not really");
+
+    // A program from a contact is saved, but offered only in its folder.
+    let program = files.path().join("setup.exe");
+    std::fs::write(&program, b"MZ not really").unwrap();
+    let exe_url = share_as(&mut bob, &http, &program, "application/octet-stream").await;
+    let movie = files.path().join("movie.mkv");
+    std::fs::write(&movie, vec![3u8; 1024 * 1024]).unwrap();
+    let movie_url = share_as(&mut bob, &http, &movie, "application/octet-stream").await;
+    h.update(Message::Chat(chat::Message::Sharing(
+        sharing::Message::Download(exe_url.clone()),
+    )));
+    let mut done = false;
+    for _ in 0..50 {
+        h.settle().await;
+        if downloads.path().join("setup.exe").exists()
+            && h.shows(
+                "A program: Tern does not run it. Open it from its folder only if you trust it.",
+            )
+        {
+            done = true;
+            break;
+        }
+    }
+    assert!(done, "the program's card does not say it is not run");
+    // Cancelled at once: the card offers Download again, and nothing is saved.
+    h.update(Message::Chat(chat::Message::Sharing(
+        sharing::Message::Download(movie_url.clone()),
+    )));
+    h.update(Message::Chat(chat::Message::Sharing(
+        sharing::Message::CancelDownload(movie_url.clone()),
+    )));
+    for _ in 0..5 {
+        h.settle().await;
+    }
+    let snap = h.snapshot(&tern::theme::for_mode(iced::theme::Mode::Light));
+    let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("ui-downloads.png");
+    let _ = std::fs::remove_file(&out);
+    snap.matches_image(&out).unwrap();
+    println!("UI snapshot written to {}", out.display());
     // Nothing else was written there (no partial files, no stray previews).
-    let names: Vec<_> = std::fs::read_dir(downloads.path())
+    let mut names: Vec<_> = std::fs::read_dir(downloads.path())
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
-    assert_eq!(names, vec![std::ffi::OsString::from("notes.pdf")]);
+    names.sort();
+    assert_eq!(
+        names,
+        vec![
+            std::ffi::OsString::from("notes.pdf"),
+            std::ffi::OsString::from("setup.exe")
+        ]
+    );
 }
 
 /// A draft stays with its chat: when another chat opens (from a link), when
@@ -1002,4 +1048,51 @@ async fn encrypted_messages_are_shown_as_such() {
     assert!(!h.shows(fallback), "the fallback is shown as Bob's words");
     let stored = &h.app.open_conversation().unwrap().records()[0];
     assert_eq!(stored.body, fallback, "the fallback stays in the history");
+}
+
+/// When the connection worker stops on a bug and its supervisor starts a new
+/// one, the chat says so and the account signs in again by itself; when it
+/// crashed too often, the chat says it stays offline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashed_worker_is_said_and_the_account_signs_in_again() {
+    use_tiny_skia();
+    tern::i18n::select(&["en".parse().unwrap()]);
+    let server = Prosody::start_with_roster(
+        &[("alice", "alicepass"), ("bob", "bobpass")],
+        &prosody::alice_and_bob(),
+    );
+    let profile_dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(Flags {
+        profile: Profile::at(profile_dir.path()),
+        trust: Trust::from_pem_file(&server.ca()).unwrap(),
+        open: None,
+        launched: Instant::now(),
+        instance: None,
+        credentials: false,
+    });
+    sign_in(&mut h, &server, "alice@localhost", "alicepass");
+    assert!(
+        h.pump_until(Duration::from_secs(10), |app| app.is_signed_in())
+            .await
+    );
+    // What the supervisor tells the app (see `xmpp::supervisor`'s own tests
+    // for the restart itself): the new worker waits to be told to connect.
+    h.update(tern::app::Message::Worker(vec![Event::Crashed {
+        restarting: true,
+    }]));
+    h.settle().await;
+    assert!(h.shows(
+        "Tern's connection stopped on a bug and was started again. Your messages are safe; if this keeps happening, please report it with the log."
+    ));
+    assert!(
+        h.pump_until(Duration::from_secs(10), |app| app.is_signed_in())
+            .await
+    );
+    h.update(tern::app::Message::Worker(vec![Event::Crashed {
+        restarting: false,
+    }]));
+    h.settle().await;
+    assert!(h.shows(
+        "Tern's connection keeps stopping on a bug, so it stays offline until Tern is restarted. Your messages are safe; please report this with the log."
+    ));
 }
