@@ -106,8 +106,21 @@ pub fn make(path: &Path, limits: &Limits) -> Result<Thumbnail, Error> {
     })
 }
 
-/// `make` on tokio's blocking pool, so the UI never waits for a decoder.
+/// At most this many images decode at once. Each may take up to its
+/// `max_alloc` (256 MiB by default), so a chat with 50 links to 8000 × 8000
+/// images costs at most `MAX_DECODES` × 256 MiB while they decode, not 50 ×.
+pub const MAX_DECODES: usize = 2;
+
+/// Turns for decoding, shared by every preview in the app.
+static DECODES: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(MAX_DECODES);
+
+/// `make` on tokio's blocking pool, so the UI never waits for a decoder, one
+/// of at most [`MAX_DECODES`] at a time.
 pub async fn make_async(path: PathBuf, limits: Limits) -> Result<Thumbnail, Error> {
+    let _turn = DECODES
+        .acquire()
+        .await
+        .map_err(|e| Error::Corrupt(e.to_string()))?;
     tokio::task::spawn_blocking(move || make(&path, &limits))
         .await
         .unwrap_or_else(|e| Err(Error::Corrupt(e.to_string())))
@@ -823,5 +836,69 @@ mod tests {
         assert_eq!(path, cache.original(url));
         assert_eq!(std::fs::read(&path).unwrap(), b"bytes");
         assert!(!download.exists());
+    }
+
+    #[tokio::test]
+    async fn no_more_than_max_decodes_run_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("small.png");
+        image::RgbaImage::from_pixel(8, 8, image::Rgba([1, 2, 3, 255]))
+            .save(&path)
+            .unwrap();
+        // Every turn taken (as by decodes in progress): a new one waits.
+        let held = DECODES.acquire_many(MAX_DECODES as u32).await.unwrap();
+        let waiting = tokio::spawn(make_async(path.clone(), Limits::default()));
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert!(
+            !waiting.is_finished(),
+            "a decode ran beside {MAX_DECODES} others"
+        );
+        drop(held);
+        let thumb = tokio::time::timeout(std::time::Duration::from_secs(10), waiting)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!((thumb.width, thumb.height), (8, 8));
+    }
+
+    /// Peak memory while 50 previews of 8000 × 8000 PNGs decode at once (a
+    /// measurement: `cargo test --lib many_large_previews -- --ignored --nocapture`).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore]
+    async fn many_large_previews_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.png");
+        image::RgbaImage::from_pixel(8000, 8000, image::Rgba([200, 10, 10, 255]))
+            .save(&path)
+            .unwrap();
+        let hwm = || {
+            std::fs::read_to_string("/proc/self/status")
+                .unwrap()
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:").map(|v| v.trim().to_string()))
+                .unwrap_or_default()
+        };
+        println!(
+            "PNG {} bytes; peak RSS before: {}",
+            std::fs::metadata(&path).unwrap().len(),
+            hwm()
+        );
+        let started = std::time::Instant::now();
+        let tasks: Vec<_> = (0..50)
+            .map(|n| {
+                let copy = dir.path().join(format!("big-{n}.png"));
+                std::fs::copy(&path, &copy).unwrap();
+                tokio::spawn(make_async(copy, Limits::default()))
+            })
+            .collect();
+        for task in tasks {
+            assert!(task.await.unwrap().is_ok());
+        }
+        println!(
+            "50 previews of 8000 x 8000 in {:.1} s; peak RSS: {}",
+            started.elapsed().as_secs_f64(),
+            hwm()
+        );
     }
 }
