@@ -106,6 +106,7 @@ impl Worker {
             commands,
             presence: OwnPresence::default(),
             contacts: HashSet::new(),
+            askers: HashSet::new(),
             catch_up: None,
             window: Default::default(),
             unconfirmed: Unconfirmed::default(),
@@ -135,6 +136,8 @@ struct Worker {
     presence: OwnPresence,
     /// The roster's JIDs: who gets delivery receipts from us (XEP-0184 §8).
     contacts: HashSet<BareJid>,
+    /// Who asked to see our presence this session (see `on_presence`).
+    askers: HashSet<BareJid>,
     /// The archive query running, if any.
     catch_up: Option<CatchUp>,
     /// The first sign-in's history window.
@@ -263,6 +266,12 @@ enum Pending {
     /// Our own account's features (does the server stamp stanza-ids?).
     OwnFeatures,
 }
+
+/// Subscription requests told to the UI per session, at most.
+const MAX_ASKERS: usize = 100;
+
+/// A status message is cut to this many characters.
+const MAX_STATUS_CHARS: usize = 1024;
 
 /// How long an answer to a question that the session waits on (roster,
 /// archive pages, service discovery, upload slots) may take. A server that
@@ -544,6 +553,7 @@ impl Worker {
                         self.catch_up = None;
                         self.catch_up_retry = None;
                         self.synced = false;
+                        self.askers.clear();
                         // A catch-up follows the roster when we have a position;
                         // what waited for one cut short waits for this one.
                         self.defer_live = matches!(self.store.archive_position(self.account.as_str()), Ok(Some(_)));
@@ -2016,6 +2026,18 @@ impl Worker {
                 if from == self.account {
                     return true;
                 }
+                // Anyone can ask, as often as they like: each asker reaches
+                // the UI once a session, and at most MAX_ASKERS of them.
+                if self.askers.contains(&from) {
+                    return true;
+                }
+                if self.askers.len() >= MAX_ASKERS {
+                    tracing::warn!(
+                        "ignoring a subscription request from {from}: {MAX_ASKERS} are waiting already"
+                    );
+                    return true;
+                }
+                self.askers.insert(from.clone());
                 return self.emit(Event::SubscriptionRequest(from));
             }
             other => {
@@ -2023,7 +2045,18 @@ impl Worker {
                 return true;
             }
         };
-        let status = presence.statuses.values().next().cloned();
+        // Presence matters for contacts and our own other devices; what a
+        // stranger sends (or a flood of made-up resources) is not kept.
+        let bare = from.to_bare();
+        if bare != self.account && !self.contacts.contains(&bare) {
+            tracing::debug!("ignoring presence from {from}, not a contact");
+            return true;
+        }
+        let status = presence
+            .statuses
+            .values()
+            .next()
+            .map(|s| s.chars().take(MAX_STATUS_CHARS).collect());
         self.emit(Event::Presence {
             from,
             availability,
@@ -3135,6 +3168,46 @@ mod tests {
 
     /// A window reaching past the calendar (a hand-edited config: 4 billion
     /// days) starts a first catch-up, not a panic.
+    #[test]
+    fn presence_floods_stay_bounded() {
+        let (mut worker, mut events, _dir) = test_worker();
+        worker.contacts.insert("bob@example.org".parse().unwrap());
+        let mut told = 0;
+        let mut count = |events: &mut mpsc::UnboundedReceiver<Event>| {
+            let mut n = 0;
+            while events.try_recv().is_ok() {
+                n += 1;
+            }
+            n
+        };
+        // 10,000 strangers ask to subscribe, each twice: 100 reach the UI.
+        for n in 0..20_000 {
+            let mut ask = Presence::new(PresenceType::Subscribe);
+            ask.from = Some(jid(&format!("stranger{}@spam.example", n % 10_000)));
+            worker.on_presence(ask);
+        }
+        told += count(&mut events);
+        assert_eq!(told, MAX_ASKERS);
+        // Strangers' presences, from many resources: none kept or told.
+        for n in 0..10_000 {
+            let mut p = Presence::new(PresenceType::None);
+            p.from = Some(jid(&format!("stranger@spam.example/r{n}")));
+            worker.on_presence(p);
+        }
+        assert_eq!(count(&mut events), 0);
+        // A contact's status of a million characters is cut.
+        let mut p = Presence::new(PresenceType::None);
+        p.from = Some(jid("bob@example.org/phone"));
+        p.set_status("", "x".repeat(1_000_000));
+        worker.on_presence(p);
+        match events.try_recv() {
+            Ok(Event::Presence { status, .. }) => {
+                assert_eq!(status.map(|s| s.chars().count()), Some(MAX_STATUS_CHARS))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn an_absurd_window_does_not_panic() {
         let (mut worker, _events, _dir) = test_worker();
