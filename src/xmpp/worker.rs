@@ -3173,7 +3173,7 @@ mod tests {
         let (mut worker, mut events, _dir) = test_worker();
         worker.contacts.insert("bob@example.org".parse().unwrap());
         let mut told = 0;
-        let mut count = |events: &mut mpsc::UnboundedReceiver<Event>| {
+        let count = |events: &mut mpsc::UnboundedReceiver<Event>| {
             let mut n = 0;
             while events.try_recv().is_ok() {
                 n += 1;
