@@ -7,6 +7,7 @@ pub mod connector;
 mod features;
 mod login;
 mod requests;
+pub mod stanza_limit;
 mod supervisor;
 pub mod uri;
 mod worker;

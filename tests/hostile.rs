@@ -401,6 +401,36 @@ async fn a_server_that_cannot_prove_itself_or_asks_too_much_is_refused() {
     }
 }
 
+/// A server whose first element never ends (64 MiB of one stream feature)
+/// is left once that element passes the stanza limit, with a protocol error,
+/// instead of growing the client until the attempt times out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_sends_an_endless_element_is_left() {
+    use fake_server::{FakeServer, Script};
+    let server = FakeServer::start(Script::EndlessFeatures(64 << 20)).await;
+    let mut s = settings(
+        &format!("127.0.0.1:{}", server.port),
+        &server.ca(),
+        "alice@localhost",
+        "alicepass",
+    );
+    s.direct_tls = true;
+    let t0 = Instant::now();
+    let result = tern::xmpp::connector::connect(&s).await;
+    let took = t0.elapsed();
+    println!(
+        "endless element: {:?} after {took:?}",
+        result.as_ref().err()
+    );
+    match result
+        .err()
+        .expect("connected to a server whose features never end")
+    {
+        tern::xmpp::Failure::Protocol(text) => assert!(text.contains("more than"), "{text}"),
+        other => panic!("{other:?}"),
+    }
+}
+
 /// XEP-0363: the upload is the slot's PUT succeeding. A service answering it
 /// with a redirect to a GET that succeeds has not stored the file: a failure.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

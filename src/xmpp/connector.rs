@@ -26,6 +26,7 @@ use tokio_xmpp::xmlstream::{
 };
 
 use super::login;
+use super::stanza_limit::{StanzaLimit, TooLarge};
 use super::{Failure, Liveness, SaslCondition, Settings};
 
 /// How long one attempt (DNS, TCP, TLS, SASL) may take before it counts as failed.
@@ -94,7 +95,7 @@ fn rustls_pemfile_certs(pem: &[u8]) -> Vec<rustls::pki_types::CertificateDer<'st
         .collect()
 }
 
-type TlsStream = BufStream<tokio_rustls::client::TlsStream<TcpStream>>;
+type TlsStream = BufStream<StanzaLimit<tokio_rustls::client::TlsStream<TcpStream>>>;
 
 /// Connects, secures and authenticates one stream; the caller binds it.
 pub async fn connect(settings: &Settings) -> Result<Connection, Failure> {
@@ -112,7 +113,12 @@ async fn connect_inner(settings: &Settings) -> Result<Connection, Failure> {
     let (pending, binding) = if settings.direct_tls {
         let tls = tls_handshake(settings, &domain, tcp).await?;
         let binding = channel_binding(&tls);
-        let pending = initiate(BufStream::new(tls), &domain, settings.liveness).await?;
+        let pending = initiate(
+            BufStream::new(StanzaLimit::new(tls)),
+            &domain,
+            settings.liveness,
+        )
+        .await?;
         (pending, binding)
     } else {
         starttls(settings, &domain, tcp).await?
@@ -172,8 +178,13 @@ async fn starttls(
     domain: &str,
     tcp: TcpStream,
 ) -> Result<(PendingFeaturesRecv<TlsStream>, ChannelBinding), Failure> {
-    let pending = initiate(BufStream::new(tcp), domain, settings.liveness).await?;
-    let (features, mut stream): (_, XmppStream<BufStream<TcpStream>>) =
+    let pending = initiate(
+        BufStream::new(StanzaLimit::new(tcp)),
+        domain,
+        settings.liveness,
+    )
+    .await?;
+    let (features, mut stream): (_, XmppStream<BufStream<StanzaLimit<TcpStream>>>) =
         pending.recv_features().await.map_err(lost)?;
     if !features.can_starttls() {
         return Err(Failure::NoTls);
@@ -200,11 +211,16 @@ async fn starttls(
             }
         }
     }
-    let tcp = stream.into_inner().into_inner();
+    let tcp = stream.into_inner().into_inner().into_inner();
     let tls = tls_handshake(settings, domain, tcp).await?;
     let binding = channel_binding(&tls);
     Ok((
-        initiate(BufStream::new(tls), domain, settings.liveness).await?,
+        initiate(
+            BufStream::new(StanzaLimit::new(tls)),
+            domain,
+            settings.liveness,
+        )
+        .await?,
         binding,
     ))
 }
@@ -272,6 +288,10 @@ async fn initiate<S: tokio::io::AsyncBufRead + tokio::io::AsyncWrite + Unpin>(
 
 fn lost(e: RecvFeaturesError) -> Failure {
     match e {
+        // An endless element is the server's doing, not the network's.
+        RecvFeaturesError::Io(io) if io.get_ref().is_some_and(|e| e.is::<TooLarge>()) => {
+            Failure::Protocol(io.to_string())
+        }
         RecvFeaturesError::Io(io) => Failure::Lost(io.to_string()),
         // e.g. host-unknown when the server does not serve the JID's domain.
         RecvFeaturesError::StreamError(error) => Failure::Protocol(error.to_string()),

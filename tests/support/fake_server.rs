@@ -27,6 +27,8 @@ pub enum Script {
     WrongSignature,
     /// `<success/>` with no server signature at all.
     NoSignature,
+    /// Stream features that never end: this many bytes of one `<mechanism>`'s text.
+    EndlessFeatures(usize),
 }
 
 pub struct FakeServer {
@@ -208,10 +210,28 @@ async fn exchange<S: AsyncReadExt + AsyncWriteExt + Unpin>(s: &mut S, script: Sc
     if !read_until(s, &mut buf, "<stream:stream").await || !read_until(s, &mut buf, ">").await {
         return;
     }
-    let features = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' \
-        xmlns:stream='http://etherx.jabber.org/streams' id='fake' from='localhost' version='1.0'>\
-        <stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>\
-        <mechanism>SCRAM-SHA-1</mechanism></mechanisms></stream:features>";
+    let header = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' \
+        xmlns:stream='http://etherx.jabber.org/streams' id='fake' from='localhost' version='1.0'>";
+    if let Script::EndlessFeatures(bytes) = script {
+        let start =
+            "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>";
+        let _ = s.write_all(format!("{header}{start}").as_bytes()).await;
+        let chunk = vec![b'A'; 65536];
+        let mut sent = 0;
+        while sent < bytes {
+            if s.write_all(&chunk).await.is_err() {
+                break;
+            }
+            sent += chunk.len();
+        }
+        println!("fake server: sent {sent} bytes of one element before the client left");
+        let _ = read_until(s, &mut buf, "never comes").await;
+        return;
+    }
+    let features = format!(
+        "{header}<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>\
+        <mechanism>SCRAM-SHA-1</mechanism></mechanisms></stream:features>"
+    );
     let _ = s.write_all(features.as_bytes()).await;
     buf.clear();
     if !read_until(s, &mut buf, "</auth>").await {
