@@ -347,6 +347,9 @@ struct CatchUp {
     /// twice when its sender sent it again (an unacknowledged message after a
     /// reconnection); the first listing is where it belongs.
     listed: HashSet<String>,
+    /// Results of the page now arriving; a server sending more than
+    /// [`ARCHIVE_PAGE`] is not believed (they would all be held in memory).
+    page_results: usize,
     /// Whether live messages wait for this catch-up (see `start_catch_up`).
     holds_live: bool,
     /// Forward only: the archive id the page being fetched starts after.
@@ -1295,6 +1298,7 @@ impl Worker {
             pages: vec![Vec::new()],
             newest: None,
             listed: HashSet::new(),
+            page_results: 0,
             holds_live,
             after: after.clone(),
             start,
@@ -1364,7 +1368,7 @@ impl Worker {
             self.on_older_result(result);
             return (true, vec![]);
         }
-        let Some(catch_up) = &self.catch_up else {
+        let Some(catch_up) = &mut self.catch_up else {
             tracing::warn!("ignoring archive results with no query running");
             return (true, vec![]);
         };
@@ -1373,6 +1377,13 @@ impl Worker {
                 "ignoring archive results for another query ({:?})",
                 result.queryid
             );
+            return (true, vec![]);
+        }
+        catch_up.page_results += 1;
+        if catch_up.page_results > ARCHIVE_PAGE {
+            if catch_up.page_results == ARCHIVE_PAGE + 1 {
+                tracing::warn!("the archive sent more than the {ARCHIVE_PAGE} results asked for");
+            }
             return (true, vec![]);
         }
         let backfill = matches!(catch_up.direction, Paging::Backward { .. });
@@ -1802,6 +1813,12 @@ impl Worker {
             self.catch_up_cut_short(catch_up, "an archive page without <fin/>");
             return vec![];
         };
+        // What it sent beyond the page was dropped: the page's end is not where we are.
+        if catch_up.page_results > ARCHIVE_PAGE {
+            self.catch_up_cut_short(catch_up, "an archive page larger than asked for");
+            return vec![];
+        }
+        catch_up.page_results = 0;
         // The page's messages arrived (and were stored) before its <fin/>.
         let next = match catch_up.direction {
             Paging::Forward => {
@@ -2917,6 +2934,49 @@ mod tests {
                 "{case}"
             );
             assert_eq!(carol_bodies(&worker).len(), 100, "{case}");
+        }
+    }
+
+    /// A server streaming far more results into one page than were asked
+    /// for: no more than a page of them is held or stored, and the page is
+    /// not believed (the position stays, the catch-up is tried again later).
+    #[tokio::test]
+    async fn an_archive_page_larger_than_asked_for_is_not_believed() {
+        for forward in [true, false] {
+            let (mut worker, _events, _dir) = test_worker();
+            let mut pending = Requests::new(worker.account.clone());
+            if forward {
+                worker.store.set_archive_cursor(ALICE, "a-0000").unwrap();
+            }
+            worker.defer_live = true;
+            let (iq, query) = query_in(&worker.start_catch_up(&mut pending, true));
+            for n in 1..=5_000 {
+                worker.on_message(archived(&query, n));
+            }
+            let held: usize = worker
+                .catch_up
+                .as_ref()
+                .unwrap()
+                .pages
+                .iter()
+                .map(Vec::len)
+                .sum();
+            assert!(held <= ARCHIVE_PAGE, "{held} results held in memory");
+            worker.on_iq(answer(&iq, None, fin(false, 1, 5_000)), &mut pending);
+            worker.settle().await;
+            assert!(worker.catch_up.is_none(), "forward: {forward}");
+            assert!(worker.catch_up_retry.is_some(), "forward: {forward}");
+            assert_eq!(
+                carol_bodies(&worker).len(),
+                ARCHIVE_PAGE,
+                "forward: {forward}"
+            );
+            if forward {
+                assert_eq!(
+                    position(&worker),
+                    Some(ArchivePosition::After("a-0000".into()))
+                );
+            }
         }
     }
 
