@@ -1096,3 +1096,72 @@ async fn a_crashed_worker_is_said_and_the_account_signs_in_again() {
         "Tern's connection keeps stopping on a bug, so it stays offline until Tern is restarted. Your messages are safe; please report this with the log."
     ));
 }
+
+/// A huge message (200,000 characters, as much as a server lets through) is
+/// stored whole but shown shortened, with a way to copy all of it; the chat
+/// list's preview of it is one short line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_huge_message_is_shown_shortened() {
+    use_tiny_skia();
+    tern::i18n::select(&["en".parse().unwrap()]);
+    let server = Prosody::start_with_roster(
+        &[("alice", "alicepass"), ("bob", "bobpass")],
+        &prosody::alice_and_bob(),
+    );
+    let profile_dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(Flags {
+        profile: Profile::at(profile_dir.path()),
+        trust: Trust::from_pem_file(&server.ca()).unwrap(),
+        open: None,
+        launched: Instant::now(),
+        instance: None,
+        credentials: false,
+    });
+    sign_in(&mut h, &server, "alice@localhost", "alicepass");
+    assert!(
+        h.pump_until(Duration::from_secs(10), |app| app.is_signed_in())
+            .await
+    );
+    let bob = raw::Raw::connect(client::settings(
+        &server.address(),
+        &server.ca(),
+        "bob@localhost",
+        "bobpass",
+    ))
+    .await;
+    let huge: String = "all work and no play makes bob a dull boy "
+        .chars()
+        .cycle()
+        .take(200_000)
+        .collect();
+    bob.send_message_xml(&format!(
+        "<message to='alice@localhost' type='chat' id='huge-1'><body>{huge}</body></message>"
+    ))
+    .await;
+    // The chat list shows its first 120 characters, no more.
+    let mut listed = false;
+    for _ in 0..50 {
+        h.settle().await;
+        if h.shows(&huge[..120]) {
+            listed = true;
+            break;
+        }
+    }
+    assert!(
+        listed,
+        "the message is not in the chat list, or not as a short preview"
+    );
+    h.interact(|ui| {
+        ui.click("Bob").unwrap();
+    });
+    h.settle().await;
+    assert!(h.shows("Shortened: the whole message has 200000 characters."));
+    assert!(h.shows("Copy the whole message"));
+    let stored = &h.app.open_conversation().unwrap().records()[0];
+    assert_eq!(stored.body, huge, "the history keeps all of it");
+    let snap = h.snapshot(&tern::theme::for_mode(iced::theme::Mode::Light));
+    let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("ui-huge-message.png");
+    let _ = std::fs::remove_file(&out);
+    snap.matches_image(&out).unwrap();
+    println!("UI snapshot written to {}", out.display());
+}

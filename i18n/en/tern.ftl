@@ -92,6 +92,8 @@ state-delivered = Delivered
 state-failed = Not delivered
 message-failed = Not delivered: { $reason }
 message-retry = Retry
+message-shortened = Shortened: the whole message has { $total } characters.
+message-copy-whole = Copy the whole message
 
 ## Errors that stop Tern
 fatal-profile-in-use = This profile is already open in another Tern window. Close it, or start Tern with another --profile.

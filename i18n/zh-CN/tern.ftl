@@ -92,6 +92,8 @@ state-delivered = 已送达
 state-failed = 未送达
 message-failed = 未送达：{ $reason }
 message-retry = 重试
+message-shortened = 已截短：完整消息共 { $total } 个字符。
+message-copy-whole = 复制完整消息
 
 ## Errors that stop Tern
 fatal-profile-in-use = 此配置文件已在另一个 Tern 窗口中打开。请关闭它，或使用其他 --profile 启动 Tern。

@@ -255,7 +255,7 @@ impl State {
                 }
             };
             conv.last_time = Some(record.time);
-            conv.last_body = record.body.lines().next().unwrap_or_default().to_string();
+            conv.last_body = preview_line(&record.body);
             conv.last_direction = Some(record.direction);
             conv.last_encrypted = record.encryption.is_some();
             if record.direction == Direction::In && news {
@@ -1153,13 +1153,29 @@ fn merge_draft(draft: Option<&str>, link: Option<String>) -> Option<String> {
 }
 
 /// A draft's first line that has something on it.
+/// Characters the chat list keeps of a message for its one-line preview (as
+/// many as the store keeps): a huge one-line message would otherwise be laid
+/// out whole in the list at every frame.
+const PREVIEW_CHARS: usize = 120;
+
+fn preview_line(body: &str) -> String {
+    body.lines()
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .take(PREVIEW_CHARS)
+        .collect()
+}
+
 fn first_line(draft: &str) -> String {
     draft
         .lines()
         .map(str::trim)
         .find(|l| !l.is_empty())
         .unwrap_or_default()
-        .to_string()
+        .chars()
+        .take(PREVIEW_CHARS)
+        .collect()
 }
 
 fn last_line(body: &str) -> String {
@@ -1169,5 +1185,23 @@ fn last_line(body: &str) -> String {
             name = crate::transfer::file_name_from_url(url)
         ),
         None => body.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn previews_keep_a_short_first_line() {
+        assert_eq!(preview_line("hello\nworld"), "hello");
+        assert_eq!(
+            preview_line(&"ä".repeat(5_000_000)).chars().count(),
+            PREVIEW_CHARS
+        );
+        assert_eq!(
+            first_line(&format!("\n  {}", "d".repeat(1_000))).len(),
+            PREVIEW_CHARS
+        );
     }
 }

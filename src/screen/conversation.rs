@@ -55,6 +55,9 @@ pub enum Message {
     LoadOlder,
     Link(Target),
     Retry(String),
+    /// Put the whole body of this message (by id) on the clipboard: for one
+    /// too long to show in full.
+    CopyBody(String),
     /// Open the file picker.
     Attach,
     /// Something to do with a shared file (see `sharing`).
@@ -217,6 +220,11 @@ impl State {
             Message::LoadOlder => return self.load_older(store),
             Message::Link(target) => return (Task::none(), Some(Event::OpenLink(target))),
             Message::Retry(id) => return (Task::none(), Some(Event::Retry(id))),
+            Message::CopyBody(id) => {
+                if let Some(record) = self.records.iter().find(|r| r.id == id) {
+                    return (iced::clipboard::write(record.body.clone()), None);
+                }
+            }
             Message::Attach => return (Task::none(), Some(Event::Attach)),
             Message::Sharing(message) => return (Task::none(), Some(Event::Sharing(message))),
         }
@@ -466,9 +474,25 @@ fn message_view<'a>(
         // Not the contact's words: the fallback their client sends to ours.
         (Some(encryption), _) => encrypted_view(encryption),
         (None, Some(card)) => row![card.map(Message::Sharing), Space::new().width(Fill)].into(),
-        (None, None) => body_view(&record.body),
+        (None, None) => body_view(shown(&record.body)),
     };
     block = block.push(row![body, meta].spacing(8));
+    if record.encryption.is_none() && shown(&record.body).len() < record.body.len() {
+        let total = record.body.chars().count();
+        block = block.push(
+            row![
+                text(fl!("message-shortened", total = total))
+                    .size(12)
+                    .style(theme::muted_text),
+                button(text(fl!("message-copy-whole")).size(12))
+                    .padding(0)
+                    .style(theme::link_button)
+                    .on_press(Message::CopyBody(record.id.clone())),
+            ]
+            .spacing(8)
+            .align_y(Alignment::Center),
+        );
+    }
     if record.state == Delivery::Failed {
         let reason = record.error.clone().unwrap_or_default();
         block = block.push(
@@ -541,6 +565,20 @@ fn encrypted_view<'a>(encryption: Encryption) -> Element<'a, Message> {
         .into()
 }
 
+/// Characters of one message shown in the chat. Laying text out is linear
+/// in its length and runs on the UI thread: a message of a million characters
+/// took 4.8 s (debug build) at every resize; 10,000 take 60 ms.
+const MAX_SHOWN_CHARS: usize = 10_000;
+
+/// The part of a body the chat shows: all of it, or its first
+/// [`MAX_SHOWN_CHARS`] characters (the rest can be copied).
+fn shown(body: &str) -> &str {
+    match body.char_indices().nth(MAX_SHOWN_CHARS) {
+        Some((end, _)) => &body[..end],
+        None => body,
+    }
+}
+
 /// A message body, with its web and xmpp: links clickable.
 fn body_view(body: &str) -> Element<'_, Message> {
     let segments = link::segments(body);
@@ -568,6 +606,39 @@ fn body_view(body: &str) -> Element<'_, Message> {
 mod tests {
     use super::*;
     use iced::keyboard::Modifiers;
+
+    /// How long a body of each size takes to lay out and draw: what a huge
+    /// message from a contact costs the UI thread.
+    #[test]
+    #[ignore = "measurement: ICED_TEST_BACKEND=tiny-skia cargo test --lib long_bodies_cost -- --ignored --nocapture"]
+    fn long_bodies_cost() {
+        for chars in [1_000usize, 10_000, 100_000, 1_000_000] {
+            let body: String = "lorem ipsum dolor sit amet "
+                .chars()
+                .cycle()
+                .take(chars)
+                .collect();
+            let t0 = std::time::Instant::now();
+            let mut ui = iced_test::simulator(iced::widget::scrollable(body_view(&body)));
+            let laid_out = t0.elapsed();
+            let t1 = std::time::Instant::now();
+            let _ = ui.snapshot(&iced::Theme::Light);
+            println!(
+                "{chars} characters: layout {laid_out:?}, draw {:?}",
+                t1.elapsed()
+            );
+        }
+    }
+
+    #[test]
+    fn only_the_start_of_a_huge_body_is_shown() {
+        assert_eq!(shown("short"), "short");
+        let exact = "é".repeat(MAX_SHOWN_CHARS);
+        assert_eq!(shown(&exact), exact);
+        let huge = "é".repeat(MAX_SHOWN_CHARS * 100);
+        assert_eq!(shown(&huge).chars().count(), MAX_SHOWN_CHARS);
+        assert!(huge.starts_with(shown(&huge)));
+    }
 
     /// Typing into a chat opened with a draft goes after the draft, not before it.
     #[test]
