@@ -148,10 +148,7 @@ async fn sign_in_open_chat_type_enter_and_see_messages() {
     assert_eq!(open.records()[2].body, "line one\nline two");
     assert!(open.draft().trim().is_empty());
     let snap = h.snapshot(&tern::theme::for_mode(iced::theme::Mode::Light));
-    let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("ui-chat.png");
-    let _ = std::fs::remove_file(&out);
-    snap.matches_image(&out).unwrap();
-    println!("UI snapshot written to {}", out.display());
+    h.save_snapshot(&snap, "ui-chat");
 
     // While the settings cover the chat, what Bob sends stays unread (the
     // title counts it); closing them shows it and marks it read.
@@ -686,10 +683,7 @@ async fn dropped_and_pasted_files_upload_with_progress_and_received_ones_show_in
     h.settle().await;
     assert!(h.shows("notes.pdf"));
     let snap = h.snapshot(&tern::theme::for_mode(iced::theme::Mode::Light));
-    let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("ui-files.png");
-    let _ = std::fs::remove_file(&out);
-    snap.matches_image(&out).unwrap();
-    println!("UI snapshot written to {}", out.display());
+    h.save_snapshot(&snap, "ui-files");
     // From someone not in the roster, an image link is not fetched by itself:
     // it shows "Show image" and loads only when clicked.
     let mut carol = sign_in_worker(&server, "carol").await;
@@ -768,10 +762,7 @@ async fn dropped_and_pasted_files_upload_with_progress_and_received_ones_show_in
         h.settle().await;
     }
     let snap = h.snapshot(&tern::theme::for_mode(iced::theme::Mode::Light));
-    let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("ui-downloads.png");
-    let _ = std::fs::remove_file(&out);
-    snap.matches_image(&out).unwrap();
-    println!("UI snapshot written to {}", out.display());
+    h.save_snapshot(&snap, "ui-downloads");
     // Nothing else was written there (no partial files, no stray previews).
     let mut names: Vec<_> = std::fs::read_dir(downloads.path())
         .unwrap()
@@ -1160,8 +1151,84 @@ async fn a_huge_message_is_shown_shortened() {
     let stored = &h.app.open_conversation().unwrap().records()[0];
     assert_eq!(stored.body, huge, "the history keeps all of it");
     let snap = h.snapshot(&tern::theme::for_mode(iced::theme::Mode::Light));
-    let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("ui-huge-message.png");
-    let _ = std::fs::remove_file(&out);
-    snap.matches_image(&out).unwrap();
-    println!("UI snapshot written to {}", out.display());
+    h.save_snapshot(&snap, "ui-huge-message");
+}
+
+/// Thousands of chats (here 3,000 strangers who each wrote once): the list
+/// builds only the rows in sight, and scrolling to its end still shows the
+/// oldest chat where a click opens it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thousands_of_chats_scroll_to_the_oldest() {
+    use tern::store::{NewMessage, Store};
+    use_tiny_skia();
+    tern::i18n::select(&["en".parse().unwrap()]);
+    let server = Prosody::start(&[("alice", "alicepass")]);
+    let profile_dir = tempfile::tempdir().unwrap();
+    let profile = Profile::at(profile_dir.path());
+    profile.create().unwrap();
+    let chats = 3_000;
+    {
+        let store = Store::open(&profile.history_dir()).unwrap();
+        let start = chrono::Utc::now() - chrono::Duration::hours(10);
+        for n in 0..chats {
+            let time = start + chrono::Duration::seconds(n);
+            let peer = format!("stranger{n}@spam.example");
+            let message = NewMessage::incoming(
+                "alice@localhost",
+                &peer,
+                format!("spam-{n}"),
+                format!("spam number {n}"),
+                time,
+            );
+            store.insert(message).unwrap();
+        }
+        store.flush().unwrap();
+    }
+    let mut h = Harness::new(Flags {
+        profile,
+        trust: Trust::from_pem_file(&server.ca()).unwrap(),
+        open: None,
+        launched: Instant::now(),
+        instance: None,
+        credentials: false,
+    });
+    sign_in(&mut h, &server, "alice@localhost", "alicepass");
+    assert!(
+        h.pump_until(Duration::from_secs(10), |app| app.is_signed_in())
+            .await
+    );
+    // Strangers are named by their JID's local part.
+    let newest = format!("stranger{}", chats - 1);
+    let mut listed = false;
+    for _ in 0..50 {
+        h.settle().await;
+        if h.shows(&newest) {
+            listed = true;
+            break;
+        }
+    }
+    assert!(listed, "the newest chat is not at the top");
+    assert!(!h.shows("stranger0"), "a row out of sight was built");
+    let t0 = Instant::now();
+    let snap = h.snapshot(&tern::theme::for_mode(iced::theme::Mode::Light));
+    println!("UI: view and draw with {chats} chats: {:?}", t0.elapsed());
+    h.save_snapshot(&snap, "ui-many-chats");
+    // To the end of the list. (Each view here is a new simulator whose
+    // scrollable starts at the top, so only what the app builds for the
+    // position it was told can be checked, not a click at that position:
+    // that was checked by hand in the real window.)
+    h.interact(|ui| {
+        ui.point_at(iced::Point::new(150.0, 400.0));
+        ui.simulate([iced::Event::Mouse(iced::mouse::Event::WheelScrolled {
+            delta: iced::mouse::ScrollDelta::Lines {
+                x: 0.0,
+                y: -1_000_000.0,
+            },
+        })]);
+    });
+    assert!(
+        h.shows("stranger0"),
+        "the oldest chat is not built at the end of the list"
+    );
+    assert!(!h.shows(&newest), "the top of the list is still built");
 }

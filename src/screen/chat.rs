@@ -43,6 +43,51 @@ pub struct State {
     drafts_unsaved: BTreeSet<String>,
     /// A write of drafts is under way: the next waits for it, so they land in order.
     drafts_saving: bool,
+    /// Where the list pane is scrolled to and how tall it is: only the
+    /// conversation rows in sight are built.
+    list_viewport: ListViewport,
+}
+
+/// The visible part of the list pane, from its scrollable.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct ListViewport {
+    offset: f32,
+    height: f32,
+}
+
+impl Default for ListViewport {
+    /// Before the first report: the top, and taller than any screen.
+    fn default() -> Self {
+        Self {
+            offset: 0.0,
+            height: 2160.0,
+        }
+    }
+}
+
+/// The height of one conversation row; fixed, so that rows out of sight can
+/// be left out and replaced by space of the same height.
+const ROW_HEIGHT: f32 = 52.0;
+/// Space between rows.
+const ROW_SPACING: f32 = 2.0;
+/// Rows built beyond each edge of the pane, so that scrolling shows no gap.
+const ROWS_BEYOND: usize = 10;
+
+/// The rows of a list of `total` that a pane scrolled to `viewport` shows.
+fn rows_in_sight(viewport: ListViewport, total: usize) -> std::ops::Range<usize> {
+    let pitch = ROW_HEIGHT + ROW_SPACING;
+    // Float to index: the values are pixels, far below usize's range; NaN becomes 0.
+    let first = (viewport.offset.max(0.0) / pitch).floor() as usize;
+    let shown = (viewport.height.max(0.0) / pitch).ceil() as usize + 1;
+    // The scrollable says nothing while its content fits: a position left
+    // from a longer list or a smaller window must not hide rows then.
+    let first = first.min(total.saturating_sub(shown));
+    let start = first.saturating_sub(ROWS_BEYOND).min(total);
+    let end = first
+        .saturating_add(shown)
+        .saturating_add(ROWS_BEYOND)
+        .min(total);
+    start..end
 }
 
 /// The "add contact" form of the contact list.
@@ -89,6 +134,8 @@ pub enum Message {
     FileDropped(std::path::PathBuf),
     /// Ctrl+V: the clipboard may hold files or an image to send.
     Paste,
+    /// The list pane scrolled or changed size.
+    ListScrolled(scrollable::Viewport),
 }
 
 pub enum Event {
@@ -149,6 +196,7 @@ impl State {
             drafts: BTreeMap::new(),
             drafts_unsaved: BTreeSet::new(),
             drafts_saving: false,
+            list_viewport: ListViewport::default(),
         };
         let task = Task::batch([state.load_conversations(), state.load_drafts()]);
         (state, task)
@@ -486,6 +534,12 @@ impl State {
     pub fn update(&mut self, message: Message) -> (Task<Message>, Option<Event>) {
         match message {
             Message::Tab(tab) => self.tab = tab,
+            Message::ListScrolled(viewport) => {
+                self.list_viewport = ListViewport {
+                    offset: viewport.absolute_offset().y,
+                    height: viewport.bounds().height,
+                };
+            }
             Message::Open(peer) => return (self.open_chat(peer, None), None),
             Message::Availability(AvailabilityChoice(a)) => {
                 self.own.availability = a;
@@ -871,14 +925,31 @@ impl State {
                         ..Conversation::default()
                     })
                     .collect::<Vec<_>>();
-                column(
-                    draft_only
-                        .iter()
-                        .chain(&self.conversations)
-                        .map(|c| self.conversation_row(c)),
-                )
-                .spacing(2)
-                .into()
+                // Thousands of chats (a flood from strangers, years of them)
+                // would be thousands of rows built at every frame: only those
+                // in sight are, between spaces as tall as the rest.
+                let total = draft_only.len() + self.conversations.len();
+                let sight = rows_in_sight(self.list_viewport, total);
+                // Row counts to pixels: exact for any list that fits in memory.
+                // A space stands for its rows and the gaps between them (the
+                // column adds the one after it).
+                let space = |rows: usize| {
+                    (rows > 0).then(|| {
+                        Space::new().height(rows as f32 * (ROW_HEIGHT + ROW_SPACING) - ROW_SPACING)
+                    })
+                };
+                let rows = draft_only
+                    .iter()
+                    .chain(&self.conversations)
+                    .skip(sight.start)
+                    .take(sight.len())
+                    .map(|c| self.conversation_row(c));
+                column![]
+                    .push(space(sight.start))
+                    .extend(rows)
+                    .push(space(total - sight.end))
+                    .spacing(ROW_SPACING)
+                    .into()
             }
             Tab::Contacts => {
                 let mut list = column![self.contact_tools()].spacing(2);
@@ -898,7 +969,12 @@ impl State {
                 list.into()
             }
         };
-        scrollable(content).height(Fill).into()
+        scrollable(content)
+            .height(Fill)
+            // Beside the rows, not over their times and unread counts.
+            .spacing(4)
+            .on_scroll(Message::ListScrolled)
+            .into()
     }
 
     /// "Add contact", its form, and pending requests, above the contact groups.
@@ -1025,6 +1101,7 @@ impl State {
         top = top.height(Length::Shrink);
         button(column![top, bottom].spacing(2))
             .width(Fill)
+            .height(ROW_HEIGHT)
             .padding([6, 8])
             .style(theme::list_item(selected))
             .on_press(Message::Open(jid))
@@ -1191,6 +1268,97 @@ fn last_line(body: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn rss_kib() -> u64 {
+        std::fs::read_to_string("/proc/self/status")
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches(" kB").parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// What a flood of messages from strangers (each a new conversation)
+    /// costs the chat list: time to take them in, memory, time to draw it.
+    #[test]
+    #[ignore = "measurement: ICED_TEST_BACKEND=tiny-skia cargo test --release --lib many_strangers_cost -- --ignored --nocapture"]
+    fn many_strangers_cost() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("store")).unwrap();
+        let context = sharing::Context {
+            http: None,
+            cache: crate::thumbnail::Cache::new(dir.path().join("cache")),
+            pasted_dir: dir.path().join("pasted"),
+            files: crate::config::FilesConfig::default(),
+        };
+        let (mut state, _) = State::new(BareJid::new("alice@example.org").unwrap(), store, context);
+        let before = rss_kib();
+        let t0 = std::time::Instant::now();
+        let strangers = 10_000;
+        for batch in 0..strangers / 100 {
+            let records = (0..100)
+                .map(|i| Record {
+                    account: "alice@example.org".into(),
+                    peer: format!("stranger{}@spam.example", batch * 100 + i),
+                    direction: Direction::In,
+                    id: format!("s{batch}-{i}"),
+                    body: "buy cheap followers now at a very reasonable price".repeat(10),
+                    time: Utc::now(),
+                    state: crate::store::Delivery::Received,
+                    error: None,
+                    archive_id: None,
+                    other_device: false,
+                    attachment: false,
+                    encryption: None,
+                })
+                .collect();
+            let _ = state.messages(records, true);
+        }
+        let taken = t0.elapsed();
+        let grown = rss_kib().saturating_sub(before);
+        let t1 = std::time::Instant::now();
+        let mut ui = iced_test::simulator(state.view());
+        let _ = ui.snapshot(&iced::Theme::Light);
+        println!(
+            "{strangers} strangers: taken in {taken:?}, +{grown} KiB, view and draw {:?}",
+            t1.elapsed()
+        );
+    }
+
+    #[test]
+    fn only_rows_in_sight_are_built() {
+        let pitch = ROW_HEIGHT + ROW_SPACING;
+        let top = ListViewport {
+            offset: 0.0,
+            height: 10.0 * pitch,
+        };
+        assert_eq!(rows_in_sight(top, 5), 0..5);
+        assert_eq!(rows_in_sight(top, 10_000), 0..21);
+        let middle = ListViewport {
+            offset: 5_000.0 * pitch + 10.0,
+            height: 10.0 * pitch,
+        };
+        assert_eq!(rows_in_sight(middle, 10_000), 4_990..5_021);
+        let end = ListViewport {
+            offset: 9_995.0 * pitch,
+            height: 10.0 * pitch,
+        };
+        assert_eq!(rows_in_sight(end, 10_000), 9_979..10_000);
+        // Nonsense from a viewport (negative, not a number) is the top.
+        let odd = ListViewport {
+            offset: f32::NAN,
+            height: -3.0,
+        };
+        assert_eq!(rows_in_sight(odd, 100), 0..11);
+        assert_eq!(rows_in_sight(ListViewport::default(), 0), 0..0);
+        // A position past the end (left from before) shows the end.
+        let stale = ListViewport {
+            offset: 100_000.0 * pitch,
+            height: 10.0 * pitch,
+        };
+        assert_eq!(rows_in_sight(stale, 30), 9..30);
+        assert_eq!(rows_in_sight(stale, 8), 0..8);
+    }
 
     #[test]
     fn previews_keep_a_short_first_line() {

@@ -159,6 +159,18 @@ impl Harness {
         ui.find(text).is_ok()
     }
 
+    /// Writes `snap` as `target/tmp/<name>-<backend>.png`, replacing an
+    /// earlier run's (iced_test only compares with a file that exists).
+    pub fn save_snapshot(&self, snap: &iced_test::simulator::Snapshot, name: &str) {
+        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+        let backend = std::env::var("ICED_TEST_BACKEND").unwrap_or_default();
+        let written = dir.join(format!("{name}-{backend}.png"));
+        let _ = std::fs::remove_file(&written);
+        snap.matches_image(dir.join(format!("{name}.png"))).unwrap();
+        assert!(written.exists(), "no snapshot at {}", written.display());
+        println!("UI snapshot written to {}", written.display());
+    }
+
     pub fn snapshot(&self, theme: &iced::Theme) -> iced_test::simulator::Snapshot {
         let mut ui = iced_test::simulator(self.app.view());
         ui.snapshot(theme).expect("snapshot")
