@@ -8,6 +8,7 @@
 use std::path::Path;
 
 use crate::config::{Config, HistoryConfig};
+use crate::store::Store;
 use crate::transfer;
 use crate::xmpp::Inbound;
 use crate::xmpp::uri::XmppUri;
@@ -15,7 +16,19 @@ use crate::xmpp::uri::XmppUri;
 /// Stanzas from the network through the worker's inbound path, with a real
 /// store in `dir` (see [`Inbound`] for the input format). Must not panic.
 pub fn inbound(dir: &Path, data: &[u8]) {
-    match Inbound::new(dir) {
+    match Store::open(dir) {
+        Ok(store) => inbound_in(&store, data),
+        Err(e) => panic!("cannot open a store: {e}"),
+    }
+}
+
+/// [`inbound`] with a store opened once and emptied before each input (the
+/// fuzz target's way: opening one per input would be most of its time).
+pub fn inbound_in(store: &Store, data: &[u8]) {
+    if let Err(e) = store.clear() {
+        panic!("cannot empty the store: {e}");
+    }
+    match Inbound::with_store(store.clone()) {
         Ok(mut inbound) => {
             inbound.feed(data);
         }

@@ -194,6 +194,29 @@ impl Store {
         Ok(store)
     }
 
+    /// Empties the history, as if just created (the layout version stays).
+    /// For the inbound fuzz target, which runs millions of inputs: opening a
+    /// sled database for each cost two thirds of its time.
+    pub fn clear(&self) -> Result<(), Error> {
+        for tree in [
+            &self.messages,
+            &self.conversations,
+            &self.ids,
+            &self.archive,
+            &self.outbox,
+            &self.drafts,
+        ] {
+            tree.clear()?;
+        }
+        for key in self.meta.iter().keys() {
+            let key = key?;
+            if key.as_ref() != b"layout" {
+                self.meta.remove(key)?;
+            }
+        }
+        Ok(())
+    }
+
     fn set_layout(&self, version: u32) -> Result<(), Error> {
         self.meta.insert("layout", &version.to_be_bytes())?;
         self.db.flush()?;
@@ -1485,6 +1508,30 @@ mod tests {
         assert_eq!(page.records.len(), 1);
         assert_eq!(store.all(Some("bob@example.orgx")).count(), 1);
         assert_eq!(store.all(None).count(), 2);
+    }
+
+    #[test]
+    fn a_cleared_store_is_as_new() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let time = Utc::now();
+        store
+            .insert(NewMessage::incoming(
+                "me@example.org",
+                "bob@example.org",
+                "m1".into(),
+                "hello".into(),
+                time,
+            ))
+            .unwrap();
+        store.set_archive_cursor("me@example.org", "a-1").unwrap();
+        store.clear().unwrap();
+        assert!(store.conversations("me@example.org").unwrap().is_empty());
+        assert_eq!(store.archive_position("me@example.org").unwrap(), None);
+        drop(store);
+        // Still a history of the current layout.
+        let store = Store::open(dir.path()).unwrap();
+        assert!(store.conversations("me@example.org").unwrap().is_empty());
     }
 
     #[test]

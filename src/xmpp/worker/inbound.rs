@@ -43,11 +43,15 @@ impl Inbound {
     /// `dir`, in a fresh session that has asked for its features and roster
     /// and started its archive catch-up.
     pub fn new(dir: &Path) -> Result<Self, String> {
+        Self::with_store(Store::open(dir).map_err(|e| e.to_string())?)
+    }
+
+    /// The same with `store`, which should be empty.
+    pub fn with_store(store: Store) -> Result<Self, String> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(|e| e.to_string())?;
-        let store = Store::open(dir).map_err(|e| e.to_string())?;
         let account = "alice@example.org"
             .parse()
             .map_err(|e: tokio_xmpp::jid::Error| e.to_string())?;
