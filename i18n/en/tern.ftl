@@ -122,6 +122,7 @@ preview-load = Show image
 preview-failed = No preview: { $reason }
 file-download = Download
 file-downloading = Downloading… { $size }
+file-downloading-of = Downloading… { $size } ({ $percent } %)
 file-download-failed = Download failed: { $reason }
 file-open = Open
 file-show-folder = Show in folder

@@ -122,6 +122,7 @@ preview-load = 显示图片
 preview-failed = 无法预览：{ $reason }
 file-download = 下载
 file-downloading = 正在下载… { $size }
+file-downloading-of = 正在下载… { $size }（{ $percent }%）
 file-download-failed = 下载失败：{ $reason }
 file-open = 打开
 file-show-folder = 在文件夹中显示

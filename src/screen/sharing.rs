@@ -719,8 +719,8 @@ impl State {
             ]
             .into(),
             Some(Download::Running { moved, _transfer }) => {
-                let progress =
-                    text(fl!("file-downloading", size = files::human_size(*moved))).size(12);
+                let total = self.sizes.get(url).copied().flatten();
+                let progress = text(download_label(*moved, total)).size(12);
                 let cancel = _transfer.as_ref().map(|_| {
                     button(text(fl!("upload-cancel")).size(12))
                         .padding(0)
@@ -885,6 +885,18 @@ fn inspect(id: String, path: PathBuf) -> Task<Message> {
     )
 }
 
+/// A running download: how far along with the size the server told, else how much so far.
+fn download_label(moved: u64, total: Option<u64>) -> String {
+    match total {
+        Some(total) if total > 0 => fl!(
+            "file-downloading-of",
+            size = files::human_size(moved),
+            percent = (moved.saturating_mul(100) / total).min(100)
+        ),
+        _ => fl!("file-downloading", size = files::human_size(moved)),
+    }
+}
+
 fn is_https(url: &str) -> bool {
     url.get(..8)
         .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
@@ -918,5 +930,30 @@ fn muted_style(theme: &iced::Theme) -> text::Style {
 fn danger_style(theme: &iced::Theme) -> text::Style {
     text::Style {
         color: Some(theme::danger_text(theme)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_download_says_how_far_along_it_is() {
+        crate::i18n::select(&["en".parse().unwrap()]);
+        let size = files::human_size(26_214_400);
+        assert_eq!(
+            download_label(26_214_400, Some(52_428_800)),
+            format!("Downloading… {size} (50 %)")
+        );
+        // More than the server said (it lied, or the file grew): never past 100.
+        assert!(download_label(80_000_000, Some(52_428_800)).ends_with("(100 %)"));
+        assert_eq!(
+            download_label(26_214_400, None),
+            format!("Downloading… {size}")
+        );
+        assert_eq!(
+            download_label(10, Some(0)),
+            format!("Downloading… {}", files::human_size(10))
+        );
     }
 }
