@@ -1,10 +1,16 @@
 //! Where Tern's log goes: stderr, and for the window a daily file in the profile.
 //!
 //! At the default level neither passwords nor message bodies are logged;
-//! `--verbose` adds protocol detail.
+//! `--verbose` adds protocol detail. At no level is the SASL exchange logged:
+//! its messages (a SCRAM proof, or the server's signature, with the salt and
+//! iteration count) are enough to guess the password offline.
 
 use std::io::IsTerminal;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tracing::subscriber::Interest;
+use tracing::{Metadata, Subscriber};
 
 use tracing_appender::non_blocking::WorkerGuard;
 use tracing_subscriber::field::RecordFields;
@@ -20,6 +26,15 @@ pub const LOG_DAYS: usize = 7;
 /// `log_dir` is given, a daily file there (the last [`LOG_DAYS`] kept). The
 /// guard flushes the file when dropped.
 pub fn init(verbose: bool, log_dir: Option<&Path>) -> Option<WorkerGuard> {
+    init_with(filter(verbose), log_dir)
+}
+
+/// [`init`] with `directives` (as in `RUST_LOG`) instead of the default levels.
+pub fn init_with_directives(directives: &str, log_dir: Option<&Path>) -> Option<WorkerGuard> {
+    init_with(EnvFilter::new(directives), log_dir)
+}
+
+fn init_with(filter: EnvFilter, log_dir: Option<&Path>) -> Option<WorkerGuard> {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     let file = log_dir.and_then(|dir| {
@@ -40,7 +55,8 @@ pub fn init(verbose: bool, log_dir: Option<&Path>) -> Option<WorkerGuard> {
         None => (None, None),
     };
     tracing_subscriber::registry()
-        .with(filter(verbose))
+        .with(filter)
+        .with(QuietDuringSasl)
         .with(
             fmt::layer()
                 .with_ansi(std::io::stderr().is_terminal())
@@ -59,6 +75,54 @@ fn filter(verbose: bool) -> EnvFilter {
         "tern=info,warn,i18n_embed::requester=off"
     };
     EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default))
+}
+
+/// SASL exchanges under way (several accounts may sign in at once).
+static SASL_EXCHANGES: AtomicUsize = AtomicUsize::new(0);
+
+/// While one of these lives, tokio-xmpp logs nothing: it traces every
+/// element sent and received (and every token parsed), SASL ones included,
+/// and has no way to leave them out.
+#[must_use = "the stream is quiet only while this lives"]
+pub struct QuietStream(());
+
+/// Silences tokio-xmpp's stream traces until the returned guard is dropped:
+/// held around a SASL exchange.
+pub fn quiet_stream() -> QuietStream {
+    SASL_EXCHANGES.fetch_add(1, Ordering::SeqCst);
+    QuietStream(())
+}
+
+impl Drop for QuietStream {
+    fn drop(&mut self) {
+        SASL_EXCHANGES.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Drops tokio-xmpp's events while a [`QuietStream`] lives.
+struct QuietDuringSasl;
+
+fn from_the_stream(metadata: &Metadata<'_>) -> bool {
+    metadata.target().starts_with("tokio_xmpp")
+}
+
+impl<S: Subscriber> Layer<S> for QuietDuringSasl {
+    fn register_callsite(&self, metadata: &'static Metadata<'static>) -> Interest {
+        // Decided event by event for the stream's; others always pass.
+        if from_the_stream(metadata) {
+            Interest::sometimes()
+        } else {
+            Interest::always()
+        }
+    }
+
+    fn enabled(
+        &self,
+        metadata: &Metadata<'_>,
+        _: tracing_subscriber::layer::Context<'_, S>,
+    ) -> bool {
+        !(from_the_stream(metadata) && SASL_EXCHANGES.load(Ordering::SeqCst) > 0)
+    }
 }
 
 /// The log file's layer: plain text, whatever the terminal layer does.
@@ -145,6 +209,29 @@ mod tests {
             "{text:?}"
         );
         assert!(!text.contains('\u{1b}'), "{text:?}");
+    }
+
+    #[test]
+    fn the_stream_is_quiet_while_a_sasl_exchange_runs() {
+        let file = Buffer::default();
+        let subscriber = tracing_subscriber::registry()
+            .with(EnvFilter::new("trace"))
+            .with(QuietDuringSasl)
+            .with(file_layer(file.clone()));
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::trace!(target: "tokio_xmpp::xmlstream::capture", "SEND <stream:stream>");
+            {
+                let _quiet = quiet_stream();
+                tracing::trace!(target: "tokio_xmpp::xmlstream::capture", "SEND <auth>secret</auth>");
+                tracing::info!("signing in");
+            }
+            tracing::trace!(target: "tokio_xmpp::xmlstream::capture", "SEND <iq/>");
+        });
+        let text = file.text();
+        assert!(text.contains("SEND <stream:stream>"), "{text}");
+        assert!(text.contains("signing in"), "{text}");
+        assert!(text.contains("SEND <iq/>"), "{text}");
+        assert!(!text.contains("secret"), "{text}");
     }
 
     /// The dependency's behaviour the workaround exists for: a second plain

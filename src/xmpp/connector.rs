@@ -139,7 +139,11 @@ async fn connect_inner(settings: &Settings) -> Result<Connection, Failure> {
             condition: SaslCondition::NotAuthorized,
             text: None,
         })?;
-    let stream = login::authenticate(stream, choice, &username, settings.password.expose()).await?;
+    let stream = {
+        // Nothing of the exchange goes to the log, at any level.
+        let _quiet = crate::logging::quiet_stream();
+        login::authenticate(stream, choice, &username, settings.password.expose()).await?
+    };
     let stream = stream
         .send_header(header(&domain))
         .await
