@@ -720,7 +720,8 @@ impl State {
             .into(),
             Some(Download::Running { moved, _transfer }) => {
                 let total = self.sizes.get(url).copied().flatten();
-                let progress = text(download_label(*moved, total)).size(12);
+                // As wide as the longest it gets, so that Cancel stays put as the figures change.
+                let progress = text(download_label(*moved, total)).size(12).width(210);
                 let cancel = _transfer.as_ref().map(|_| {
                     button(text(fl!("upload-cancel")).size(12))
                         .padding(0)
