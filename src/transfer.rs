@@ -432,7 +432,14 @@ pub fn safe_file_name(raw: &str) -> String {
     let flat: String = raw
         .chars()
         .filter(|c| c.general_category() != GeneralCategory::Format)
-        .map(|c| if matches!(c, '/' | '\\') { '_' } else { c })
+        // Control characters too: sanitize-filename leaves DEL (U+007F) in.
+        .map(|c| {
+            if matches!(c, '/' | '\\') || c.is_control() {
+                '_'
+            } else {
+                c
+            }
+        })
         .collect();
     let options = sanitize_filename::Options {
         windows: true,
@@ -505,6 +512,8 @@ mod tests {
             ("photo.jpg", "photo.jpg"),
             ("CON", "download"),
             ("bell\u{7}.png", "bell_.png"),
+            ("del\u{7f}.txt", "del_.txt"),
+            ("c1\u{85}.txt", "c1_.txt"),
             ("图片 1.png", "图片 1.png"),
             ("invoice\u{202E}fdp.exe", "invoicefdp.exe"),
             ("a\u{2066}b\u{2069}\u{200F}.txt", "ab.txt"),
