@@ -450,10 +450,7 @@ pub fn safe_file_name(raw: &str) -> String {
     // No hidden files, and nothing that is only dots. Nor a trailing dot or
     // space, which Windows drops (so the file is not what was shown):
     // sanitize-filename replaces those, but its cut at 255 bytes can leave one.
-    let name = name
-        .trim_start_matches('.')
-        .trim()
-        .trim_end_matches(|c: char| c == '.' || c.is_whitespace());
+    let name = name.trim_matches(|c: char| c == '.' || c.is_whitespace());
     // What is left of `..` or `CON` says nothing: name it plainly.
     if !name.chars().any(char::is_alphanumeric) {
         "download".to_string()
@@ -513,6 +510,8 @@ mod tests {
             ("CON", "download"),
             ("bell\u{7}.png", "bell_.png"),
             ("del\u{7f}.txt", "del_.txt"),
+            ("  .hidden", "hidden"),
+            (" . .x. ", "x_"),
             ("c1\u{85}.txt", "c1_.txt"),
             ("图片 1.png", "图片 1.png"),
             ("invoice\u{202E}fdp.exe", "invoicefdp.exe"),
