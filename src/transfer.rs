@@ -446,11 +446,22 @@ pub fn safe_file_name(raw: &str) -> String {
         truncate: true,
         replacement: "_",
     };
-    let name = sanitize_filename::sanitize_with_options(flat, options);
     // No hidden files, and nothing that is only dots. Nor a trailing dot or
     // space, which Windows drops (so the file is not what was shown):
     // sanitize-filename replaces those, but its cut at 255 bytes can leave one.
-    let name = name.trim_matches(|c: char| c == '.' || c.is_whitespace());
+    // Trimming can in turn uncover what it refuses (`..lpt1` is the printer
+    // port `lpt1`), so the two run until neither changes anything.
+    let mut name = flat;
+    for _ in 0..8 {
+        let sanitized = sanitize_filename::sanitize_with_options(&name, options.clone());
+        let trimmed = sanitized
+            .trim_matches(|c: char| c == '.' || c.is_whitespace())
+            .to_string();
+        if trimmed == name {
+            break;
+        }
+        name = trimmed;
+    }
     // What is left of `..` or `CON` says nothing: name it plainly.
     if !name.chars().any(char::is_alphanumeric) {
         "download".to_string()
@@ -511,6 +522,8 @@ mod tests {
             ("bell\u{7}.png", "bell_.png"),
             ("del\u{7f}.txt", "del_.txt"),
             ("  .hidden", "hidden"),
+            ("..lpt1", "download"),
+            ("..con.", "con_"),
             (" . .x. ", "x_"),
             ("c1\u{85}.txt", "c1_.txt"),
             ("图片 1.png", "图片 1.png"),
