@@ -196,17 +196,15 @@ impl App {
             account.port,
             account.direct_tls,
         );
-        let password =
-            account
-                .password_file
-                .as_deref()
-                .and_then(|path| match read_password(path) {
-                    Ok(p) => Some(p),
-                    Err(e) => {
-                        tracing::warn!("cannot read the password file {}: {e}", path.display());
-                        None
-                    }
-                });
+        let password = account.password_file.as_deref().and_then(|path| {
+            match crate::secret::read_password(path) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    tracing::warn!("cannot read the password file {}: {e}", path.display());
+                    None
+                }
+            }
+        });
         let Ok(jid) = account.jid.parse::<BareJid>() else {
             return self.show_login(form);
         };
@@ -1177,17 +1175,4 @@ fn apply_language(language: Option<&str>) {
         Some(id) => crate::i18n::select(&[id]),
         None => crate::i18n::init_from_system(),
     }
-}
-
-/// Reads a password file: the first line, without its line ending.
-pub fn read_password(path: &std::path::Path) -> std::io::Result<Password> {
-    let text = std::fs::read_to_string(path)?;
-    let line = text.lines().next().unwrap_or_default();
-    if line.is_empty() {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            "the password file is empty",
-        ));
-    }
-    Ok(Password::new(line))
 }

@@ -8,8 +8,8 @@
 use std::path::Path;
 
 use crate::config::{Config, HistoryConfig};
+use crate::file_name;
 use crate::store::Store;
-use crate::transfer;
 use crate::xmpp::Inbound;
 use crate::xmpp::uri::XmppUri;
 
@@ -40,8 +40,8 @@ pub fn inbound_in(store: &Store, data: &[u8]) {
 pub fn file_name(data: &[u8]) {
     let raw = String::from_utf8_lossy(data);
     for name in [
-        transfer::safe_file_name(&raw),
-        transfer::file_name_from_url(&raw),
+        file_name::safe_file_name(&raw),
+        file_name::file_name_from_url(&raw),
     ] {
         assert!(!name.is_empty(), "{raw:?}: empty name");
         assert!(name.len() <= 255, "{raw:?}: {} bytes", name.len());
@@ -53,7 +53,7 @@ pub fn file_name(data: &[u8]) {
             "{raw:?} → {name:?}"
         );
         // A name already safe stays as it is: saving twice gives one name.
-        assert_eq!(transfer::safe_file_name(&name), name, "{raw:?}");
+        assert_eq!(file_name::safe_file_name(&name), name, "{raw:?}");
     }
 }
 

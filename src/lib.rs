@@ -9,6 +9,7 @@ pub mod app;
 pub mod badge;
 pub mod config;
 pub mod export;
+pub mod file_name;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod i18n;

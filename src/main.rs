@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use tern::app::{self, App, Flags};
+use tern::app::{App, Flags};
 use tern::config::{AccountConfig, Config};
 use tern::instance::{self, Claim, Incoming};
 use tern::profile::Profile;
@@ -180,7 +180,8 @@ fn set_up_account(
         .ok()
         .filter(|j: &BareJid| j.node().is_some())
         .ok_or_else(|| format!("{jid} is not an account address (user@domain)"))?;
-    app::read_password(password_file).map_err(|e| format!("{}: {e}", password_file.display()))?;
+    tern::secret::read_password(password_file)
+        .map_err(|e| format!("{}: {e}", password_file.display()))?;
     let password_file = std::fs::canonicalize(password_file).map_err(|e| e.to_string())?;
     let (host, port) = match server {
         None => (None, None),

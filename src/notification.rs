@@ -169,7 +169,7 @@ fn shared_file_name(url: &str) -> Option<String> {
     let last = path.rsplit('/').next().unwrap_or_default();
     last.chars()
         .any(char::is_alphanumeric)
-        .then(|| crate::transfer::file_name_from_url(url))
+        .then(|| crate::file_name::file_name_from_url(url))
 }
 
 /// `text` on one line of at most `max` characters: line breaks, tabs and

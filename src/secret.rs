@@ -231,8 +231,21 @@ fn describe(err: &keyring::Error) -> String {
     }
 }
 
+/// Reads a password file: the first line, without its line ending.
+pub fn read_password(path: &Path) -> io::Result<Password> {
+    let text = std::fs::read_to_string(path)?;
+    let line = text.lines().next().unwrap_or_default();
+    if line.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "the password file is empty",
+        ));
+    }
+    Ok(Password::new(line))
+}
+
 /// The explicit opt-in: writes `password` to the file `path`, for
-/// [`crate::app::read_password`] (the password and a newline).
+/// [`read_password`] (the password and a newline).
 ///
 /// The file is created readable and writable by its owner only (mode 0600 on
 /// unix, set when it is created, so it is never readable by others even
@@ -346,7 +359,7 @@ mod tests {
             std::fs::read(&path).unwrap(),
             b"correct horse battery staple\n"
         );
-        assert_eq!(crate::app::read_password(&path).unwrap(), first);
+        assert_eq!(read_password(&path).unwrap(), first);
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -366,7 +379,7 @@ mod tests {
         let reader = File::open(&path).unwrap();
         let second = Password::new(" ünïcode with spaces ");
         save_to_file(&path, &second).unwrap();
-        assert_eq!(crate::app::read_password(&path).unwrap(), second);
+        assert_eq!(read_password(&path).unwrap(), second);
         #[cfg(unix)]
         {
             use std::os::unix::fs::{MetadataExt, PermissionsExt};

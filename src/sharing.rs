@@ -11,7 +11,8 @@ use futures::channel::mpsc;
 use futures::{Stream, StreamExt};
 
 use crate::thumbnail::{self, Thumbnail};
-use crate::transfer::{self, Http, Slot};
+use crate::transfer::{self, Http};
+use crate::xmpp::Slot;
 
 /// A file about to be shared: what the upload service is told of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,7 +47,7 @@ pub fn inspect(path: &Path) -> Result<Outgoing, Error> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let name = transfer::safe_file_name(&raw);
+    let name = crate::file_name::safe_file_name(&raw);
     let content_type = mime_guess::from_path(&name)
         .first_or_octet_stream()
         .essence_str()

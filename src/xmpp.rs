@@ -186,6 +186,15 @@ pub struct UploadService {
     pub max_size: Option<u64>,
 }
 
+/// Where and how to upload one file: what the upload service's slot says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Slot {
+    pub put: String,
+    pub get: String,
+    /// Headers the PUT must carry (XEP-0363 §5: Authorization, Cookie, Expires).
+    pub headers: Vec<(String, String)>,
+}
+
 /// Why no upload slot was given.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SlotError {
@@ -264,7 +273,7 @@ pub enum Event {
     /// The answer to [`Command::RequestSlot`].
     Slot {
         id: String,
-        result: Result<crate::transfer::Slot, SlotError>,
+        result: Result<Slot, SlotError>,
     },
     /// The worker stopped on a bug. `restarting`: a new one has taken its
     /// place and waits for [`Command::Connect`]; otherwise the account stays

@@ -441,7 +441,7 @@ async fn an_upload_redirected_to_a_get_is_a_failure() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("photo.jpg");
     std::fs::write(&file, vec![7u8; 100_000]).unwrap();
-    let slot = tern::transfer::Slot {
+    let slot = tern::xmpp::Slot {
         put: format!("https://localhost:{}/upload/photo.jpg", server.port),
         get: format!("https://localhost:{}/upload/photo.jpg", server.port),
         headers: vec![],

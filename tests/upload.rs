@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 use client::{Client, settings, sign_in};
 use prosody::Prosody;
 use tern::store::Direction;
-use tern::transfer::{Http, Slot};
+use tern::transfer::Http;
+use tern::xmpp::Slot;
 use tern::xmpp::{Event, SlotError, Trust, UploadService};
 
 const MIB: u64 = 1024 * 1024;

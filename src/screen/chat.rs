@@ -349,7 +349,7 @@ impl State {
     pub fn slot(
         &mut self,
         id: &str,
-        result: Result<crate::transfer::Slot, crate::xmpp::SlotError>,
+        result: Result<crate::xmpp::Slot, crate::xmpp::SlotError>,
     ) -> Task<Message> {
         self.sharing.slot(id, result).map(Message::Sharing)
     }
@@ -1259,7 +1259,7 @@ fn last_line(body: &str) -> String {
     match crate::sharing::attachment_url(body, true) {
         Some(url) => fl!(
             "preview-file",
-            name = crate::transfer::file_name_from_url(url)
+            name = crate::file_name::file_name_from_url(url)
         ),
         None => body.to_string(),
     }

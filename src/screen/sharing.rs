@@ -15,7 +15,8 @@ use crate::sharing::{self as files, Clipboard, Outgoing, Progress};
 use crate::store::{Direction, Record};
 use crate::theme;
 use crate::thumbnail::{self, Thumbnail};
-use crate::transfer::{self, Http, Slot};
+use crate::transfer::{self, Http};
+use crate::xmpp::Slot;
 use crate::xmpp::{BareJid, Command, SlotError, UploadService};
 
 /// A click on a preview that did not load by itself fetches up to this much.
@@ -569,7 +570,7 @@ impl State {
         let folder = self.context.files.download_dir();
         let limit = self.context.files.max_download_bytes;
         let cached = self.context.cache.original(&url);
-        let name = transfer::file_name_from_url(&url);
+        let name = crate::file_name::file_name_from_url(&url);
         if cached.is_file() {
             let from = url.clone();
             self.downloads.insert(
@@ -661,7 +662,7 @@ impl State {
         if !is_https(url) {
             return None;
         }
-        let name = transfer::file_name_from_url(url);
+        let name = crate::file_name::file_name_from_url(url);
         let url_owned = url.to_string();
         let image_view: Option<Element<'a, Message>> = match self.previews.get(url) {
             Some(Preview::Ready(handle, w, h)) => Some(

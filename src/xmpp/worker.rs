@@ -1598,7 +1598,7 @@ impl Worker {
             Instant::now(),
         );
         let request = SlotRequest {
-            filename: crate::transfer::safe_file_name(&name),
+            filename: crate::file_name::safe_file_name(&name),
             size,
             content_type: Some(content_type),
         };
@@ -1611,7 +1611,7 @@ impl Worker {
             Some(slot)
                 if slot.put.url.starts_with("https://") && slot.get.url.starts_with("https://") =>
             {
-                Ok(crate::transfer::Slot {
+                Ok(super::Slot {
                     put: slot.put.url,
                     get: slot.get.url,
                     headers: slot
