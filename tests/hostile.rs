@@ -364,6 +364,18 @@ async fn reused_ids_and_receipts_from_the_wrong_peer() {
     );
 }
 
+/// Alice's settings for a fake server (direct TLS, its own CA).
+fn alice_at(server: &fake_server::FakeServer) -> tern::xmpp::Settings {
+    let mut s = settings(
+        &format!("127.0.0.1:{}", server.port),
+        &server.ca(),
+        "alice@localhost",
+        "alicepass",
+    );
+    s.direct_tls = true;
+    s
+}
+
 /// A server that lets us in without proving it knows the password (wrong or
 /// missing SCRAM server signature) is refused; so is one asking for an absurd
 /// number of PBKDF2 iterations, at once rather than after minutes of hashing.
@@ -376,13 +388,7 @@ async fn a_server_that_cannot_prove_itself_or_asks_too_much_is_refused() {
         Script::Iterations(4_000_000_000),
     ] {
         let server = FakeServer::start(script).await;
-        let mut s = settings(
-            &format!("127.0.0.1:{}", server.port),
-            &server.ca(),
-            "alice@localhost",
-            "alicepass",
-        );
-        s.direct_tls = true;
+        let s = alice_at(&server);
         let t0 = Instant::now();
         let result = tern::xmpp::connector::connect(&s).await;
         let took = t0.elapsed();
@@ -408,13 +414,7 @@ async fn a_server_that_cannot_prove_itself_or_asks_too_much_is_refused() {
 async fn a_server_that_sends_an_endless_element_is_left() {
     use fake_server::{FakeServer, Script};
     let server = FakeServer::start(Script::EndlessFeatures(64 << 20)).await;
-    let mut s = settings(
-        &format!("127.0.0.1:{}", server.port),
-        &server.ca(),
-        "alice@localhost",
-        "alicepass",
-    );
-    s.direct_tls = true;
+    let s = alice_at(&server);
     let t0 = Instant::now();
     let result = tern::xmpp::connector::connect(&s).await;
     let took = t0.elapsed();

@@ -27,6 +27,24 @@ fn sign_in(h: &mut Harness, server: &Prosody, jid: &str, password: &str) {
     h.sign_in(server.port, jid, password);
 }
 
+/// A Tern on `profile`, trusting `server`'s certificates, with alice signed in.
+async fn alice_signed_in(server: &Prosody, profile: Profile) -> Harness {
+    let mut h = Harness::new(Flags {
+        profile,
+        trust: Trust::from_pem_file(&server.ca()).unwrap(),
+        open: None,
+        launched: Instant::now(),
+        instance: None,
+        credentials: false,
+    });
+    sign_in(&mut h, server, "alice@localhost", "alicepass");
+    assert!(
+        h.pump_until(Duration::from_secs(10), |app| app.is_signed_in())
+            .await
+    );
+    h
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_in_open_chat_type_enter_and_see_messages() {
     use_tiny_skia();
@@ -934,19 +952,7 @@ async fn quitting_signs_off_before_exiting() {
     );
     let mut bob = sign_in_worker(&server, "bob").await;
     let profile_dir = tempfile::tempdir().unwrap();
-    let mut h = Harness::new(Flags {
-        profile: Profile::at(profile_dir.path()),
-        trust: Trust::from_pem_file(&server.ca()).unwrap(),
-        open: None,
-        launched: Instant::now(),
-        instance: None,
-        credentials: false,
-    });
-    sign_in(&mut h, &server, "alice@localhost", "alicepass");
-    assert!(
-        h.pump_until(Duration::from_secs(10), |app| app.is_signed_in())
-            .await
-    );
+    let mut h = alice_signed_in(&server, Profile::at(profile_dir.path())).await;
     let online = bob
         .next_event(Duration::from_secs(10), |e| {
             matches!(e, Event::Presence { from, availability, .. }
@@ -992,19 +998,7 @@ async fn encrypted_messages_are_shown_as_such() {
         &prosody::alice_and_bob(),
     );
     let profile_dir = tempfile::tempdir().unwrap();
-    let mut h = Harness::new(Flags {
-        profile: Profile::at(profile_dir.path()),
-        trust: Trust::from_pem_file(&server.ca()).unwrap(),
-        open: None,
-        launched: Instant::now(),
-        instance: None,
-        credentials: false,
-    });
-    sign_in(&mut h, &server, "alice@localhost", "alicepass");
-    assert!(
-        h.pump_until(Duration::from_secs(10), |app| app.is_signed_in())
-            .await
-    );
+    let mut h = alice_signed_in(&server, Profile::at(profile_dir.path())).await;
     let bob = raw::Raw::connect(client::settings(
         &server.address(),
         &server.ca(),
@@ -1053,19 +1047,7 @@ async fn a_crashed_worker_is_said_and_the_account_signs_in_again() {
         &prosody::alice_and_bob(),
     );
     let profile_dir = tempfile::tempdir().unwrap();
-    let mut h = Harness::new(Flags {
-        profile: Profile::at(profile_dir.path()),
-        trust: Trust::from_pem_file(&server.ca()).unwrap(),
-        open: None,
-        launched: Instant::now(),
-        instance: None,
-        credentials: false,
-    });
-    sign_in(&mut h, &server, "alice@localhost", "alicepass");
-    assert!(
-        h.pump_until(Duration::from_secs(10), |app| app.is_signed_in())
-            .await
-    );
+    let mut h = alice_signed_in(&server, Profile::at(profile_dir.path())).await;
     // What the supervisor tells the app (see `xmpp::supervisor`'s own tests
     // for the restart itself): the new worker waits to be told to connect.
     h.update(tern::app::Message::Worker(vec![Event::Crashed {
@@ -1100,19 +1082,7 @@ async fn a_huge_message_is_shown_shortened() {
         &prosody::alice_and_bob(),
     );
     let profile_dir = tempfile::tempdir().unwrap();
-    let mut h = Harness::new(Flags {
-        profile: Profile::at(profile_dir.path()),
-        trust: Trust::from_pem_file(&server.ca()).unwrap(),
-        open: None,
-        launched: Instant::now(),
-        instance: None,
-        credentials: false,
-    });
-    sign_in(&mut h, &server, "alice@localhost", "alicepass");
-    assert!(
-        h.pump_until(Duration::from_secs(10), |app| app.is_signed_in())
-            .await
-    );
+    let mut h = alice_signed_in(&server, Profile::at(profile_dir.path())).await;
     let bob = raw::Raw::connect(client::settings(
         &server.address(),
         &server.ca(),

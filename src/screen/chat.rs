@@ -1229,12 +1229,12 @@ fn merge_draft(draft: Option<&str>, link: Option<String>) -> Option<String> {
     }
 }
 
-/// A draft's first line that has something on it.
 /// Characters the chat list keeps of a message for its one-line preview (as
 /// many as the store keeps): a huge one-line message would otherwise be laid
 /// out whole in the list at every frame.
 const PREVIEW_CHARS: usize = 120;
 
+/// A message's first line, as the chat list shows it.
 fn preview_line(body: &str) -> String {
     body.lines()
         .next()
@@ -1244,6 +1244,7 @@ fn preview_line(body: &str) -> String {
         .collect()
 }
 
+/// A draft's first line that has something on it.
 fn first_line(draft: &str) -> String {
     draft
         .lines()

@@ -470,48 +470,51 @@ fn message_view<'a>(
     if let Some(mark) = delivery_mark(record) {
         meta = meta.push(mark);
     }
+    let visible = shown(&record.body);
     let body = match (record.encryption, sharing.attachment(record)) {
         // Not the contact's words: the fallback their client sends to ours.
         (Some(encryption), _) => encrypted_view(encryption),
         (None, Some(card)) => row![card.map(Message::Sharing), Space::new().width(Fill)].into(),
-        (None, None) => body_view(shown(&record.body)),
+        (None, None) => body_view(visible),
     };
     block = block.push(row![body, meta].spacing(8));
-    if record.encryption.is_none() && shown(&record.body).len() < record.body.len() {
+    if record.encryption.is_none() && visible.len() < record.body.len() {
         let total = record.body.chars().count();
-        block = block.push(
-            row![
-                text(fl!("message-shortened", total = total))
-                    .size(12)
-                    .style(theme::muted_text),
-                button(text(fl!("message-copy-whole")).size(12))
-                    .padding(0)
-                    .style(theme::link_button)
-                    .on_press(Message::CopyBody(record.id.clone())),
-            ]
-            .spacing(8)
-            .align_y(Alignment::Center),
-        );
+        block = block.push(note_with_action(
+            text(fl!("message-shortened", total = total)).style(theme::muted_text),
+            fl!("message-copy-whole"),
+            Message::CopyBody(record.id.clone()),
+        ));
     }
     if record.state == Delivery::Failed {
         let reason = record.error.clone().unwrap_or_default();
-        block = block.push(
-            row![
-                text(fl!("message-failed", reason = reason))
-                    .size(12)
-                    .style(|t| text::Style {
-                        color: Some(theme::danger_text(t))
-                    }),
-                button(text(fl!("message-retry")).size(12))
-                    .padding(0)
-                    .style(theme::link_button)
-                    .on_press(Message::Retry(record.id.clone())),
-            ]
-            .spacing(8)
-            .align_y(Alignment::Center),
-        );
+        block = block.push(note_with_action(
+            text(fl!("message-failed", reason = reason)).style(|t| text::Style {
+                color: Some(theme::danger_text(t)),
+            }),
+            fl!("message-retry"),
+            Message::Retry(record.id.clone()),
+        ));
     }
     block.into()
+}
+
+/// A small line under a message with a link-like action after it.
+fn note_with_action<'a>(
+    note: iced::widget::Text<'a>,
+    action: String,
+    on_press: Message,
+) -> Element<'a, Message> {
+    row![
+        note.size(12),
+        button(text(action).size(12))
+            .padding(0)
+            .style(theme::link_button)
+            .on_press(on_press),
+    ]
+    .spacing(8)
+    .align_y(Alignment::Center)
+    .into()
 }
 
 /// The quiet state mark of an outgoing message: ○ pending, ✓ sent, ✓✓ delivered, ! failed.

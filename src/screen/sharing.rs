@@ -16,8 +16,7 @@ use crate::store::{Direction, Record};
 use crate::theme;
 use crate::thumbnail::{self, Thumbnail};
 use crate::transfer::{self, Http};
-use crate::xmpp::Slot;
-use crate::xmpp::{BareJid, Command, SlotError, UploadService};
+use crate::xmpp::{BareJid, Command, Slot, SlotError, UploadService};
 
 /// A click on a preview that did not load by itself fetches up to this much.
 const CLICKED_PREVIEW_LIMIT: u64 = 64 * 1024 * 1024;
