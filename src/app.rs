@@ -888,7 +888,7 @@ impl App {
             }
             Event::Updated(record) => {
                 if let Screen::Chat(chat) = &mut self.screen {
-                    chat.updated(record);
+                    chat.updated(*record);
                 }
                 Task::none()
             }

@@ -8,6 +8,7 @@
 pub mod app;
 pub mod badge;
 pub mod config;
+pub mod conversation;
 pub mod export;
 pub mod file_name;
 #[doc(hidden)]

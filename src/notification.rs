@@ -381,6 +381,11 @@ mod tests {
             other_device: false,
             attachment: false,
             encryption: None,
+            kind: Default::default(),
+            sender: Default::default(),
+            stanza_id: None,
+            origin_id: None,
+            relation: None,
         }
     }
 

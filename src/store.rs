@@ -1,28 +1,30 @@
 //! Message history on disk (sled): every message is written here before it is shown.
 //!
-//! Layout, version 2 (the number lives in the `meta` tree under `layout`):
-//! - `messages`: `account \0 peer \0 time_µs (u64 BE) seq (u64 BE)` → JSON [`Record`].
+//! Layout, version 3 (the number lives in the `meta` tree under `layout`).
+//! A conversation's key is `account \0 kind \0 peer` (kind `chat`, `room` or
+//! `private`; see `keys`):
+//! - `3:messages`: `conversation \0 time_µs (u64 BE) seq (u64 BE)` → JSON [`Record`].
 //!   Keys sort by conversation, then time, so a page is one range scan.
-//! - `conversations`: `account \0 peer` → JSON [`Conversation`] (last message, unread count).
-//! - `ids`: `account \0 peer \0 id` → message key: de-duplication and state updates;
-//!   another message reusing the id goes under `account \0 peer \0 id \0 n` (n = 1, 2, …;
-//!   added within version 2: older builds see the first message with each id only).
-//! - `archive`: `account \0 archive id` → message key: de-duplication of MAM results.
-//! - `outbox`: message key → nothing: outgoing messages not yet acknowledged by the server.
+//! - `3:conversations`: `conversation` → JSON [`Conversation`] (last message, unread count).
+//! - `3:ids`: `conversation \0 id` → message key: de-duplication and state updates;
+//!   another message reusing the id goes under `conversation \0 id \0 n` (n = 1, 2, …).
+//! - `3:archive`: `account \0 archive \0 archive id` → message key: de-duplication of
+//!   MAM results, per archive (the account's own, or a room's).
+//! - `3:outbox`: message key → nothing: outgoing messages not yet acknowledged by the server.
+//! - `3:drafts`: `conversation` → UTF-8 text typed but not sent.
 //! - `meta`: `layout` → u32 BE; `archive-cursor \0 account` → the newest archive id seen;
 //!   `archive-since \0 account` → RFC 3339 time, when the archive was empty at a first
-//!   sign-in (added within version 2; older builds ignore it).
-//! - `drafts`: `account \0 peer` → UTF-8 text typed but not sent. Added within
-//!   version 2: a build without it never opens the tree and loses nothing else.
+//!   sign-in.
 //!
-//! Version 1 had only `messages` and `conversations`, and records without a
-//! delivery state; [`Store::open`] migrates it (see `migrate_1_to_2`).
-//!
-//! JIDs cannot contain NUL (RFC 7622), so `\0` separates key parts unambiguously.
+//! Layout 2 had the same trees without the `3:` and keys without the kind;
+//! layout 1 had only `messages` and `conversations`, and records without a
+//! delivery state. [`Store::open`] migrates both (see `migrate`).
 
+mod keys;
+mod migrate;
 mod record;
 
-pub use record::{Conversation, Delivery, Direction, Encryption, Record};
+pub use record::{Conversation, Delivery, Direction, Encryption, Record, Relation, Sender};
 
 use std::path::Path;
 use std::time::Duration;
@@ -31,8 +33,14 @@ use chrono::{DateTime, Utc};
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::{Transactional, Tree};
 
+use crate::conversation;
+use keys::{
+    account_prefix, archive_key, archive_of, conversation_key_of, conversation_prefix_of, id_key,
+    message_key, message_seq, meta_cursor_key, meta_since_key, prefix_end,
+};
+
 /// The version of the on-disk layout this build reads and writes.
-pub const LAYOUT_VERSION: u32 = 2;
+pub const LAYOUT_VERSION: u32 = 3;
 
 /// How many messages a conversation page holds.
 pub const PAGE_SIZE: usize = 50;
@@ -88,10 +96,13 @@ pub struct Page {
 /// A message about to be stored.
 #[derive(Debug, Clone)]
 pub struct NewMessage {
-    pub account: String,
-    pub peer: String,
+    pub conversation: conversation::Id,
     pub direction: Direction,
+    pub sender: Sender,
+    /// See [`Record::id`].
     pub id: String,
+    pub stanza_id: Option<String>,
+    pub origin_id: Option<String>,
     pub body: String,
     pub time: DateTime<Utc>,
     /// `Pending` puts the message in the outbox.
@@ -104,22 +115,24 @@ pub struct NewMessage {
     pub unread: bool,
     /// Encrypted in a way Tern cannot read (see [`Record::encryption`]).
     pub encryption: Option<Encryption>,
+    pub relation: Option<Relation>,
 }
 
 impl NewMessage {
-    /// An incoming message from `peer`, received now on this device.
+    /// An incoming message from the conversation's peer, received now on this device.
     pub fn incoming(
-        account: &str,
-        peer: &str,
+        conversation: &conversation::Id,
         id: String,
         body: String,
         time: DateTime<Utc>,
     ) -> Self {
         Self {
-            account: account.to_string(),
-            peer: peer.to_string(),
+            sender: Sender::jid(conversation.bare().as_str()),
+            conversation: conversation.clone(),
             direction: Direction::In,
             id,
+            stanza_id: None,
+            origin_id: None,
             body,
             time,
             state: Delivery::Received,
@@ -128,22 +141,23 @@ impl NewMessage {
             attachment: false,
             unread: true,
             encryption: None,
+            relation: None,
         }
     }
 
     /// An outgoing message typed on this device: pending until the server acknowledges it.
     pub fn outgoing(
-        account: &str,
-        peer: &str,
+        conversation: &conversation::Id,
         id: String,
         body: String,
         time: DateTime<Utc>,
     ) -> Self {
         Self {
             direction: Direction::Out,
+            sender: Sender::jid(conversation.account().as_str()),
             state: Delivery::Pending,
             unread: false,
-            ..Self::incoming(account, peer, id, body, time)
+            ..Self::incoming(conversation, id, body, time)
         }
     }
 }
@@ -158,37 +172,44 @@ enum Skip {
 }
 
 impl Store {
-    /// Opens (or creates) the history in `dir`.
+    /// Opens (or creates) the history in `dir`, migrating an older layout.
     pub fn open(dir: &Path) -> Result<Self, Error> {
         let db = open_db(dir)?;
         let store = Self {
             meta: db.open_tree("meta")?,
-            messages: db.open_tree("messages")?,
-            conversations: db.open_tree("conversations")?,
-            ids: db.open_tree("ids")?,
-            archive: db.open_tree("archive")?,
-            outbox: db.open_tree("outbox")?,
-            drafts: db.open_tree("drafts")?,
+            messages: db.open_tree("3:messages")?,
+            conversations: db.open_tree("3:conversations")?,
+            ids: db.open_tree("3:ids")?,
+            archive: db.open_tree("3:archive")?,
+            outbox: db.open_tree("3:outbox")?,
+            drafts: db.open_tree("3:drafts")?,
             db,
         };
+        let has_old = store
+            .db
+            .tree_names()
+            .iter()
+            .any(|n| n.as_ref() == b"messages");
         match store.meta.get("layout")? {
-            None if store.messages.is_empty() => store.set_layout(LAYOUT_VERSION)?,
+            None if !has_old && store.messages.is_empty() => {
+                migrate::set_layout(&store.db, LAYOUT_VERSION)?
+            }
             // Written by a build before the version number existed: there was none.
             None => return Err(Error::Corrupt("history without a layout version".into())),
             Some(raw) => {
-                let mut found = <[u8; 4]>::try_from(raw.as_ref())
+                let found = <[u8; 4]>::try_from(raw.as_ref())
                     .map(u32::from_be_bytes)
                     .map_err(|_| Error::Corrupt("layout version".into()))?;
-                if found > LAYOUT_VERSION {
-                    return Err(Error::TooNew { found });
+                match found {
+                    1 => {
+                        migrate::layout_1_to_2(&store.db)?;
+                        migrate::layout_2_to_3(&store.db, &store)?;
+                    }
+                    2 => migrate::layout_2_to_3(&store.db, &store)?,
+                    3 if has_old => migrate::drop_old_trees(&store.db)?,
+                    3 => {}
+                    found => return Err(Error::TooNew { found }),
                 }
-                // One version at a time; each step is idempotent, so a crash midway
-                // only repeats it on the next open.
-                if found == 1 {
-                    store.migrate_1_to_2()?;
-                    found = 2;
-                }
-                debug_assert_eq!(found, LAYOUT_VERSION);
             }
         }
         Ok(store)
@@ -198,6 +219,18 @@ impl Store {
     /// For the inbound fuzz target, which runs millions of inputs: opening a
     /// sled database for each cost two thirds of its time.
     pub fn clear(&self) -> Result<(), Error> {
+        self.clear_trees()?;
+        for key in self.meta.iter().keys() {
+            let key = key?;
+            if key.as_ref() != b"layout" {
+                self.meta.remove(key)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Empties every tree but `meta`.
+    fn clear_trees(&self) -> Result<(), Error> {
         for tree in [
             &self.messages,
             &self.conversations,
@@ -208,42 +241,6 @@ impl Store {
         ] {
             tree.clear()?;
         }
-        for key in self.meta.iter().keys() {
-            let key = key?;
-            if key.as_ref() != b"layout" {
-                self.meta.remove(key)?;
-            }
-        }
-        Ok(())
-    }
-
-    fn set_layout(&self, version: u32) -> Result<(), Error> {
-        self.meta.insert("layout", &version.to_be_bytes())?;
-        self.db.flush()?;
-        Ok(())
-    }
-
-    /// Layout 1 → 2: give every record a delivery state and index its id.
-    fn migrate_1_to_2(&self) -> Result<(), Error> {
-        let mut migrated = 0u64;
-        for item in self.messages.iter() {
-            let (key, value) = item?;
-            let Ok(mut record) = Record::decode(&value) else {
-                tracing::warn!("layout 1 → 2: skipping an undecodable record");
-                continue;
-            };
-            // Layout 1 knew nothing about delivery: what it sent, it handed to the server.
-            record.state = match record.direction {
-                Direction::In => Delivery::Received,
-                Direction::Out => Delivery::Sent,
-            };
-            self.messages.insert(&key, record.encode())?;
-            self.ids
-                .insert(id_key(&record.account, &record.peer, &record.id), &key)?;
-            migrated += 1;
-        }
-        self.set_layout(2)?;
-        tracing::info!("history migrated from layout 1 to 2 ({migrated} messages)");
         Ok(())
     }
 
@@ -261,14 +258,18 @@ impl Store {
         let time_us = u64::try_from(message.time.timestamp_micros()).unwrap_or(0);
         let time = DateTime::from_timestamp_micros(message.time.timestamp_micros())
             .unwrap_or(message.time);
-        let mut key = conversation_prefix(&message.account, &message.peer);
-        key.extend_from_slice(&time_us.to_be_bytes());
-        key.extend_from_slice(&seq.to_be_bytes());
+        let prefix = conversation_prefix_of(&message.conversation);
+        let key = message_key(&prefix, time_us, seq);
+        let conversation = message.conversation;
         let record = Record {
-            account: message.account,
-            peer: message.peer,
+            account: conversation.account().to_string(),
+            peer: conversation.peer().to_string(),
+            kind: conversation.kind(),
             direction: message.direction,
+            sender: message.sender,
             id: message.id,
+            stanza_id: message.stanza_id,
+            origin_id: message.origin_id,
             body: message.body,
             time,
             state: message.state,
@@ -277,16 +278,20 @@ impl Store {
             other_device: message.other_device,
             attachment: message.attachment,
             encryption: message.encryption,
+            relation: message.relation,
         };
         let value = record.encode();
-        let conv_key = conversation_key(&record.account, &record.peer);
+        let conv_key = conversation_key_of(&conversation);
         // Which stored message with the same id, if any, this one is a copy of;
         // and under which key of `ids` it goes if it is none of them.
-        let (same, id_key) = self.same_message(&record)?;
-        let archive_key = record
-            .archive_id
-            .as_deref()
-            .map(|a| archive_key(&record.account, a));
+        let (same, id_key) = self.same_message(&prefix, &record)?;
+        let archive_key = record.archive_id.as_deref().map(|a| {
+            archive_key(
+                &record.account,
+                archive_of(&record.account, record.kind, &record.peer),
+                a,
+            )
+        });
         let trees = (
             &self.messages,
             &self.conversations,
@@ -330,7 +335,9 @@ impl Store {
                 None => Conversation::default(),
             };
             if conv.last_time.is_none_or(|t| t <= record.time) {
+                conv.account = record.account.clone();
                 conv.peer = record.peer.clone();
+                conv.kind = record.kind;
                 conv.last_time = Some(record.time);
                 conv.last_body = preview(&record.body);
                 conv.last_direction = Some(record.direction);
@@ -372,8 +379,12 @@ impl Store {
     ///
     /// Read outside the insert's transaction (sled's transactions cannot scan);
     /// the transaction re-checks that the key is still free.
-    fn same_message(&self, record: &Record) -> Result<(Option<Vec<u8>>, Vec<u8>), Error> {
-        let exact = id_key(&record.account, &record.peer, &record.id);
+    fn same_message(
+        &self,
+        prefix: &[u8],
+        record: &Record,
+    ) -> Result<(Option<Vec<u8>>, Vec<u8>), Error> {
+        let exact = id_key(prefix, &record.id);
         let mut taken = 0usize;
         for item in self.ids.scan_prefix(&exact) {
             let (id_key, message_key) = item?;
@@ -413,13 +424,13 @@ impl Store {
     /// the live one moves after it.
     pub fn move_after(
         &self,
-        account: &str,
-        peer: &str,
+        conversation: &conversation::Id,
         id: &str,
         time: DateTime<Utc>,
         mark: u64,
     ) -> Result<Option<(Record, bool)>, Error> {
-        let id_key = id_key(account, peer, id);
+        let prefix = conversation_prefix_of(conversation);
+        let id_key = id_key(&prefix, id);
         let time_us = u64::try_from(time.timestamp_micros()).unwrap_or(0);
         let time = DateTime::from_timestamp_micros(time.timestamp_micros()).unwrap_or(time);
         let result =
@@ -427,12 +438,7 @@ impl Store {
                 let Some(old_key) = ids.get(&id_key)? else {
                     return Ok(None);
                 };
-                let Some(seq) = old_key
-                    .len()
-                    .checked_sub(8)
-                    .and_then(|at| <[u8; 8]>::try_from(&old_key[at..]).ok())
-                    .map(u64::from_be_bytes)
-                else {
+                let Some(seq) = message_seq(&old_key) else {
                     return Ok(None);
                 };
                 let Some(raw) = messages.get(&old_key)? else {
@@ -448,14 +454,17 @@ impl Store {
                     return Ok(Some((record, false)));
                 }
                 record.time = time;
-                let mut key = conversation_prefix(account, peer);
-                key.extend_from_slice(&time_us.to_be_bytes());
-                key.extend_from_slice(&seq.to_be_bytes());
+                let key = message_key(&prefix, time_us, seq);
                 messages.remove(&old_key)?;
                 messages.insert(key.as_slice(), record.encode())?;
                 ids.insert(id_key.as_slice(), key.as_slice())?;
                 if let Some(archive_id) = &record.archive_id {
-                    archive.insert(archive_key(account, archive_id), key.as_slice())?;
+                    let archive_key = archive_key(
+                        &record.account,
+                        archive_of(&record.account, record.kind, &record.peer),
+                        archive_id,
+                    );
+                    archive.insert(archive_key, key.as_slice())?;
                 }
                 Ok::<_, ConflictableTransactionError<()>>(Some((record, true)))
             });
@@ -498,13 +507,12 @@ impl Store {
     /// message is unknown or the change would go backwards.
     pub fn set_state(
         &self,
-        account: &str,
-        peer: &str,
+        conversation: &conversation::Id,
         id: &str,
         state: Delivery,
         error: Option<String>,
     ) -> Result<Option<Record>, Error> {
-        let id_key = id_key(account, peer, id);
+        let id_key = id_key(&conversation_prefix_of(conversation), id);
         let result =
             (&self.messages, &self.ids, &self.outbox).transaction(|(messages, ids, outbox)| {
                 let Some(key) = ids.get(&id_key)? else {
@@ -604,12 +612,11 @@ impl Store {
     /// The newest page of a conversation (`before = None`) or the page before `before`.
     pub fn page(
         &self,
-        account: &str,
-        peer: &str,
+        conversation: &conversation::Id,
         before: Option<&Cursor>,
         limit: usize,
     ) -> Result<Page, Error> {
-        let prefix = conversation_prefix(account, peer);
+        let prefix = conversation_prefix_of(conversation);
         let end = match before {
             Some(Cursor(key)) if key.starts_with(&prefix) => key.clone(),
             Some(_) => return Ok(Page::default()),
@@ -654,20 +661,15 @@ impl Store {
     /// our own messages typed during an outage easily outnumber the look-back.
     pub fn last_incoming_time(
         &self,
-        account: &str,
-        peer: &str,
+        conversation: &conversation::Id,
         mark: Option<u64>,
     ) -> Result<Option<DateTime<Utc>>, Error> {
-        let prefix = conversation_prefix(account, peer);
+        let prefix = conversation_prefix_of(conversation);
         let end = prefix_end(&prefix);
         let mut looked = 0;
         for item in self.messages.range(prefix..end).rev() {
             let (key, value) = item?;
-            let seq = key
-                .len()
-                .checked_sub(8)
-                .and_then(|at| <[u8; 8]>::try_from(&key[at..]).ok())
-                .map(u64::from_be_bytes);
+            let seq = message_seq(&key);
             // What was stored since the mark does not count towards the
             // look-back: a catch-up after a burst of live messages must still
             // find what came before them.
@@ -705,8 +707,8 @@ impl Store {
     }
 
     /// Clears the unread count of a conversation.
-    pub fn mark_read(&self, account: &str, peer: &str) -> Result<(), Error> {
-        let key = conversation_key(account, peer);
+    pub fn mark_read(&self, conversation: &conversation::Id) -> Result<(), Error> {
+        let key = conversation_key_of(conversation);
         self.conversations.fetch_and_update(&key, |old| {
             let raw = old?;
             let mut conv = Conversation::decode(raw).ok()?;
@@ -716,17 +718,15 @@ impl Store {
         Ok(())
     }
 
-    /// The account's unsent drafts, by peer. An undecodable one is skipped.
-    pub fn drafts(&self, account: &str) -> Result<Vec<(String, String)>, Error> {
-        let prefix = account_prefix(account);
+    /// The account's unsent drafts, by conversation. An undecodable one is skipped.
+    pub fn drafts(&self, account: &str) -> Result<Vec<(conversation::Id, String)>, Error> {
         let mut drafts = Vec::new();
-        for item in self.drafts.scan_prefix(&prefix) {
+        for item in self.drafts.scan_prefix(account_prefix(account)) {
             let (key, value) = item?;
-            match (
-                std::str::from_utf8(&key[prefix.len()..]),
-                String::from_utf8(value.to_vec()),
-            ) {
-                (Ok(peer), Ok(text)) => drafts.push((peer.to_string(), text)),
+            let id = keys::parse_conversation_key(&key)
+                .and_then(|(account, kind, peer)| conversation::Id::parse(account, kind, peer));
+            match (id, String::from_utf8(value.to_vec())) {
+                (Some(id), Ok(text)) => drafts.push((id, text)),
                 _ => tracing::warn!("skipping an undecodable draft"),
             }
         }
@@ -734,8 +734,8 @@ impl Store {
     }
 
     /// Keeps `text` as the draft of a conversation; a blank text removes it.
-    pub fn set_draft(&self, account: &str, peer: &str, text: &str) -> Result<(), Error> {
-        let key = conversation_key(account, peer);
+    pub fn set_draft(&self, conversation: &conversation::Id, text: &str) -> Result<(), Error> {
+        let key = conversation_key_of(conversation);
         if text.trim().is_empty() {
             self.drafts.remove(key)?;
         } else {
@@ -823,63 +823,6 @@ fn classify_open_error(e: sled::Error) -> Error {
     }
 }
 
-fn id_key(account: &str, peer: &str, id: &str) -> Vec<u8> {
-    let mut key = conversation_prefix(account, peer);
-    key.extend_from_slice(id.as_bytes());
-    key
-}
-
-fn archive_key(account: &str, archive_id: &str) -> Vec<u8> {
-    let mut key = account.as_bytes().to_vec();
-    key.push(0);
-    key.extend_from_slice(archive_id.as_bytes());
-    key
-}
-
-/// Added within layout 2: a build without it sees no position and fetches a
-/// first sign-in's window again, losing nothing.
-fn meta_since_key(account: &str) -> Vec<u8> {
-    let mut key = b"archive-since\0".to_vec();
-    key.extend_from_slice(account.as_bytes());
-    key
-}
-
-fn meta_cursor_key(account: &str) -> Vec<u8> {
-    let mut key = b"archive-cursor\0".to_vec();
-    key.extend_from_slice(account.as_bytes());
-    key
-}
-
-/// The start of every key of one account's entries (`account \0`).
-fn account_prefix(account: &str) -> Vec<u8> {
-    let mut prefix = account.as_bytes().to_vec();
-    prefix.push(0);
-    prefix
-}
-
-fn conversation_key(account: &str, peer: &str) -> Vec<u8> {
-    let mut key = Vec::with_capacity(account.len() + peer.len() + 1);
-    key.extend_from_slice(account.as_bytes());
-    key.push(0);
-    key.extend_from_slice(peer.as_bytes());
-    key
-}
-
-fn conversation_prefix(account: &str, peer: &str) -> Vec<u8> {
-    let mut key = conversation_key(account, peer);
-    key.push(0);
-    key
-}
-
-/// The smallest key greater than every key starting with `prefix` (which ends in `\0`).
-fn prefix_end(prefix: &[u8]) -> Vec<u8> {
-    let mut end = prefix.to_vec();
-    if let Some(last) = end.last_mut() {
-        *last = 1;
-    }
-    end
-}
-
 /// A one-line preview of a message for the conversation list.
 fn preview(body: &str) -> String {
     const MAX: usize = 120;
@@ -901,14 +844,18 @@ fn preview(body: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn chat(account: &str, peer: &str) -> conversation::Id {
+        conversation::Id::chat(account.parse().unwrap(), peer.parse().unwrap())
+    }
     use chrono::TimeZone;
 
     fn message(peer: &str, n: i64, direction: Direction) -> NewMessage {
         let (id, body) = (format!("id-{n}"), format!("message {n}"));
         let time = Utc.timestamp_opt(1_700_000_000 + n, 0).unwrap();
         match direction {
-            Direction::In => NewMessage::incoming("me@example.org", peer, id, body, time),
-            Direction::Out => NewMessage::outgoing("me@example.org", peer, id, body, time),
+            Direction::In => NewMessage::incoming(&chat("me@example.org", peer), id, body, time),
+            Direction::Out => NewMessage::outgoing(&chat("me@example.org", peer), id, body, time),
         }
     }
 
@@ -919,24 +866,27 @@ mod tests {
             let store = Store::open(tmp.path()).unwrap();
             assert!(store.drafts("me@example.org").unwrap().is_empty());
             store
-                .set_draft("me@example.org", "bob@example.org", "see you at\n7")
+                .set_draft(&chat("me@example.org", "bob@example.org"), "see you at\n7")
                 .unwrap();
             store
-                .set_draft("me@example.org", "carol@example.org", "hi")
+                .set_draft(&chat("me@example.org", "carol@example.org"), "hi")
                 .unwrap();
             store
-                .set_draft("other@example.org", "bob@example.org", "x")
+                .set_draft(&chat("other@example.org", "bob@example.org"), "x")
                 .unwrap();
             // Sent or cleared: a blank draft is removed.
             store
-                .set_draft("me@example.org", "carol@example.org", " \n")
+                .set_draft(&chat("me@example.org", "carol@example.org"), " \n")
                 .unwrap();
             store.flush().unwrap();
         }
         let store = Store::open(tmp.path()).unwrap();
         assert_eq!(
             store.drafts("me@example.org").unwrap(),
-            vec![("bob@example.org".to_string(), "see you at\n7".to_string())]
+            vec![(
+                chat("me@example.org", "bob@example.org"),
+                "see you at\n7".to_string()
+            )]
         );
         assert_eq!(store.drafts("other@example.org").unwrap().len(), 1);
         // The layout did not change: drafts are an addition within version 2.
@@ -961,12 +911,182 @@ mod tests {
         tmp
     }
 
+    /// `tests/fixtures/store-v2` was written by the last layout-2 build: two
+    /// accounts; bob's chat with every delivery state (one pending, in the
+    /// outbox), archive ids, an attachment, an OMEMO fallback and a sent
+    /// carbon; carol's with two different messages reusing the id "1" and a
+    /// draft; an archive cursor for alice and a start time for the other.
+    #[test]
+    fn layout_2_history_opens_as_layout_3() {
+        let dir = fixture("store-v2");
+        let store = Store::open(dir.path()).unwrap();
+        let (alice, bob, carol) = ("alice@example.org", "bob@example.org", "carol@example.net");
+        let page = store.page(&chat(alice, bob), None, 50).unwrap();
+        let summary: Vec<_> = page
+            .records
+            .iter()
+            .map(|r| (r.id.as_str(), r.direction, r.state, r.kind))
+            .collect();
+        use Delivery::*;
+        use Direction::*;
+        let k = conversation::Kind::Chat;
+        assert_eq!(
+            summary,
+            vec![
+                ("b-1", In, Received, k),
+                ("o-1", Out, Delivered, k),
+                ("o-2", Out, Failed, k),
+                ("o-3", Out, Pending, k),
+                ("b-2", In, Received, k),
+                ("phone-1", Out, Sent, k),
+            ]
+        );
+        let [b1, o1, o2, o3, b2, phone] = &page.records[..] else {
+            panic!("six records");
+        };
+        assert_eq!(b1.body, "hi Alice, 世界");
+        assert_eq!(b1.sender, Sender::jid(bob));
+        assert_eq!(
+            (b1.stanza_id.as_deref(), b1.origin_id.as_deref()),
+            (None, None)
+        );
+        assert_eq!(o1.sender, Sender::jid(alice));
+        assert_eq!(o1.stanza_id.as_deref(), Some("o-1"));
+        assert_eq!(o1.origin_id.as_deref(), Some("o-1"));
+        assert_eq!(o2.error.as_deref(), Some("service-unavailable"));
+        assert!(o3.attachment);
+        assert_eq!(b2.encryption, Some(Encryption::Omemo));
+        assert!(phone.other_device);
+        assert_eq!(phone.stanza_id, None, "another device's ids are not known");
+        assert!(page.records.iter().all(|r| r.relation.is_none()));
+        // The outbox and the id index came along: the pending one is still
+        // to send, and copies are still recognised, by id and by archive id.
+        let outbox: Vec<_> = store
+            .outbox(alice)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        assert_eq!(outbox, vec!["o-3"]);
+        let copy =
+            NewMessage::incoming(&chat(alice, bob), "b-1".into(), b1.body.clone(), Utc::now());
+        assert!(store.insert(copy).unwrap().is_none());
+        let mut by_archive =
+            NewMessage::incoming(&chat(alice, bob), "x".into(), "x".into(), Utc::now());
+        by_archive.archive_id = Some("arch-3".into());
+        assert!(store.insert(by_archive).unwrap().is_none());
+        assert_eq!(
+            store
+                .set_state(&chat(alice, bob), "o-3", Sent, None)
+                .unwrap()
+                .unwrap()
+                .state,
+            Sent
+        );
+        // Both messages reusing "1" are there; a copy of the second is known.
+        let carols: Vec<_> = store
+            .page(&chat(alice, carol), None, 50)
+            .unwrap()
+            .records
+            .into_iter()
+            .map(|r| r.body)
+            .collect();
+        assert_eq!(carols, vec!["first", "second"]);
+        let copy =
+            NewMessage::incoming(&chat(alice, carol), "1".into(), "second".into(), Utc::now());
+        assert!(store.insert(copy).unwrap().is_none());
+        // Conversations, drafts and archive positions, for both accounts.
+        let conversations = store.conversations(alice).unwrap();
+        let ids: Vec<_> = conversations.iter().map(|c| c.id().unwrap()).collect();
+        assert_eq!(ids, vec![chat(alice, carol), chat(alice, bob)]);
+        assert_eq!(conversations[0].unread, 2);
+        assert_eq!(conversations[1].unread, 1, "only the OMEMO one was news");
+        assert_eq!(
+            store.drafts(alice).unwrap(),
+            vec![(chat(alice, carol), "see you at\n7".to_string())]
+        );
+        assert_eq!(
+            store.archive_position(alice).unwrap(),
+            Some(ArchivePosition::After("arch-3".into()))
+        );
+        let work = "work@corp.example";
+        assert!(matches!(
+            store.archive_position(work).unwrap(),
+            Some(ArchivePosition::Since(_))
+        ));
+        let boss = store
+            .page(&chat(work, "boss@corp.example"), None, 50)
+            .unwrap();
+        assert_eq!(boss.records[0].body, "meeting at 10");
+        // The old trees are gone, and reopening does not migrate again.
+        assert!(
+            !store
+                .db
+                .tree_names()
+                .iter()
+                .any(|n| n.as_ref() == b"messages")
+        );
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(
+            store
+                .page(&chat(alice, bob), None, 50)
+                .unwrap()
+                .records
+                .len(),
+            6
+        );
+        assert_eq!(
+            store.meta.get("layout").unwrap().unwrap().as_ref(),
+            3u32.to_be_bytes()
+        );
+    }
+
+    /// A migration interrupted after writing some of layout 3 (or after
+    /// setting it, before dropping the old trees) is finished on the next open.
+    #[test]
+    fn an_interrupted_migration_is_finished_on_the_next_open() {
+        let dir = fixture("store-v2");
+        {
+            // Half a layout-3 write: a stray record in the new tree.
+            let db = sled::open(dir.path()).unwrap();
+            db.open_tree("3:messages")
+                .unwrap()
+                .insert(b"stray", b"{}")
+                .unwrap();
+            db.flush().unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.all(None).count(), 9, "the stray record was cleared");
+        assert!(store.all(None).all(|r| r.is_ok()));
+        drop(store);
+        std::thread::sleep(Duration::from_millis(50));
+        {
+            // Layout 3 set, old trees still there.
+            let db = sled::open(dir.path()).unwrap();
+            db.open_tree("messages")
+                .unwrap()
+                .insert(b"old", b"{}")
+                .unwrap();
+            db.flush().unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert!(
+            !store
+                .db
+                .tree_names()
+                .iter()
+                .any(|n| n.as_ref() == b"messages")
+        );
+        assert_eq!(store.all(None).count(), 9);
+    }
+
     #[test]
     fn layout_1_history_is_migrated_on_open() {
         let dir = fixture("store-v1");
         let store = Store::open(dir.path()).unwrap();
         let page = store
-            .page("alice@example.org", "bob@example.org", None, 50)
+            .page(&chat("alice@example.org", "bob@example.org"), None, 50)
             .unwrap();
         let states: Vec<_> = page
             .records
@@ -979,8 +1099,7 @@ mod tests {
         assert_eq!(states[1], (Direction::Out, Delivery::Sent));
         // The id index was built: a redelivered copy is recognised.
         let copy = NewMessage::incoming(
-            "alice@example.org",
-            "bob@example.org",
+            &chat("alice@example.org", "bob@example.org"),
             "v1-0".into(),
             "layout 1 message 0".into(),
             Utc::now(),
@@ -1023,7 +1142,7 @@ mod tests {
         archived.archive_id = Some("A1".into());
         assert!(store.insert(archived).unwrap().is_none());
         let page = store
-            .page("me@example.org", "bob@example.org", None, 50)
+            .page(&chat("me@example.org", "bob@example.org"), None, 50)
             .unwrap();
         assert_eq!(page.records[0].archive_id.as_deref(), Some("A1"));
         // ...and a copy that only shares the archive id is recognised too.
@@ -1052,7 +1171,7 @@ mod tests {
         assert_eq!(outbox, vec!["id-0", "id-1", "id-2"]);
         let set = |id: &str, state| {
             store
-                .set_state("me@example.org", "bob@example.org", id, state, None)
+                .set_state(&chat("me@example.org", "bob@example.org"), id, state, None)
                 .unwrap()
         };
         assert_eq!(set("id-0", Delivery::Sent).unwrap().state, Delivery::Sent);
@@ -1063,8 +1182,7 @@ mod tests {
         assert!(set("id-1", Delivery::Sent).is_none(), "never backwards");
         let failed = store
             .set_state(
-                "me@example.org",
-                "bob@example.org",
+                &chat("me@example.org", "bob@example.org"),
                 "id-2",
                 Delivery::Failed,
                 Some("item-not-found".into()),
@@ -1082,7 +1200,7 @@ mod tests {
         drop(store);
         let store = Store::open(tmp.path()).unwrap();
         let page = store
-            .page("me@example.org", "bob@example.org", None, 50)
+            .page(&chat("me@example.org", "bob@example.org"), None, 50)
             .unwrap();
         let states: Vec<_> = page.records.iter().map(|r| r.state).collect();
         assert_eq!(
@@ -1102,8 +1220,7 @@ mod tests {
         let t0 = Utc::now();
         let incoming = |id: &str, body: &str, n: i64| {
             NewMessage::incoming(
-                "me@x",
-                "bob@x",
+                &chat("me@x", "bob@x"),
                 id.into(),
                 body.into(),
                 t0 + chrono::Duration::seconds(n),
@@ -1135,7 +1252,7 @@ mod tests {
         archived_again.archive_id = Some("arch-2".into());
         assert!(store.insert(archived_again).unwrap().is_none());
         // The archive id went to the copy it belongs to.
-        let page = store.page("me@x", "bob@x", None, 50).unwrap();
+        let page = store.page(&chat("me@x", "bob@x"), None, 50).unwrap();
         let bodies: Vec<_> = page.records.iter().map(|r| r.body.as_str()).collect();
         assert_eq!(bodies, ["first", "second", "third", "longer id"]);
         let second = page.records.iter().find(|r| r.body == "second").unwrap();
@@ -1143,11 +1260,11 @@ mod tests {
 
         // Bob sends one of our own ids back: his message is kept, and our
         // message's receipts still find ours.
-        let ours = NewMessage::outgoing("me@x", "bob@x", "u-1".into(), "mine".into(), t0);
+        let ours = NewMessage::outgoing(&chat("me@x", "bob@x"), "u-1".into(), "mine".into(), t0);
         store.insert(ours).unwrap().unwrap();
         assert!(store.insert(incoming("u-1", "mine", 10)).unwrap().is_some());
         let delivered = store
-            .set_state("me@x", "bob@x", "u-1", Delivery::Delivered, None)
+            .set_state(&chat("me@x", "bob@x"), "u-1", Delivery::Delivered, None)
             .unwrap()
             .unwrap();
         assert_eq!(delivered.direction, Direction::Out);
@@ -1157,7 +1274,11 @@ mod tests {
         assert!(store.insert(incoming("1", "fourth", 11)).unwrap().is_some());
         assert!(store.insert(incoming("1", "third", 12)).unwrap().is_none());
         assert_eq!(
-            store.page("me@x", "bob@x", None, 50).unwrap().records.len(),
+            store
+                .page(&chat("me@x", "bob@x"), None, 50)
+                .unwrap()
+                .records
+                .len(),
             7
         );
     }
@@ -1213,7 +1334,11 @@ mod tests {
         let mut pages = 0;
         loop {
             let page = store
-                .page("me@example.org", "bob@example.org", cursor.as_ref(), 50)
+                .page(
+                    &chat("me@example.org", "bob@example.org"),
+                    cursor.as_ref(),
+                    50,
+                )
                 .unwrap();
             pages += 1;
             assert!(page.records.iter().all(|r| r.peer == "bob@example.org"));
@@ -1251,7 +1376,7 @@ mod tests {
         assert_eq!(convs[1].unread, 2);
         assert_eq!(convs[1].last_body, "message 2");
         store
-            .mark_read("me@example.org", "bob@example.org")
+            .mark_read(&chat("me@example.org", "bob@example.org"))
             .unwrap();
         assert_eq!(store.conversations("me@example.org").unwrap()[1].unread, 0);
         assert!(store.conversations("other@example.org").unwrap().is_empty());
@@ -1301,15 +1426,19 @@ mod tests {
         // Stored before this session's mark: never moved.
         assert!(
             store
-                .move_after("me@example.org", "bob@example.org", &old.id, late, mark)
+                .move_after(
+                    &chat("me@example.org", "bob@example.org"),
+                    &old.id,
+                    late,
+                    mark
+                )
                 .unwrap()
                 .is_none()
         );
         // Already after: not moved.
         let (_, moved) = store
             .move_after(
-                "me@example.org",
-                "bob@example.org",
+                &chat("me@example.org", "bob@example.org"),
                 &live.id,
                 old.time,
                 mark,
@@ -1324,8 +1453,7 @@ mod tests {
         let archived = store.insert(archived).unwrap().unwrap();
         let moved = store
             .move_after(
-                "me@example.org",
-                "bob@example.org",
+                &chat("me@example.org", "bob@example.org"),
                 &live.id,
                 archived.time + chrono::Duration::microseconds(1),
                 mark,
@@ -1335,7 +1463,7 @@ mod tests {
         assert!(moved.1);
         let moved = moved.0;
         let ids: Vec<String> = store
-            .page("me@example.org", "bob@example.org", None, 10)
+            .page(&chat("me@example.org", "bob@example.org"), None, 10)
             .unwrap()
             .records
             .into_iter()
@@ -1362,7 +1490,12 @@ mod tests {
             .unwrap();
         assert!(
             store
-                .move_after("me@example.org", "bob@example.org", &out.id, late, mark)
+                .move_after(
+                    &chat("me@example.org", "bob@example.org"),
+                    &out.id,
+                    late,
+                    mark
+                )
                 .unwrap()
                 .is_none()
         );
@@ -1380,7 +1513,7 @@ mod tests {
         }
         let store = Store::open(tmp.path()).unwrap();
         let page = store
-            .page("me@example.org", "bob@example.org", None, 50)
+            .page(&chat("me@example.org", "bob@example.org"), None, 50)
             .unwrap();
         assert_eq!(page.records.len(), 1);
         assert_eq!(page.records[0].direction, Direction::Out);
@@ -1419,7 +1552,7 @@ mod tests {
         let bob = "bob@example.org";
         assert_eq!(
             store
-                .last_incoming_time("me@example.org", bob, None)
+                .last_incoming_time(&chat("me@example.org", bob), None)
                 .unwrap(),
             None
         );
@@ -1436,13 +1569,13 @@ mod tests {
         let time = |n: i64| Utc.timestamp_opt(1_700_000_000 + n, 0).unwrap();
         assert_eq!(
             store
-                .last_incoming_time("me@example.org", bob, None)
+                .last_incoming_time(&chat("me@example.org", bob), None)
                 .unwrap(),
             Some(time(4))
         );
         assert_eq!(
             store
-                .last_incoming_time("me@example.org", bob, Some(mark))
+                .last_incoming_time(&chat("me@example.org", bob), Some(mark))
                 .unwrap(),
             Some(time(3))
         );
@@ -1453,7 +1586,7 @@ mod tests {
         }
         assert_eq!(
             store
-                .last_incoming_time("me@example.org", bob, Some(mark))
+                .last_incoming_time(&chat("me@example.org", bob), Some(mark))
                 .unwrap(),
             Some(time(3))
         );
@@ -1468,7 +1601,7 @@ mod tests {
         let mark = store.mark().unwrap();
         assert_eq!(
             store
-                .last_incoming_time("me@example.org", bob, Some(mark))
+                .last_incoming_time(&chat("me@example.org", bob), Some(mark))
                 .unwrap(),
             Some(time(1))
         );
@@ -1503,7 +1636,7 @@ mod tests {
             .insert(message("bob@example.orgx", 2, Direction::In))
             .unwrap();
         let page = store
-            .page("me@example.org", "bob@example.org", None, 50)
+            .page(&chat("me@example.org", "bob@example.org"), None, 50)
             .unwrap();
         assert_eq!(page.records.len(), 1);
         assert_eq!(store.all(Some("bob@example.orgx")).count(), 1);
@@ -1517,8 +1650,7 @@ mod tests {
         let time = Utc::now();
         store
             .insert(NewMessage::incoming(
-                "me@example.org",
-                "bob@example.org",
+                &chat("me@example.org", "bob@example.org"),
                 "m1".into(),
                 "hello".into(),
                 time,

@@ -257,7 +257,7 @@ pub enum Event {
     /// in the conversations but not news (nothing unread).
     Backfill(Vec<Record>),
     /// A stored message changed (delivery state, archive id).
-    Updated(Record),
+    Updated(Box<Record>),
     /// Older history with `peer` fetched from the archive and stored (see
     /// [`Command::FetchOlder`]); `more` unless the archive holds nothing older.
     /// Empty with `more` when it could not be fetched (offline, refused).

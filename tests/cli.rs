@@ -27,8 +27,18 @@ fn seed(profile: &Profile) {
         let time = Utc.with_ymd_and_hms(2026, 11, 22, 10, n as u32, 0).unwrap();
         let (id, body) = (format!("id-{n}"), body.to_string());
         let mut message = match direction {
-            Direction::In => NewMessage::incoming("alice@example.org", peer, id, body, time),
-            Direction::Out => NewMessage::outgoing("alice@example.org", peer, id, body, time),
+            Direction::In => NewMessage::incoming(
+                &tern::conversation::Id::chat_of("alice@example.org", peer).unwrap(),
+                id,
+                body,
+                time,
+            ),
+            Direction::Out => NewMessage::outgoing(
+                &tern::conversation::Id::chat_of("alice@example.org", peer).unwrap(),
+                id,
+                body,
+                time,
+            ),
         };
         if peer.starts_with("carol") {
             // As Carol's client sends it with OMEMO: the body is its fallback.

@@ -54,7 +54,11 @@ fn jid(s: &str) -> BareJid {
 fn bodies(client: &Client, peer: &str) -> Vec<String> {
     client
         .store
-        .page("alice@localhost", peer, None, 10_000)
+        .page(
+            &tern::conversation::Id::chat_of("alice@localhost", peer).unwrap(),
+            None,
+            10_000,
+        )
         .unwrap()
         .records
         .into_iter()
@@ -102,7 +106,11 @@ async fn signs_in_over_starttls_and_direct_tls_and_chats() {
     assert!(got.is_some(), "bob got alice's message");
     let id = alice
         .store
-        .page("alice@localhost", "bob@localhost", None, 10)
+        .page(
+            &tern::conversation::Id::chat_of("alice@localhost", "bob@localhost").unwrap(),
+            None,
+            10,
+        )
         .unwrap()
         .records[0]
         .id

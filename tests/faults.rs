@@ -147,7 +147,11 @@ struct Check {
 fn state(client: &Client, account: &str, peer: &str) -> Check {
     let page = client
         .store
-        .page(account, peer, None, 10 * MESSAGES)
+        .page(
+            &tern::conversation::Id::chat_of(account, peer).unwrap(),
+            None,
+            10 * MESSAGES,
+        )
         .unwrap();
     let (out, inc): (Vec<&Record>, Vec<&Record>) = page
         .records

@@ -76,7 +76,11 @@ async fn send_many(from: &mut Client, to: &BareJid, n: usize, prefix: &str) {
 fn stored(alice: &Client, peer: &str) -> Vec<String> {
     alice
         .store
-        .page("alice@localhost", peer, None, 100_000)
+        .page(
+            &tern::conversation::Id::chat_of("alice@localhost", peer).unwrap(),
+            None,
+            100_000,
+        )
         .unwrap()
         .records
         .into_iter()

@@ -265,11 +265,22 @@ async fn xmpp_uri_opens_the_chat_and_scrolling_up_loads_older_pages() {
             let time = start + chrono::Duration::seconds(n * 30);
             let (id, body) = (format!("old-{n}"), format!("message {n}"));
             let message = if n % 2 == 0 {
-                NewMessage::incoming("alice@localhost", "bob@localhost", id, body, time)
+                NewMessage::incoming(
+                    &tern::conversation::Id::chat_of("alice@localhost", "bob@localhost").unwrap(),
+                    id,
+                    body,
+                    time,
+                )
             } else {
                 NewMessage {
                     state: Delivery::Sent,
-                    ..NewMessage::outgoing("alice@localhost", "bob@localhost", id, body, time)
+                    ..NewMessage::outgoing(
+                        &tern::conversation::Id::chat_of("alice@localhost", "bob@localhost")
+                            .unwrap(),
+                        id,
+                        body,
+                        time,
+                    )
                 }
             };
             store.insert(message).unwrap();
@@ -933,7 +944,7 @@ async fn drafts_stay_with_their_chat_across_switches_and_restarts() {
     assert_eq!(
         store.drafts("alice@localhost").unwrap(),
         vec![(
-            "carol@localhost".to_string(),
+            tern::conversation::Id::chat_of("alice@localhost", "carol@localhost").unwrap(),
             "note to Carol\nsee you".to_string()
         )]
     );
@@ -1144,8 +1155,7 @@ async fn thousands_of_chats_scroll_to_the_oldest() {
             let time = start + chrono::Duration::seconds(n);
             let peer = format!("stranger{n}@spam.example");
             let message = NewMessage::incoming(
-                "alice@localhost",
-                &peer,
+                &tern::conversation::Id::chat_of("alice@localhost", &peer).unwrap(),
                 format!("spam-{n}"),
                 format!("spam number {n}"),
                 time,

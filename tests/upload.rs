@@ -300,7 +300,11 @@ async fn a_shared_file_is_a_body_link_with_the_same_oob_url() {
     assert_eq!(url.as_deref(), Some(slot.get.as_str()));
     let sent = alice
         .store
-        .page("alice@localhost", "bob@localhost", None, 10)
+        .page(
+            &tern::conversation::Id::chat_of("alice@localhost", "bob@localhost").unwrap(),
+            None,
+            10,
+        )
         .unwrap();
     assert!(sent.records[0].attachment && sent.records[0].body == slot.get);
 

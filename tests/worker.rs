@@ -72,12 +72,20 @@ async fn sign_in_roster_presence_and_chat() {
     // Both histories hold the message, stored before it was shown.
     let page = bob
         .store
-        .page("bob@localhost", "alice@localhost", None, 50)
+        .page(
+            &tern::conversation::Id::chat_of("bob@localhost", "alice@localhost").unwrap(),
+            None,
+            50,
+        )
         .unwrap();
     assert_eq!(page.records.len(), 1);
     let page = alice
         .store
-        .page("alice@localhost", "bob@localhost", None, 50)
+        .page(
+            &tern::conversation::Id::chat_of("alice@localhost", "bob@localhost").unwrap(),
+            None,
+            50,
+        )
         .unwrap();
     assert_eq!(page.records.len(), 1);
     assert_eq!(page.records[0].direction, Direction::Out);
@@ -334,7 +342,11 @@ async fn stress_overlapping_sends_and_receives_never_stall() {
     }
     let total = alice
         .store
-        .page("alice@localhost", "bob@localhost", None, 10_000)
+        .page(
+            &tern::conversation::Id::chat_of("alice@localhost", "bob@localhost").unwrap(),
+            None,
+            10_000,
+        )
         .unwrap();
     assert_eq!(total.records.len(), 2 * N * ROUNDS);
 }
@@ -458,7 +470,11 @@ async fn outgoing_messages_become_sent_then_delivered() {
     );
     let got = bob
         .store
-        .page("bob@localhost", "alice@localhost", None, 10)
+        .page(
+            &tern::conversation::Id::chat_of("bob@localhost", "alice@localhost").unwrap(),
+            None,
+            10,
+        )
         .unwrap();
     assert_eq!(got.records.len(), 1);
     assert_eq!(got.records[0].id, id);
@@ -530,7 +546,11 @@ async fn a_silent_dead_link_is_noticed_and_nothing_is_lost() {
     );
     let got = bob
         .store
-        .page("bob@localhost", "alice@localhost", None, 10)
+        .page(
+            &tern::conversation::Id::chat_of("bob@localhost", "alice@localhost").unwrap(),
+            None,
+            10,
+        )
         .unwrap();
     let copies = got.records.iter().filter(|r| r.id == id).count();
     assert_eq!(copies, 1, "bob must hold the message exactly once");
@@ -588,7 +608,11 @@ async fn outbox_survives_restarts_and_is_delivered_once() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let page = bob
         .store
-        .page("bob@localhost", "alice@localhost", None, 50)
+        .page(
+            &tern::conversation::Id::chat_of("bob@localhost", "alice@localhost").unwrap(),
+            None,
+            50,
+        )
         .unwrap();
     let bodies: Vec<_> = page.records.iter().map(|r| r.body.as_str()).collect();
     assert_eq!(
@@ -686,7 +710,11 @@ async fn archive_catch_up_brings_what_happened_while_tern_was_closed() {
     println!("caught up: {bodies:?}");
     let page = alice
         .store
-        .page("alice@localhost", "bob@localhost", None, 50)
+        .page(
+            &tern::conversation::Id::chat_of("alice@localhost", "bob@localhost").unwrap(),
+            None,
+            50,
+        )
         .unwrap();
     let stored: Vec<_> = page.records.iter().map(|r| r.body.as_str()).collect();
     assert_eq!(
@@ -751,7 +779,11 @@ async fn first_sign_in_fetches_a_bounded_recent_window() {
     }
     let page = alice
         .store
-        .page("alice@localhost", "bob@localhost", None, 1000)
+        .page(
+            &tern::conversation::Id::chat_of("alice@localhost", "bob@localhost").unwrap(),
+            None,
+            1000,
+        )
         .unwrap();
     println!(
         "first sign-in fetched {fetched}, stored {}",
@@ -803,7 +835,11 @@ async fn first_sign_in_fetches_a_bounded_recent_window() {
         }
         let oldest = alice
             .store
-            .page("alice@localhost", "bob@localhost", None, 1000)
+            .page(
+                &tern::conversation::Id::chat_of("alice@localhost", "bob@localhost").unwrap(),
+                None,
+                1000,
+            )
             .unwrap()
             .records[0]
             .clone();
@@ -815,7 +851,11 @@ async fn first_sign_in_fetches_a_bounded_recent_window() {
     assert_eq!(got, 250 - page.records.len());
     let all = alice
         .store
-        .page("alice@localhost", "bob@localhost", None, 1000)
+        .page(
+            &tern::conversation::Id::chat_of("alice@localhost", "bob@localhost").unwrap(),
+            None,
+            1000,
+        )
         .unwrap()
         .records;
     assert_eq!(
@@ -983,7 +1023,11 @@ async fn hostile_input_is_ignored_or_handled() {
     );
     let page = alice
         .store
-        .page("alice@localhost", "bob@localhost", None, 50)
+        .page(
+            &tern::conversation::Id::chat_of("alice@localhost", "bob@localhost").unwrap(),
+            None,
+            50,
+        )
         .unwrap();
     let future = page
         .records

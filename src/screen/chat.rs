@@ -406,8 +406,7 @@ impl State {
         // A link's text goes after the chat's draft, never in its place: a
         // click must not throw away what the user typed.
         let draft = merge_draft(self.drafts.get(peer.as_str()).map(String::as_str), draft);
-        let (state, task) =
-            conversation::State::open(&self.store, self.account.as_str(), peer, draft);
+        let (state, task) = conversation::State::open(&self.store, &self.account, peer, draft);
         self.open = Some(state);
         self.tab = Tab::Chats;
         let save = self.note_draft();
@@ -448,7 +447,11 @@ impl State {
         self.write_store(
             move |store, account| {
                 for (peer, text) in changed {
-                    if let Err(e) = store.set_draft(account, &peer, &text) {
+                    let Ok(peer) = BareJid::new(&peer) else {
+                        continue;
+                    };
+                    let conversation = crate::conversation::Id::chat(account.clone(), peer);
+                    if let Err(e) = store.set_draft(&conversation, &text) {
                         tracing::warn!("cannot keep a draft: {e}");
                     }
                 }
@@ -460,10 +463,10 @@ impl State {
     /// Writes to the account's history on tokio's blocking pool, then says `done`.
     fn write_store(
         &self,
-        write: impl FnOnce(&Store, &str) + Send + 'static,
+        write: impl FnOnce(&Store, &BareJid) + Send + 'static,
         done: Message,
     ) -> Task<Message> {
-        let (store, account) = (self.store.clone(), self.account.to_string());
+        let (store, account) = (self.store.clone(), self.account.clone());
         Task::perform(
             async move {
                 let _ = tokio::task::spawn_blocking(move || write(&store, &account)).await;
@@ -474,7 +477,14 @@ impl State {
 
     fn load_drafts(&self) -> Task<Message> {
         self.read_store(
-            |store, account| store.drafts(account),
+            |store, account| {
+                // One account's chats for now: the conversation list is by peer.
+                Ok(store
+                    .drafts(account.as_str())?
+                    .into_iter()
+                    .map(|(id, text)| (id.peer().to_string(), text))
+                    .collect())
+            },
             Message::DraftsLoaded,
         )
     }
@@ -482,10 +492,10 @@ impl State {
     /// Reads from the account's history on tokio's blocking pool: the UI never waits on disk.
     fn read_store<T: Send + 'static>(
         &self,
-        read: impl FnOnce(&Store, &str) -> Result<T, crate::store::Error> + Send + 'static,
+        read: impl FnOnce(&Store, &BareJid) -> Result<T, crate::store::Error> + Send + 'static,
         done: fn(Result<T, String>) -> Message,
     ) -> Task<Message> {
-        let (store, account) = (self.store.clone(), self.account.to_string());
+        let (store, account) = (self.store.clone(), self.account.clone());
         Task::perform(
             async move {
                 tokio::task::spawn_blocking(move || {
@@ -516,7 +526,8 @@ impl State {
         conv.unread = 0;
         self.write_store(
             move |store, account| {
-                if let Err(e) = store.mark_read(account, peer.as_str()) {
+                let conversation = crate::conversation::Id::chat(account.clone(), peer);
+                if let Err(e) = store.mark_read(&conversation) {
                     tracing::warn!("cannot mark the conversation read: {e}");
                 }
             },
@@ -526,7 +537,7 @@ impl State {
 
     fn load_conversations(&self) -> Task<Message> {
         self.read_store(
-            |store, account| store.conversations(account),
+            |store, account| store.conversations(account.as_str()),
             Message::ConversationsLoaded,
         )
     }
@@ -1311,6 +1322,11 @@ mod tests {
                     other_device: false,
                     attachment: false,
                     encryption: None,
+                    kind: Default::default(),
+                    sender: Default::default(),
+                    stanza_id: None,
+                    origin_id: None,
+                    relation: None,
                 })
                 .collect();
             let _ = state.messages(records, true);

@@ -23,6 +23,7 @@ const LOAD_MARGIN: f32 = 200.0;
 
 pub struct State {
     account: String,
+    conversation: crate::conversation::Id,
     peer: BareJid,
     records: Vec<Record>,
     older: Option<Cursor>,
@@ -80,12 +81,14 @@ impl State {
     /// Opens a conversation and starts loading its newest page.
     pub fn open(
         store: &Store,
-        account: &str,
+        account: &BareJid,
         peer: BareJid,
         draft: Option<String>,
     ) -> (Self, Task<Message>) {
+        let conversation = crate::conversation::Id::chat(account.clone(), peer.clone());
         let mut state = Self {
             account: account.to_string(),
+            conversation: conversation.clone(),
             peer: peer.clone(),
             records: Vec::new(),
             older: None,
@@ -97,7 +100,7 @@ impl State {
         if let Some(draft) = draft {
             state.set_draft(&draft);
         }
-        let task = load_page(store, account, peer.as_str(), None).map(Message::Loaded);
+        let task = load_page(store, conversation, None).map(Message::Loaded);
         // (A text editor's cursor lives in its content, where `set_draft` puts it.)
         let focus = iced::widget::operation::focus(COMPOSER);
         (state, Task::batch([task, focus]))
@@ -239,12 +242,7 @@ impl State {
         }
         if let Some(cursor) = &self.older {
             self.loading_older = true;
-            let task = load_page(
-                store,
-                &self.account,
-                self.peer.as_str(),
-                Some(cursor.clone()),
-            );
+            let task = load_page(store, self.conversation.clone(), Some(cursor.clone()));
             return (task.map(Message::OlderLoaded), None);
         }
         if self.archive != Archive::Unknown {
@@ -400,16 +398,15 @@ pub fn scroll_to_end() -> Task<Message> {
 
 fn load_page(
     store: &Store,
-    account: &str,
-    peer: &str,
+    conversation: crate::conversation::Id,
     before: Option<Cursor>,
 ) -> Task<Result<Page, String>> {
-    let (store, account, peer) = (store.clone(), account.to_string(), peer.to_string());
+    let store = store.clone();
     Task::perform(
         async move {
             tokio::task::spawn_blocking(move || {
                 store
-                    .page(&account, &peer, before.as_ref(), PAGE_SIZE)
+                    .page(&conversation, before.as_ref(), PAGE_SIZE)
                     .map_err(|e| e.to_string())
             })
             .await
@@ -650,7 +647,7 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         let peer = BareJid::new("bob@example.org").unwrap();
         let draft = Some("see you at\nthe harbour".to_string());
-        let (mut state, _) = State::open(&store, "me@example.org", peer, draft);
+        let (mut state, _) = State::open(&store, &"me@example.org".parse().unwrap(), peer, draft);
         for c in " at 7".chars() {
             let insert = text_editor::Action::Edit(text_editor::Edit::Insert(c));
             let _ = state.update(Message::Edit(insert), &store);

@@ -3,6 +3,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::conversation::{self, Kind};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Direction {
@@ -44,14 +46,29 @@ impl Delivery {
     }
 }
 
-/// One stored message.
+/// One stored message (layout 3).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Record {
     pub account: String,
     pub peer: String,
+    /// Added in layout 3; everything before it was a chat.
+    #[serde(default)]
+    pub kind: Kind,
     pub direction: Direction,
-    /// The stanza's origin-id (XEP-0359) or id; generated for messages that had none.
+    /// Who wrote it. Added in layout 3 (migrated records name the peer or the account).
+    #[serde(default)]
+    pub sender: Sender,
+    /// The id copies of the message are known by: its origin-id (XEP-0359),
+    /// else its stanza id; generated for messages that had neither.
     pub id: String,
+    /// The stanza's `id` attribute, as sent (what corrections and receipts
+    /// in chats refer to). Added in layout 3; unknown for older incoming records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stanza_id: Option<String>,
+    /// The sender's XEP-0359 origin-id (what a room's reflection of our own
+    /// message is matched by). Added in layout 3, like `stanza_id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin_id: Option<String>,
     pub body: String,
     pub time: DateTime<Utc>,
     /// Added in layout 2; layout-1 records are migrated on open.
@@ -60,7 +77,8 @@ pub struct Record {
     /// Why sending failed (an error reply's condition and text).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    /// The id our server's archive gave the message (XEP-0359 stanza-id, XEP-0313).
+    /// The id the archive that holds the message gave it (XEP-0359 stanza-id,
+    /// XEP-0313): our server's for chats, the room's for rooms.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub archive_id: Option<String>,
     /// Sent or received by another of the user's devices (XEP-0280 carbons, MAM).
@@ -75,6 +93,56 @@ pub struct Record {
     /// layout 2 (older builds ignore it and show the fallback).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encryption: Option<Encryption>,
+    /// The earlier message this one changes or answers. Added in layout 3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relation: Option<Relation>,
+}
+
+/// Who wrote a message. In a chat, a bare JID (the contact's, or the
+/// account's for what the user sent); in a room, a nickname, with the
+/// occupant id (XEP-0421) that survives nickname changes and the real JID
+/// where the room shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Sender {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nick: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub occupant_id: Option<String>,
+}
+
+impl Sender {
+    pub fn jid(jid: &str) -> Self {
+        Self {
+            jid: Some(jid.to_string()),
+            ..Self::default()
+        }
+    }
+}
+
+/// How a message relates to an earlier one of the same conversation, named by
+/// the id the protocol uses for it (the stanza id in chats, the room's
+/// archive id in rooms).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum Relation {
+    /// XEP-0308: replaces the text of `id`.
+    Corrects { id: String },
+    /// XEP-0424 / XEP-0425: withdraws `id`.
+    Retracts { id: String },
+    /// XEP-0444: the sender's reactions to `id` are now `emojis`.
+    Reacts { id: String, emojis: Vec<String> },
+    /// XEP-0461: answers `id`, written by `to` (a JID, or a nickname in a room).
+    Replies {
+        id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        to: Option<String>,
+    },
+    /// A relation a newer Tern knows.
+    #[serde(other)]
+    Other,
 }
 
 /// End-to-end encryption a message used.
@@ -94,11 +162,15 @@ pub enum Encryption {
     Other,
 }
 
-/// What the conversation list shows of one peer.
+/// What the conversation list shows of one conversation.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Conversation {
+    /// Added in layout 3 (the key names the account, but entries were read alone).
+    pub account: String,
     pub peer: String,
+    /// Added in layout 3.
+    pub kind: Kind,
     pub last_time: Option<DateTime<Utc>>,
     pub last_body: String,
     pub last_direction: Option<Direction>,
@@ -109,6 +181,11 @@ pub struct Conversation {
 }
 
 impl Record {
+    /// The conversation it belongs to; `None` for a damaged record.
+    pub fn conversation(&self) -> Option<conversation::Id> {
+        conversation::Id::parse(&self.account, self.kind, &self.peer)
+    }
+
     pub fn encode(&self) -> Vec<u8> {
         // Serialising plain strings and a timestamp cannot fail.
         serde_json::to_vec(self).unwrap_or_default()
@@ -120,6 +197,10 @@ impl Record {
 }
 
 impl Conversation {
+    pub fn id(&self) -> Option<conversation::Id> {
+        conversation::Id::parse(&self.account, self.kind, &self.peer)
+    }
+
     pub fn encode(&self) -> Vec<u8> {
         serde_json::to_vec(self).unwrap_or_default()
     }
@@ -186,6 +267,42 @@ mod tests {
             !String::from_utf8(old.encode())
                 .unwrap()
                 .contains("encryption")
+        );
+    }
+
+    /// Layout 3: a room message from an occupant, correcting an earlier one;
+    /// and a relation and sender field only a newer Tern knows.
+    #[test]
+    fn layout_3_fixtures_decode() {
+        let record =
+            Record::decode(include_bytes!("../../tests/fixtures/record-v3-room.json")).unwrap();
+        assert_eq!(record.kind, Kind::Room);
+        assert_eq!(record.sender.nick.as_deref(), Some("Bob"));
+        assert_eq!(record.sender.occupant_id.as_deref(), Some("b0b+occ"));
+        assert_eq!(record.sender.jid, None);
+        assert_eq!(
+            record.relation,
+            Some(Relation::Corrects { id: "c1".into() })
+        );
+        assert_eq!(
+            record.conversation().unwrap(),
+            conversation::Id::room(
+                "alice@example.org".parse().unwrap(),
+                "den@rooms.example.org".parse().unwrap()
+            )
+        );
+        assert_eq!(Record::decode(&record.encode()).unwrap(), record);
+        let newer = Record::decode(include_bytes!(
+            "../../tests/fixtures/record-v3-newer-relation.json"
+        ))
+        .unwrap();
+        assert_eq!(newer.relation, Some(Relation::Other));
+        assert_eq!(newer.sender, Sender::jid("bob@example.org"));
+        // Layout 2's records read with the defaults the migration then fills in.
+        let v2 = Record::decode(include_bytes!("../../tests/fixtures/record-v2.json")).unwrap();
+        assert_eq!(
+            (v2.kind, v2.relation, v2.sender),
+            (Kind::Chat, None, Sender::default())
         );
     }
 

@@ -48,7 +48,7 @@ use super::{
     Availability, Command, ConnectionState, Contact, Event, Failure, Handle, Oldest, OwnPresence,
     Settings, SlotError, Subscription, UploadService,
 };
-use crate::store::{ArchivePosition, Delivery, Direction, Encryption, NewMessage, Record, Store};
+use crate::store::{ArchivePosition, Delivery, Encryption, NewMessage, Record, Store};
 
 /// Stanzas buffered each way inside `StanzaStream`.
 const QUEUE_DEPTH: usize = 256;
@@ -369,6 +369,11 @@ enum Paging {
 }
 
 impl Worker {
+    /// The account's one-to-one conversation with `peer`.
+    fn chat(&self, peer: &BareJid) -> crate::conversation::Id {
+        crate::conversation::Id::chat(self.account.clone(), peer.clone())
+    }
+
     async fn run(mut self) {
         let mut next: Option<(Settings, bool)> = None;
         let mut last: Option<Settings> = None;
@@ -771,8 +776,10 @@ impl Worker {
     /// Nothing is sent that could not be stored: it would be lost on restart.
     fn accept_message(&mut self, to: BareJid, body: String, attachment: bool) -> Option<Record> {
         let id = uuid::Uuid::new_v4().to_string();
-        let mut message =
-            NewMessage::outgoing(self.account.as_str(), to.as_str(), id, body, Utc::now());
+        let mut message = NewMessage::outgoing(&self.chat(&to), id.clone(), body, Utc::now());
+        // Sent with both ids the same (see `send_tracked`).
+        message.stanza_id = Some(id.clone());
+        message.origin_id = Some(id);
         message.attachment = attachment;
         match self.store.insert(message) {
             Ok(Some(record)) => {
@@ -800,12 +807,9 @@ impl Worker {
         state: Delivery,
         error: Option<String>,
     ) -> Option<Record> {
-        match self
-            .store
-            .set_state(self.account.as_str(), peer.as_str(), id, state, error)
-        {
+        match self.store.set_state(&self.chat(peer), id, state, error) {
             Ok(Some(record)) => {
-                self.emit(Event::Updated(record.clone()));
+                self.emit(Event::Updated(Box::new(record.clone())));
                 Some(record)
             }
             Ok(None) => None,
@@ -1016,10 +1020,7 @@ impl Worker {
         };
         let archive_id = self.archive_id(&mut message);
         let stamp = message_time(&mut message);
-        let id = message_id(&mut message);
-        let attachment = is_attachment(&mut message, &body);
-        let mut new = NewMessage::incoming(self.account.as_str(), peer.as_str(), id, body, stamp);
-        new.attachment = attachment;
+        let mut new = stored_form(&self.chat(&peer), &mut message, body, stamp, false);
         new.encryption = encryption;
         new.archive_id = archive_id;
         // Receipts go to contacts only: they tell the sender we are online (XEP-0184 §8).
@@ -1049,9 +1050,7 @@ impl Worker {
     /// whether the app is there, and whether the message is safe (stored now
     /// or before: only then may a receipt go).
     fn store_live(&mut self, mut new: NewMessage, advance: bool) -> (bool, bool) {
-        let Ok(peer) = BareJid::new(&new.peer) else {
-            return (true, false);
-        };
+        let peer = new.conversation.bare();
         new.time = self.in_order(&peer, new.time, false);
         tracing::trace!("live message {} from {peer} at {}", new.id, new.time);
         let archive_id = new.archive_id.clone();
@@ -1105,10 +1104,7 @@ impl Worker {
         };
         let archive_id = self.archive_id(&mut inner);
         let time = message_time(&mut inner);
-        let id = message_id(&mut inner);
-        let attachment = is_attachment(&mut inner, &body);
-        let mut new = NewMessage::incoming(self.account.as_str(), peer.as_str(), id, body, time);
-        new.attachment = attachment;
+        let mut new = stored_form(&self.chat(&peer), &mut inner, body, time, sent_by_us);
         new.encryption = encryption;
         new.archive_id = archive_id;
         if !sent_by_us {
@@ -1122,9 +1118,6 @@ impl Worker {
             }
             return self.store_live(new, true).0;
         }
-        new.direction = Direction::Out;
-        new.state = Delivery::Sent;
-        new.other_device = true;
         let archive_id = new.archive_id.clone();
         match self.store.insert(new) {
             Ok(Some(record)) => {
@@ -1190,14 +1183,9 @@ impl Worker {
             // Fixed for the session (see `Store::last_incoming_time`): asked once per peer.
             Some(mark) => match self.floors.borrow().get(peer) {
                 Some(floor) => Ok(*floor),
-                None => {
-                    self.store
-                        .last_incoming_time(self.account.as_str(), peer.as_str(), Some(mark))
-                }
+                None => self.store.last_incoming_time(&self.chat(peer), Some(mark)),
             },
-            None => self
-                .store
-                .last_incoming_time(self.account.as_str(), peer.as_str(), None),
+            None => self.store.last_incoming_time(&self.chat(peer), None),
         };
         if let (Some(_), Ok(floor)) = (mark, &last) {
             self.floors.borrow_mut().insert(peer.clone(), *floor);
@@ -1422,21 +1410,12 @@ impl Worker {
             catch_up.last_time = Some(time);
         }
         let receipt = receipt_for(&mut inner);
-        let id = message_id(&mut inner);
-        let attachment = is_attachment(&mut inner, &body);
-        tracing::trace!("archived message {id} from {peer} at {time}");
-        let mut new = NewMessage::incoming(self.account.as_str(), peer.as_str(), id, body, time);
-        new.attachment = attachment;
+        let mut new = stored_form(&self.chat(&peer), &mut inner, body, time, sent_by_us);
+        tracing::trace!("archived message {} from {peer} at {time}", new.id);
         new.encryption = encryption;
         new.archive_id = Some(result.id);
         // Back-fill of a first sign-in is history, not news.
-        new.unread = !backfill;
-        if sent_by_us {
-            new.direction = Direction::Out;
-            new.state = Delivery::Sent;
-            new.other_device = true;
-            new.unread = false;
-        }
+        new.unread &= !backfill;
         if backfill {
             if let Some(catch_up) = &mut self.catch_up {
                 catch_up.stored += 1;
@@ -1464,13 +1443,8 @@ impl Worker {
             // where it goes, after what the archive listed before it.
             Ok(None) if listed_before => true,
             Ok(None) if !sent_by_us => match self.session.map(|mark| {
-                self.store.move_after(
-                    self.account.as_str(),
-                    peer.as_str(),
-                    &copy_id,
-                    copy_time,
-                    mark,
-                )
+                self.store
+                    .move_after(&self.chat(&peer), &copy_id, copy_time, mark)
             }) {
                 Some(Ok(Some((record, moved)))) => {
                     // What the archive lists next goes after this copy, wherever it is.
@@ -1481,7 +1455,7 @@ impl Worker {
                         tracing::trace!(
                             "moved {copy_id} from {peer} to {copy_time} (archive order)"
                         );
-                        self.emit(Event::Updated(record))
+                        self.emit(Event::Updated(Box::new(record)))
                     } else {
                         true
                     }
@@ -1724,18 +1698,10 @@ impl Worker {
             Some(delay) => stamp_time(&delay.stamp),
             None => message_time(&mut inner),
         };
-        let id = message_id(&mut inner);
-        let attachment = is_attachment(&mut inner, &body);
-        let mut new = NewMessage::incoming(self.account.as_str(), peer.as_str(), id, body, time);
-        new.attachment = attachment;
+        let mut new = stored_form(&self.chat(&peer), &mut inner, body, time, sent_by_us);
         new.encryption = encryption;
         new.archive_id = Some(result.id);
         new.unread = false;
-        if sent_by_us {
-            new.direction = Direction::Out;
-            new.state = Delivery::Sent;
-            new.other_device = true;
-        }
         if let Some(fetch) = result.queryid.and_then(|q| self.older.get_mut(&q.0)) {
             // We asked for a page; a server sending more is not believed.
             if fetch.messages.len() < ARCHIVE_PAGE {
@@ -2514,18 +2480,51 @@ fn is_attachment(message: &mut Message, body: &str) -> bool {
     matches!(message.extract_payload::<Oob>(), Ok(Some(oob)) if oob.url == body.trim())
 }
 
-/// The id that identifies a message across copies: origin-id, else the stanza id.
-/// An empty id names nothing: such a message gets an id of its own.
-fn message_id(message: &mut Message) -> String {
+/// The one conversion of a received message (live, a carbon, from the
+/// archive) to what the store keeps; `sent_by_us` for what another of our
+/// devices sent. Its archive id and encryption are the caller's to set: only
+/// the caller knows whom to believe for the first, and has read the second.
+fn stored_form(
+    conversation: &crate::conversation::Id,
+    message: &mut Message,
+    body: String,
+    time: chrono::DateTime<Utc>,
+    sent_by_us: bool,
+) -> NewMessage {
+    let (id, stanza_id, origin_id) = message_ids(message);
+    let attachment = is_attachment(message, &body);
+    let mut new = if sent_by_us {
+        let mut new = NewMessage::outgoing(conversation, id, body, time);
+        new.state = Delivery::Sent;
+        new.other_device = true;
+        new
+    } else {
+        NewMessage::incoming(conversation, id, body, time)
+    };
+    new.stanza_id = stanza_id;
+    new.origin_id = origin_id;
+    new.attachment = attachment;
+    new
+}
+
+/// The id that identifies a message across copies (its origin-id, else its
+/// stanza id), then the stanza id and the origin-id as they came. An empty id
+/// names nothing: such a message gets an id of its own.
+fn message_ids(message: &mut Message) -> (String, Option<String>, Option<String>) {
     let origin = match message.extract_payload::<OriginId>() {
-        Ok(Some(origin)) => Some(origin.id),
+        Ok(Some(origin)) => Some(origin.id).filter(|id| !id.trim().is_empty()),
         _ => None,
     };
-    origin
-        .into_iter()
-        .chain(message.id.as_ref().map(|id| id.0.clone()))
-        .find(|id| !id.trim().is_empty())
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+    let stanza = message
+        .id
+        .as_ref()
+        .map(|id| id.0.clone())
+        .filter(|id| !id.trim().is_empty());
+    let id = origin
+        .clone()
+        .or_else(|| stanza.clone())
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    (id, stanza, origin)
 }
 
 fn with_to(iq: Iq, to: Option<Jid>) -> Iq {
@@ -2796,7 +2795,11 @@ mod tests {
     fn carol_bodies(worker: &Worker) -> Vec<String> {
         let page = worker
             .store
-            .page(ALICE, "carol@example.org", None, 10_000)
+            .page(
+                &crate::conversation::Id::chat_of(ALICE, "carol@example.org").unwrap(),
+                None,
+                10_000,
+            )
             .unwrap();
         page.records.into_iter().map(|r| r.body).collect()
     }
@@ -2834,7 +2837,11 @@ mod tests {
         assert!(
             worker
                 .store
-                .page(ALICE, "bob@example.org", None, 10)
+                .page(
+                    &crate::conversation::Id::chat_of(ALICE, "bob@example.org").unwrap(),
+                    None,
+                    10
+                )
                 .unwrap()
                 .records
                 .is_empty()
@@ -2851,7 +2858,11 @@ mod tests {
         worker.settle().await;
         let bob = worker
             .store
-            .page(ALICE, "bob@example.org", None, 10)
+            .page(
+                &crate::conversation::Id::chat_of(ALICE, "bob@example.org").unwrap(),
+                None,
+                10,
+            )
             .unwrap()
             .records;
         assert_eq!(bob.len(), 2);
@@ -2874,7 +2885,11 @@ mod tests {
         assert_eq!(
             worker
                 .store
-                .page(ALICE, "bob@example.org", None, 10)
+                .page(
+                    &crate::conversation::Id::chat_of(ALICE, "bob@example.org").unwrap(),
+                    None,
+                    10
+                )
                 .unwrap()
                 .records
                 .len(),
@@ -3027,7 +3042,11 @@ mod tests {
         worker.on_message(live("bob@example.org/x", "b2", "announced", "s-2"));
         let records = worker
             .store
-            .page(ALICE, "bob@example.org", None, 10)
+            .page(
+                &crate::conversation::Id::chat_of(ALICE, "bob@example.org").unwrap(),
+                None,
+                10,
+            )
             .unwrap()
             .records;
         let ids: Vec<_> = records.iter().map(|r| r.archive_id.as_deref()).collect();
@@ -3216,7 +3235,11 @@ mod tests {
         worker.on_message(conversations);
         let records = worker
             .store
-            .page(ALICE, "bob@example.org", None, 10)
+            .page(
+                &crate::conversation::Id::chat_of(ALICE, "bob@example.org").unwrap(),
+                None,
+                10,
+            )
             .unwrap()
             .records;
         assert_eq!(records.len(), 1);

@@ -189,7 +189,11 @@ mod tests {
         let page = inbound
             .worker
             .store
-            .page("alice@example.org", peer, None, 100)
+            .page(
+                &crate::conversation::Id::chat_of("alice@example.org", peer).unwrap(),
+                None,
+                100,
+            )
             .unwrap();
         page.records.into_iter().map(|r| r.body).collect()
     }
