@@ -741,7 +741,7 @@ impl App {
         let Screen::Chat(chat) = &self.screen else {
             return Task::none();
         };
-        let records: Vec<crate::store::Record> = events
+        let records: Vec<crate::conversation::Message> = events
             .iter()
             .filter_map(|e| match e {
                 xmpp::Event::Messages(records) => Some(records.iter().cloned()),

@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use chrono::{DateTime, Utc};
 use jid::{BareJid, FullJid, Jid};
 use serde::{Deserialize, Serialize};
 
@@ -99,6 +100,91 @@ impl fmt::Display for Id {
     }
 }
 
+/// A message of a conversation, as workers report it and the store gives it
+/// back: stored already, so every field is what the history holds. Not the
+/// store's record (the disk's format can change without this) nor what the UI
+/// draws (see `screen::conversation::Entry`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub conversation: Id,
+    /// The id copies of it are known by; what state updates and retries name.
+    pub id: String,
+    pub direction: Direction,
+    pub body: String,
+    pub time: DateTime<Utc>,
+    pub state: Delivery,
+    /// Why sending failed.
+    pub error: Option<String>,
+    /// Where it is in the archive: older history is fetched from before it.
+    pub archive_id: Option<String>,
+    /// Sent or received by another of the user's devices.
+    pub other_device: bool,
+    /// The body is the link to a shared file.
+    pub attachment: bool,
+    /// Came end-to-end encrypted in a way Tern cannot read: the body is the
+    /// sender's fallback text.
+    pub encryption: Option<Encryption>,
+}
+
+/// Whether a message came in or went out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    In,
+    Out,
+}
+
+/// Where a message stands on its way to the peer.
+///
+/// Outgoing: `Pending` (stored, not yet acknowledged by our server) → `Sent`
+/// (XEP-0198 ack) → `Delivered` (XEP-0184 receipt), or `Failed` (error reply).
+/// Incoming and other-device messages are `Received`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Delivery {
+    Pending,
+    #[default]
+    Sent,
+    Delivered,
+    Failed,
+    Received,
+}
+
+impl Delivery {
+    /// Whether a message in state `self` may move to `next` (states never go backwards,
+    /// except a failed message retried by the user).
+    pub fn may_become(self, next: Delivery) -> bool {
+        use Delivery::*;
+        match (self, next) {
+            (a, b) if a == b => false,
+            (Received, _) | (_, Received) => false,
+            (Delivered, _) => false,
+            (_, Delivered) => true,
+            (Pending, Sent | Failed) => true,
+            (Sent, Failed) => true,
+            (Failed, Pending | Sent) => true,
+            _ => false,
+        }
+    }
+}
+
+/// End-to-end encryption a message used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Encryption {
+    /// OMEMO as Conversations, Gajim and Dino use it (`eu.siacs.conversations.axolotl`).
+    Omemo,
+    /// OMEMO 0.8+ (`urn:xmpp:omemo:2`).
+    Omemo2,
+    /// OpenPGP for XMPP (XEP-0373).
+    Openpgp,
+    /// Legacy OpenPGP (XEP-0027).
+    LegacyPgp,
+    /// A name written by a newer Tern.
+    #[serde(other)]
+    Other,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,5 +218,19 @@ mod tests {
             Id::parse("not a jid@@", Kind::Chat, "bob@example.org"),
             None
         );
+    }
+
+    #[test]
+    fn delivery_never_goes_backwards() {
+        use Delivery::*;
+        assert!(Pending.may_become(Sent));
+        assert!(Sent.may_become(Delivered));
+        assert!(Pending.may_become(Delivered), "a receipt can beat the ack");
+        assert!(!Delivered.may_become(Sent));
+        assert!(!Delivered.may_become(Failed));
+        assert!(!Sent.may_become(Pending));
+        assert!(Failed.may_become(Pending), "retry");
+        assert!(!Received.may_become(Delivered));
+        assert!(!Sent.may_become(Sent));
     }
 }

@@ -17,8 +17,8 @@
 
 use std::time::Duration;
 
+use crate::conversation::{self, Direction, Message};
 use crate::fl;
-use crate::store::{Direction, Record};
 
 /// The name notifications are sent under.
 pub const APP_NAME: &str = "Tern";
@@ -85,39 +85,48 @@ pub struct Notice {
 /// messages from one peer make one notice (the last one's preview and how
 /// many there are); notices come in the order of each peer's last message,
 /// so the newest conversation is shown last (on top).
-pub fn decide(records: &[Record], news: bool, ctx: &Context, policy: Policy) -> Vec<Notice> {
+pub fn decide(records: &[Message], news: bool, ctx: &Context, policy: Policy) -> Vec<Notice> {
     if !policy.enabled || !news {
         return Vec::new();
     }
-    // (peer, how many, the last message), in the order of their last message.
-    let mut batches: Vec<(&str, usize, &Record)> = Vec::new();
+    // (conversation, how many, the last message), in the order of their last message.
+    let mut batches: Vec<(&conversation::Id, usize, &Message)> = Vec::new();
     for record in records {
         if !notifies(record, ctx) {
             continue;
         }
-        let count = match batches.iter().position(|(p, _, _)| *p == record.peer) {
+        let count = match batches
+            .iter()
+            .position(|(c, _, _)| **c == record.conversation)
+        {
             Some(i) => batches.remove(i).1,
             None => 0,
         };
-        batches.push((record.peer.as_str(), count + 1, record));
+        batches.push((&record.conversation, count + 1, record));
     }
     batches
         .into_iter()
-        .map(|(peer, count, last)| Notice {
-            peer: peer.to_string(),
-            title: title(peer, ctx),
-            body: body(last, count, policy),
+        .map(|(conversation, count, last)| {
+            let peer = conversation.peer().to_string();
+            Notice {
+                title: title(&peer, ctx),
+                peer,
+                body: body(last, count, policy),
+            }
         })
         .collect()
 }
 
 /// Whether one stored message (news) may notify.
 ///
-/// `Record` keeps no unread flag: the worker stores every incoming message of
+/// A message keeps no unread flag: the worker stores every incoming message of
 /// a `Messages` event as unread (only back-fill and fetched history are not,
 /// and they never arrive as news), so "incoming news" is "unread" here.
-fn notifies(record: &Record, ctx: &Context) -> bool {
-    let reading = ctx.window_focused && ctx.open_peer == Some(record.peer.as_str());
+fn notifies(record: &Message, ctx: &Context) -> bool {
+    let reading = ctx.window_focused
+        && ctx
+            .open_peer
+            .is_some_and(|open| open == record.conversation.peer().to_string());
     record.direction == Direction::In && !record.other_device && !reading
 }
 
@@ -128,7 +137,7 @@ fn title(peer: &str, ctx: &Context) -> String {
         .unwrap_or_else(|| peer.to_string())
 }
 
-fn body(last: &Record, count: usize, policy: Policy) -> String {
+fn body(last: &Message, count: usize, policy: Policy) -> String {
     let preview = if policy.show_content {
         message_preview(last)
     } else {
@@ -147,7 +156,7 @@ fn body(last: &Record, count: usize, policy: Policy) -> String {
 
 /// What a message shows in a notification: its text on one line, trimmed,
 /// or a shared file by its name rather than its long link.
-fn message_preview(record: &Record) -> String {
+fn message_preview(record: &Message) -> String {
     if record.encryption.is_some() {
         return fl!("preview-encrypted");
     }
@@ -361,16 +370,15 @@ mod tests {
     use chrono::{TimeZone, Utc};
 
     use super::*;
-    use crate::store::Delivery;
+    use crate::conversation::Delivery;
 
     const ME: &str = "me@example.org";
     const BOB: &str = "bob@example.org";
     const CAROL: &str = "carol@example.org";
 
-    fn incoming(peer: &str, body: &str) -> Record {
-        Record {
-            account: ME.to_string(),
-            peer: peer.to_string(),
+    fn incoming(peer: &str, body: &str) -> Message {
+        Message {
+            conversation: conversation::Id::chat_of(ME, peer).unwrap(),
             direction: Direction::In,
             id: uuid::Uuid::new_v4().to_string(),
             body: body.to_string(),
@@ -381,16 +389,11 @@ mod tests {
             other_device: false,
             attachment: false,
             encryption: None,
-            kind: Default::default(),
-            sender: Default::default(),
-            stanza_id: None,
-            origin_id: None,
-            relation: None,
         }
     }
 
-    fn outgoing(peer: &str, body: &str) -> Record {
-        Record {
+    fn outgoing(peer: &str, body: &str) -> Message {
+        Message {
             direction: Direction::Out,
             state: Delivery::Sent,
             ..incoming(peer, body)

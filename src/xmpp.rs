@@ -23,7 +23,7 @@ pub use tokio_xmpp::jid::{BareJid, Jid};
 pub use worker::inbound::Inbound;
 pub use worker::spawn;
 
-use crate::store::Record;
+use crate::conversation::Message;
 
 /// How to reach and sign in to one account.
 #[derive(Clone)]
@@ -252,18 +252,18 @@ pub enum Event {
         status: Option<String>,
     },
     /// Messages already written to the history, in arrival order.
-    Messages(Vec<Record>),
+    Messages(Vec<Message>),
     /// History a first sign-in fetched from the archive, oldest first: shown
     /// in the conversations but not news (nothing unread).
-    Backfill(Vec<Record>),
+    Backfill(Vec<Message>),
     /// A stored message changed (delivery state, archive id).
-    Updated(Box<Record>),
+    Updated(Box<Message>),
     /// Older history with `peer` fetched from the archive and stored (see
     /// [`Command::FetchOlder`]); `more` unless the archive holds nothing older.
     /// Empty with `more` when it could not be fetched (offline, refused).
     History {
         peer: BareJid,
-        records: Vec<Record>,
+        records: Vec<Message>,
         more: bool,
     },
     /// Someone asks to see our presence (RFC 6121 §3.1).

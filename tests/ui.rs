@@ -472,7 +472,7 @@ async fn until_bob_gets(
     h: &mut Harness,
     bob: &mut client::Client,
     secs: u64,
-) -> Option<tern::store::Record> {
+) -> Option<tern::conversation::Message> {
     let deadline = Instant::now() + Duration::from_secs(secs);
     while Instant::now() < deadline {
         h.settle().await;

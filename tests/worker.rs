@@ -66,7 +66,10 @@ async fn sign_in_roster_presence_and_chat() {
         panic!("bob got nothing")
     };
     assert_eq!(records[0].body, "hello bob 👋\nsecond line");
-    assert_eq!(records[0].peer, "alice@localhost");
+    assert_eq!(
+        records[0].conversation.peer().to_string(),
+        "alice@localhost"
+    );
     assert_eq!(records[0].direction, Direction::In);
 
     // Both histories hold the message, stored before it was shown.
@@ -653,7 +656,7 @@ async fn carbons_bring_the_other_device_s_messages() {
     assert_eq!(seen[0].body, "sent from the phone");
     assert_eq!(seen[0].direction, Direction::Out);
     assert!(seen[0].other_device);
-    assert_eq!(seen[0].peer, "bob@localhost");
+    assert_eq!(seen[0].conversation.peer().to_string(), "bob@localhost");
     assert_eq!(seen[1].body, "to alice, both devices");
     assert_eq!(seen[1].direction, Direction::In);
     let _ = phone.events.try_recv();
@@ -881,7 +884,7 @@ async fn first_sign_in_fetches_a_bounded_recent_window() {
 async fn fetch_older(
     client: &mut Client,
     before: Option<(chrono::DateTime<chrono::Utc>, Option<String>)>,
-) -> (Vec<tern::store::Record>, bool) {
+) -> (Vec<tern::conversation::Message>, bool) {
     let before = before.map(|(time, archive_id)| tern::xmpp::Oldest { time, archive_id });
     client.handle.fetch_older(bob_jid(), before);
     match client

@@ -11,10 +11,11 @@ use iced::widget::{
 use iced::{Alignment, Element, Fill, Length, Task};
 
 use super::{conversation, sharing};
+use crate::conversation::Direction;
 use crate::fl;
 use crate::link::Target;
 use crate::roster::Roster;
-use crate::store::{Conversation, Direction, Record, Store};
+use crate::store::{Conversation, Store};
 use crate::theme;
 use crate::xmpp::{
     Availability, BareJid, Command, ConnectionState, Contact, Failure, OwnPresence, SaslCondition,
@@ -274,18 +275,20 @@ impl State {
 
     /// Messages stored by the worker: update the list and the open conversation;
     /// incoming `news` not being read counts as unread (history does not).
-    pub fn messages(&mut self, records: Vec<Record>, news: bool) -> Task<Message> {
+    pub fn messages(
+        &mut self,
+        records: Vec<crate::conversation::Message>,
+        news: bool,
+    ) -> Task<Message> {
         let mut read_open = false;
         // History arriving in an empty open chat (a first sign-in): show its end.
         let was_empty = self.open.as_ref().is_some_and(|o| o.records().is_empty());
         for record in records {
+            // One account's chats for now: the list is by peer.
+            let peer = record.conversation.peer().to_string();
             let reading =
-                self.window_focused && self.open_peer().is_some_and(|p| p.as_str() == record.peer);
-            let conv = match self
-                .conversations
-                .iter_mut()
-                .position(|c| c.peer == record.peer)
-            {
+                self.window_focused && self.open_peer().is_some_and(|p| p.as_str() == peer);
+            let conv = match self.conversations.iter_mut().position(|c| c.peer == peer) {
                 Some(i) => {
                     let c = self.conversations.remove(i);
                     self.conversations.insert(0, c);
@@ -295,7 +298,7 @@ impl State {
                     self.conversations.insert(
                         0,
                         Conversation {
-                            peer: record.peer.clone(),
+                            peer,
                             ..Conversation::default()
                         },
                     );
@@ -314,7 +317,7 @@ impl State {
                 }
             }
             if let Some(open) = &mut self.open {
-                open.push(record);
+                open.push(record.into());
             }
         }
         let read = if read_open {
@@ -331,11 +334,16 @@ impl State {
     }
 
     /// Older history fetched from the archive: only the open conversation shows it.
-    pub fn history(&mut self, peer: &BareJid, records: Vec<Record>, more: bool) -> Task<Message> {
+    pub fn history(
+        &mut self,
+        peer: &BareJid,
+        records: Vec<crate::conversation::Message>,
+        more: bool,
+    ) -> Task<Message> {
         if let Some(open) = &mut self.open
             && open.peer() == peer
         {
-            open.history(records, more);
+            open.history(records.into_iter().map(Into::into).collect(), more);
         }
         self.previews()
     }
@@ -372,11 +380,7 @@ impl State {
             return Task::none();
         };
         let roster = &self.roster;
-        let trusted = |peer: &str| {
-            BareJid::from_str(peer)
-                .ok()
-                .is_some_and(|jid| roster.get(&jid).is_some())
-        };
+        let trusted = |peer: &BareJid| roster.get(peer).is_some();
         self.sharing
             .request_previews(open.records(), trusted)
             .map(Message::Sharing)
@@ -392,9 +396,9 @@ impl State {
     }
 
     /// A stored message changed (delivery state): show the new state.
-    pub fn updated(&mut self, record: Record) {
+    pub fn updated(&mut self, record: crate::conversation::Message) {
         if let Some(open) = &mut self.open {
-            open.replace(record);
+            open.replace(record.into());
         }
     }
 
@@ -1309,24 +1313,22 @@ mod tests {
         let strangers = 10_000;
         for batch in 0..strangers / 100 {
             let records = (0..100)
-                .map(|i| Record {
-                    account: "alice@example.org".into(),
-                    peer: format!("stranger{}@spam.example", batch * 100 + i),
+                .map(|i| crate::conversation::Message {
+                    conversation: crate::conversation::Id::chat_of(
+                        "alice@example.org",
+                        &format!("stranger{}@spam.example", batch * 100 + i),
+                    )
+                    .unwrap(),
                     direction: Direction::In,
                     id: format!("s{batch}-{i}"),
                     body: "buy cheap followers now at a very reasonable price".repeat(10),
                     time: Utc::now(),
-                    state: crate::store::Delivery::Received,
+                    state: crate::conversation::Delivery::Received,
                     error: None,
                     archive_id: None,
                     other_device: false,
                     attachment: false,
                     encryption: None,
-                    kind: Default::default(),
-                    sender: Default::default(),
-                    stanza_id: None,
-                    origin_id: None,
-                    relation: None,
                 })
                 .collect();
             let _ = state.messages(records, true);

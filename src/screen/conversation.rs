@@ -7,9 +7,10 @@ use iced::widget::{Space, button, column, container, row, scrollable, text};
 use iced::{Alignment, Element, Fill, Task};
 
 use super::sharing;
+use crate::conversation::{self as talk, Delivery, Direction, Encryption};
 use crate::fl;
 use crate::link::{self, Segment, Target};
-use crate::store::{Cursor, Delivery, Direction, Encryption, PAGE_SIZE, Page, Record, Store};
+use crate::store::{Cursor, PAGE_SIZE, Page, Store};
 use crate::theme;
 use crate::xmpp::{BareJid, Oldest};
 
@@ -21,11 +22,80 @@ const GROUP_WINDOW_SECS: i64 = 5 * 60;
 /// Load older messages when the view is this close to the top.
 const LOAD_MARGIN: f32 = 200.0;
 
+/// A message as this screen shows it: what it says, and what drawing it
+/// needs worked out once when it arrives instead of on every frame.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    pub conversation: talk::Id,
+    pub id: String,
+    pub direction: Direction,
+    pub body: String,
+    pub time: DateTime<Utc>,
+    pub state: Delivery,
+    pub error: Option<String>,
+    pub archive_id: Option<String>,
+    pub attachment: bool,
+    pub encryption: Option<Encryption>,
+    /// How many bytes of `body` are drawn (see [`MAX_SHOWN_CHARS`]).
+    shown: usize,
+    /// The body's length in characters, when it is shown shortened.
+    shortened_from: Option<usize>,
+}
+
+impl From<talk::Message> for Entry {
+    fn from(message: talk::Message) -> Self {
+        let shown = shown(&message.body).len();
+        let shortened_from = (shown < message.body.len()).then(|| message.body.chars().count());
+        Self {
+            conversation: message.conversation,
+            id: message.id,
+            direction: message.direction,
+            body: message.body,
+            time: message.time,
+            state: message.state,
+            error: message.error,
+            archive_id: message.archive_id,
+            attachment: message.attachment,
+            encryption: message.encryption,
+            shown,
+            shortened_from,
+        }
+    }
+}
+
+impl Entry {
+    /// The part of the body that is drawn.
+    pub fn shown(&self) -> &str {
+        self.body.get(..self.shown).unwrap_or(&self.body)
+    }
+}
+
+/// A page of the history as this screen shows it.
+#[derive(Debug, Clone, Default)]
+pub struct Paged {
+    entries: Vec<Entry>,
+    older: Option<Cursor>,
+}
+
+impl From<Page> for Paged {
+    fn from(page: Page) -> Self {
+        Self {
+            // A damaged record, which names no conversation, is left out.
+            entries: page
+                .records
+                .into_iter()
+                .filter_map(|record| record.into_message().map(Entry::from))
+                .collect(),
+            older: page.older,
+        }
+    }
+}
+
 pub struct State {
     account: String,
-    conversation: crate::conversation::Id,
+    conversation: talk::Id,
     peer: BareJid,
-    records: Vec<Record>,
+    records: Vec<Entry>,
     older: Option<Cursor>,
     /// Whether the first page has arrived.
     loaded: bool,
@@ -50,8 +120,8 @@ enum Archive {
 pub enum Message {
     Edit(text_editor::Action),
     Send,
-    Loaded(Result<Page, String>),
-    OlderLoaded(Result<Page, String>),
+    Loaded(Result<Paged, String>),
+    OlderLoaded(Result<Paged, String>),
     Scrolled(scrollable::Viewport),
     LoadOlder,
     Link(Target),
@@ -85,7 +155,7 @@ impl State {
         peer: BareJid,
         draft: Option<String>,
     ) -> (Self, Task<Message>) {
-        let conversation = crate::conversation::Id::chat(account.clone(), peer.clone());
+        let conversation = talk::Id::chat(account.clone(), peer.clone());
         let mut state = Self {
             account: account.to_string(),
             conversation: conversation.clone(),
@@ -122,13 +192,13 @@ impl State {
             .perform(text_editor::Action::Move(text_editor::Motion::DocumentEnd));
     }
 
-    pub fn records(&self) -> &[Record] {
+    pub fn records(&self) -> &[Entry] {
         &self.records
     }
 
     /// A shown message changed (delivery state): replace it.
-    pub fn replace(&mut self, record: Record) {
-        if record.peer != self.peer.as_str() || record.account != self.account {
+    pub fn replace(&mut self, record: Entry) {
+        if record.conversation != self.conversation {
             return;
         }
         if let Some(at) = self.records.iter().rposition(|r| r.id == record.id) {
@@ -144,14 +214,14 @@ impl State {
     }
 
     /// Older history fetched from the archive (see [`Event::FetchOlder`]).
-    pub fn history(&mut self, records: Vec<Record>, more: bool) {
+    pub fn history(&mut self, records: Vec<Entry>, more: bool) {
         self.archive = if more {
             Archive::Unknown
         } else {
             Archive::Exhausted
         };
         for record in records {
-            if record.peer == self.peer.as_str() && record.account == self.account {
+            if record.conversation == self.conversation {
                 let at = self.records.partition_point(|r| r.time <= record.time);
                 self.records.insert(at, record);
             }
@@ -168,8 +238,8 @@ impl State {
     }
 
     /// A message of this conversation was stored: show it.
-    pub fn push(&mut self, record: Record) {
-        if record.peer != self.peer.as_str() || record.account != self.account {
+    pub fn push(&mut self, record: Entry) {
+        if record.conversation != self.conversation {
             return;
         }
         // Until the first page arrives it will contain this record anyway.
@@ -197,7 +267,7 @@ impl State {
             }
             Message::Loaded(Ok(page)) => {
                 // Records pushed before the page arrived are in the page.
-                self.records = page.records;
+                self.records = page.entries;
                 self.older = page.older;
                 self.loaded = true;
                 return (scroll_to_end(), None);
@@ -205,7 +275,7 @@ impl State {
             Message::OlderLoaded(Ok(page)) => {
                 self.loading_older = false;
                 self.older = page.older;
-                let mut records = page.records;
+                let mut records = page.entries;
                 records.append(&mut self.records);
                 self.records = records;
             }
@@ -287,7 +357,7 @@ impl State {
                     .padding(24),
             );
         }
-        let mut previous: Option<&Record> = None;
+        let mut previous: Option<&Entry> = None;
         for record in &self.records {
             let day = local_day(record.time);
             if previous.is_none_or(|p| local_day(p.time) != day) {
@@ -303,8 +373,8 @@ impl State {
                 Direction::Out => own_name,
             };
             let sender_jid = match record.direction {
-                Direction::In => record.peer.as_str(),
-                Direction::Out => record.account.as_str(),
+                Direction::In => self.peer.as_str(),
+                Direction::Out => self.account.as_str(),
             };
             list = list.push(message_view(
                 record,
@@ -400,13 +470,14 @@ fn load_page(
     store: &Store,
     conversation: crate::conversation::Id,
     before: Option<Cursor>,
-) -> Task<Result<Page, String>> {
+) -> Task<Result<Paged, String>> {
     let store = store.clone();
     Task::perform(
         async move {
             tokio::task::spawn_blocking(move || {
                 store
                     .page(&conversation, before.as_ref(), PAGE_SIZE)
+                    .map(Paged::from)
                     .map_err(|e| e.to_string())
             })
             .await
@@ -437,7 +508,7 @@ fn day_separator<'a>(day: NaiveDate) -> Element<'a, Message> {
 }
 
 fn message_view<'a>(
-    record: &'a Record,
+    record: &'a Entry,
     header: Option<(&'a str, &'a str)>,
     sharing: &'a sharing::State,
 ) -> Element<'a, Message> {
@@ -467,7 +538,7 @@ fn message_view<'a>(
     if let Some(mark) = delivery_mark(record) {
         meta = meta.push(mark);
     }
-    let visible = shown(&record.body);
+    let visible = record.shown();
     let body = match (record.encryption, sharing.attachment(record)) {
         // Not the contact's words: the fallback their client sends to ours.
         (Some(encryption), _) => encrypted_view(encryption),
@@ -475,8 +546,9 @@ fn message_view<'a>(
         (None, None) => body_view(visible),
     };
     block = block.push(row![body, meta].spacing(8));
-    if record.encryption.is_none() && visible.len() < record.body.len() {
-        let total = record.body.chars().count();
+    if record.encryption.is_none()
+        && let Some(total) = record.shortened_from
+    {
         block = block.push(note_with_action(
             text(fl!("message-shortened", total = total)).style(theme::muted_text),
             fl!("message-copy-whole"),
@@ -515,7 +587,7 @@ fn note_with_action<'a>(
 }
 
 /// The quiet state mark of an outgoing message: ○ pending, ✓ sent, ✓✓ delivered, ! failed.
-fn delivery_mark<'a>(record: &Record) -> Option<Element<'a, Message>> {
+fn delivery_mark<'a>(record: &Entry) -> Option<Element<'a, Message>> {
     if record.direction != Direction::Out {
         return None;
     }

@@ -9,10 +9,11 @@ use iced::task::Handle;
 use iced::widget::{Space, button, column, container, image, progress_bar, row, text};
 use iced::{Alignment, Element, Fill, Task};
 
+use super::conversation::Entry;
 use crate::config::FilesConfig;
+use crate::conversation::Direction;
 use crate::fl;
 use crate::sharing::{self as files, Clipboard, Outgoing, Progress};
-use crate::store::{Direction, Record};
 use crate::theme;
 use crate::thumbnail::{self, Thumbnail};
 use crate::transfer::{self, Http};
@@ -247,8 +248,8 @@ impl State {
     /// under the size limit, unless turned off.
     pub fn request_previews<'a>(
         &mut self,
-        records: impl IntoIterator<Item = &'a Record>,
-        trusted: impl Fn(&str) -> bool,
+        records: impl IntoIterator<Item = &'a Entry>,
+        trusted: impl Fn(&BareJid) -> bool,
     ) -> Task<Message> {
         let mut tasks = Vec::new();
         for record in records {
@@ -260,8 +261,8 @@ impl State {
             }
             let ours = record.direction == Direction::Out;
             let local = self.sent.get(url).cloned();
-            let allowed =
-                self.context.files.auto_download_images && (ours || trusted(&record.peer));
+            let allowed = self.context.files.auto_download_images
+                && (ours || trusted(&record.conversation.bare()));
             if files::is_image_url(url) {
                 if self.previews.contains_key(url) || !(allowed || local.is_some()) {
                     continue;
@@ -656,7 +657,7 @@ impl State {
 
     /// A received attachment as a preview or a file card; `None` when the
     /// message is not an https attachment (it shows as text with its link).
-    pub fn attachment<'a>(&'a self, record: &'a Record) -> Option<Element<'a, Message>> {
+    pub fn attachment<'a>(&'a self, record: &'a Entry) -> Option<Element<'a, Message>> {
         let url = files::attachment_url(&record.body, record.attachment)?;
         if !is_https(url) {
             return None;

@@ -4,47 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::conversation::{self, Kind};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Direction {
-    In,
-    Out,
-}
-
-/// Where a message stands on its way to the peer.
-///
-/// Outgoing: `Pending` (stored, not yet acknowledged by our server) → `Sent`
-/// (XEP-0198 ack) → `Delivered` (XEP-0184 receipt), or `Failed` (error reply).
-/// Incoming and other-device messages are `Received`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Delivery {
-    Pending,
-    #[default]
-    Sent,
-    Delivered,
-    Failed,
-    Received,
-}
-
-impl Delivery {
-    /// Whether a message in state `self` may move to `next` (states never go backwards,
-    /// except a failed message retried by the user).
-    pub fn may_become(self, next: Delivery) -> bool {
-        use Delivery::*;
-        match (self, next) {
-            (a, b) if a == b => false,
-            (Received, _) | (_, Received) => false,
-            (Delivered, _) => false,
-            (_, Delivered) => true,
-            (Pending, Sent | Failed) => true,
-            (Sent, Failed) => true,
-            (Failed, Pending | Sent) => true,
-            _ => false,
-        }
-    }
-}
+pub use crate::conversation::{Delivery, Direction, Encryption};
 
 /// One stored message (layout 3).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -145,23 +105,6 @@ pub enum Relation {
     Other,
 }
 
-/// End-to-end encryption a message used.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Encryption {
-    /// OMEMO as Conversations, Gajim and Dino use it (`eu.siacs.conversations.axolotl`).
-    Omemo,
-    /// OMEMO 0.8+ (`urn:xmpp:omemo:2`).
-    Omemo2,
-    /// OpenPGP for XMPP (XEP-0373).
-    Openpgp,
-    /// Legacy OpenPGP (XEP-0027).
-    LegacyPgp,
-    /// A name written by a newer Tern.
-    #[serde(other)]
-    Other,
-}
-
 /// What the conversation list shows of one conversation.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
@@ -184,6 +127,23 @@ impl Record {
     /// The conversation it belongs to; `None` for a damaged record.
     pub fn conversation(&self) -> Option<conversation::Id> {
         conversation::Id::parse(&self.account, self.kind, &self.peer)
+    }
+
+    /// The message as the rest of Tern knows it; `None` for a damaged record.
+    pub fn into_message(self) -> Option<conversation::Message> {
+        Some(conversation::Message {
+            conversation: self.conversation()?,
+            id: self.id,
+            direction: self.direction,
+            body: self.body,
+            time: self.time,
+            state: self.state,
+            error: self.error,
+            archive_id: self.archive_id,
+            other_device: self.other_device,
+            attachment: self.attachment,
+            encryption: self.encryption,
+        })
     }
 
     pub fn encode(&self) -> Vec<u8> {
@@ -304,20 +264,6 @@ mod tests {
             (v2.kind, v2.relation, v2.sender),
             (Kind::Chat, None, Sender::default())
         );
-    }
-
-    #[test]
-    fn delivery_never_goes_backwards() {
-        use Delivery::*;
-        assert!(Pending.may_become(Sent));
-        assert!(Sent.may_become(Delivered));
-        assert!(Pending.may_become(Delivered), "a receipt can beat the ack");
-        assert!(!Delivered.may_become(Sent));
-        assert!(!Delivered.may_become(Failed));
-        assert!(!Sent.may_become(Pending));
-        assert!(Failed.may_become(Pending), "retry");
-        assert!(!Received.may_become(Delivered));
-        assert!(!Sent.may_become(Sent));
     }
 
     #[test]

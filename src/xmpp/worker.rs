@@ -444,6 +444,14 @@ impl Worker {
         }
     }
 
+    /// Tells the UI that a stored message changed; whether it is still there.
+    fn emit_updated(&self, record: Record) -> bool {
+        match record.into_message() {
+            Some(message) => self.emit(Event::Updated(Box::new(message))),
+            None => true,
+        }
+    }
+
     fn emit(&self, event: Event) -> bool {
         self.events.send(event).is_ok()
     }
@@ -783,7 +791,7 @@ impl Worker {
         message.attachment = attachment;
         match self.store.insert(message) {
             Ok(Some(record)) => {
-                self.emit(Event::Messages(vec![record.clone()]));
+                self.emit(Event::Messages(reported([record.clone()])));
                 Some(record)
             }
             Ok(None) => None,
@@ -809,7 +817,7 @@ impl Worker {
     ) -> Option<Record> {
         match self.store.set_state(&self.chat(peer), id, state, error) {
             Ok(Some(record)) => {
-                self.emit(Event::Updated(Box::new(record.clone())));
+                self.emit_updated(record.clone());
                 Some(record)
             }
             Ok(None) => None,
@@ -1059,7 +1067,7 @@ impl Worker {
                 if advance {
                     self.advance_cursor(archive_id.as_deref());
                 }
-                (self.emit(Event::Messages(vec![record])), true)
+                (self.emit(Event::Messages(reported([record]))), true)
             }
             Ok(None) => {
                 tracing::debug!("dropped a copy of a stored message from {peer}");
@@ -1122,7 +1130,7 @@ impl Worker {
         match self.store.insert(new) {
             Ok(Some(record)) => {
                 self.advance_cursor(archive_id.as_deref());
-                self.emit(Event::Messages(vec![record]))
+                self.emit(Event::Messages(reported([record])))
             }
             Ok(None) => true,
             Err(e) => {
@@ -1437,7 +1445,7 @@ impl Worker {
                 if let Some(catch_up) = &mut self.catch_up {
                     catch_up.stored += 1;
                 }
-                self.emit(Event::Messages(vec![record]))
+                self.emit(Event::Messages(reported([record])))
             }
             // A copy of what came live this session: the archive's order says
             // where it goes, after what the archive listed before it.
@@ -1455,7 +1463,7 @@ impl Worker {
                         tracing::trace!(
                             "moved {copy_id} from {peer} to {copy_time} (archive order)"
                         );
-                        self.emit(Event::Updated(Box::new(record)))
+                        self.emit_updated(record)
                     } else {
                         true
                     }
@@ -1760,7 +1768,7 @@ impl Worker {
         );
         let alive = self.emit(Event::History {
             peer: fetch.peer,
-            records,
+            records: reported(records),
             more,
         });
         (alive, vec![])
@@ -1913,7 +1921,7 @@ impl Worker {
             }
         }
         if !shown.is_empty() {
-            self.emit(Event::Backfill(shown));
+            self.emit(Event::Backfill(reported(shown)));
         }
     }
 
@@ -2478,6 +2486,22 @@ fn content(message: &Message) -> Option<(String, Option<Encryption>)> {
 /// out-of-band data names too (what Conversations, Gajim and Dino send).
 fn is_attachment(message: &mut Message, body: &str) -> bool {
     matches!(message.extract_payload::<Oob>(), Ok(Some(oob)) if oob.url == body.trim())
+}
+
+/// What the UI is told of stored records: the messages they hold (a damaged
+/// record, which cannot name its conversation, is left out and logged).
+fn reported(records: impl IntoIterator<Item = Record>) -> Vec<crate::conversation::Message> {
+    records
+        .into_iter()
+        .filter_map(|record| {
+            let (account, peer) = (record.account.clone(), record.peer.clone());
+            let message = record.into_message();
+            if message.is_none() {
+                tracing::warn!("a stored message names no conversation: {account:?} {peer:?}");
+            }
+            message
+        })
+        .collect()
 }
 
 /// The one conversion of a received message (live, a carbon, from the
