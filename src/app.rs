@@ -65,6 +65,40 @@ pub struct App {
 /// session for resumption; past this, Tern exits anyway.
 const QUIT_WAIT: std::time::Duration = std::time::Duration::from_secs(4);
 
+/// What opening the profile found.
+#[derive(Debug, Clone)]
+pub struct Opened {
+    config: Config,
+    /// The history, or why Tern cannot run with this profile (in use, damaged).
+    store: Result<Store, String>,
+}
+
+/// Reads the configuration and opens the history (blocking: run off the UI thread).
+fn open_profile(profile: &Profile) -> Opened {
+    let config_file = profile.config_file();
+    let config = match Config::load(&config_file) {
+        Ok(config) => config,
+        Err(e) => {
+            // Set aside, not overwritten by the next save: the user's
+            // settings and accounts are still in it, to mend by hand.
+            let aside = config_file.with_extension("toml.broken");
+            match std::fs::rename(&config_file, &aside) {
+                Ok(()) => tracing::error!(
+                    "{e}; starting with default settings (the file is kept as {})",
+                    aside.display()
+                ),
+                Err(_) => tracing::error!("{e}; starting with default settings"),
+            }
+            Config::default()
+        }
+    };
+    let store = Store::open(&profile.history_dir()).map_err(|e| match e {
+        crate::store::Error::InUse => fl!("fatal-profile-in-use"),
+        other => fl!("fatal-history", error = other.to_string()),
+    });
+    Opened { config, store }
+}
+
 /// What the credential store said about an account's password.
 #[derive(Debug, Clone)]
 pub enum Stored {
@@ -76,6 +110,8 @@ pub enum Stored {
 }
 
 enum Screen {
+    /// The first frames, while the configuration and the history open.
+    Opening,
     Login(login::State),
     Chat(Box<chat::State>),
     /// Tern cannot run with this profile (in use, damaged).
@@ -94,9 +130,12 @@ struct Session {
 
 #[derive(Debug, Clone)]
 pub enum Message {
+    /// The configuration and the history, opened off the UI thread.
+    Opened(Box<Opened>),
     Login(login::Message),
     Chat(chat::Message),
-    Worker(Vec<xmpp::Event>),
+    /// Events from one account's worker, in the order it sent them.
+    Worker(BareJid, Vec<xmpp::Event>),
     ThemeMode(Mode),
     WindowFocus(bool),
     ConfigSaved(Result<(), String>),
@@ -124,40 +163,24 @@ pub enum Message {
 }
 
 impl App {
+    /// The window paints at once; the configuration and the history open
+    /// off the UI thread (the history can wait for sled's lock, or migrate),
+    /// and the screen fills in when they are there (see [`Message::Opened`]).
     pub fn new(flags: Flags) -> (Self, Task<Message>) {
-        let config_file = flags.profile.config_file();
-        let config = match Config::load(&config_file) {
-            Ok(config) => config,
-            Err(e) => {
-                // Set aside, not overwritten by the next save: the user's
-                // settings and accounts are still in it, to mend by hand.
-                let aside = config_file.with_extension("toml.broken");
-                match std::fs::rename(&config_file, &aside) {
-                    Ok(()) => tracing::error!(
-                        "{e}; starting with default settings (the file is kept as {})",
-                        aside.display()
-                    ),
-                    Err(_) => tracing::error!("{e}; starting with default settings"),
-                }
-                Config::default()
-            }
-        };
-        let store = Store::open(&flags.profile.history_dir());
-        let notifications = config.notifications.policy();
-        let mut app = Self {
+        let app = Self {
             profile: flags.profile,
             trust: flags.trust,
-            config,
+            config: Config::default(),
             store: None,
             mode: Mode::Light,
-            screen: Screen::Fatal(String::new()),
+            screen: Screen::Opening,
             session: None,
             pending_open: flags.open,
             launched: flags.launched,
             focused: true,
             roster_shown: false,
             instance: flags.instance,
-            notifications,
+            notifications: Config::default().notifications.policy(),
             credentials: flags.credentials,
             settings: None,
             config_saving: false,
@@ -166,22 +189,41 @@ impl App {
             badge_count: 0,
             quitting: false,
         };
-        if let Some(language) = app.config.appearance.language.clone() {
+        let theme = iced::system::theme().map(Message::ThemeMode);
+        let profile = app.profile.clone();
+        let open = Task::perform(
+            async move {
+                tokio::task::spawn_blocking(move || open_profile(&profile))
+                    .await
+                    .unwrap_or_else(|e| Opened {
+                        config: Config::default(),
+                        store: Err(format!("{e}")),
+                    })
+            },
+            |opened| Message::Opened(Box::new(opened)),
+        );
+        (app, Task::batch([theme, open]))
+    }
+
+    /// The configuration and the history are open: start from them.
+    fn opened(&mut self, opened: Opened) -> Task<Message> {
+        self.config = opened.config;
+        self.notifications = self.config.notifications.policy();
+        if let Some(language) = self.config.appearance.language.clone() {
             apply_language(Some(&language));
         }
-        let theme = iced::system::theme().map(Message::ThemeMode);
-        match store {
-            Ok(store) => app.store = Some(store),
-            Err(e) => {
-                app.screen = Screen::Fatal(match e {
-                    crate::store::Error::InUse => fl!("fatal-profile-in-use"),
-                    other => fl!("fatal-history", error = other.to_string()),
-                });
-                return (app, theme);
+        match opened.store {
+            Ok(store) => self.store = Some(store),
+            Err(error) => {
+                self.screen = Screen::Fatal(error);
+                return Task::none();
             }
         }
-        let task = app.start_from_config();
-        (app, Task::batch([theme, task]))
+        tracing::info!(
+            "history open {} ms after launch",
+            self.launched.elapsed().as_millis()
+        );
+        self.start_from_config()
     }
 
     /// Signs in with the saved account when its password is at hand, else shows the form.
@@ -437,6 +479,10 @@ impl App {
     }
 
     fn open_settings(&mut self) -> Task<Message> {
+        // Until the configuration is read, settings would show (and save) defaults.
+        if matches!(self.screen, Screen::Opening) {
+            return Task::none();
+        }
         let languages = crate::i18n::available()
             .iter()
             .map(ToString::to_string)
@@ -569,6 +615,7 @@ impl App {
 
     fn handle(&mut self, message: Message) -> Task<Message> {
         match message {
+            Message::Opened(opened) => self.opened(*opened),
             Message::ThemeMode(mode) => {
                 self.mode = mode;
                 Task::none()
@@ -698,7 +745,12 @@ impl App {
             }
             Message::Quit => self.quit(),
             Message::QuitNow => iced::exit(),
-            Message::Worker(events) => {
+            Message::Worker(account, events) => {
+                // A worker that outlived its account (signed out) says nothing more.
+                if self.session.as_ref().map(|s| &s.account) != Some(&account) {
+                    tracing::debug!("{} events from {account}, not signed in", events.len());
+                    return Task::none();
+                }
                 if self.quitting {
                     // Offline means the stream is closed: nothing more to wait for.
                     let closed = events
@@ -986,7 +1038,7 @@ impl App {
                 chat.set_connection(state);
                 Task::none()
             }
-            Screen::Fatal(_) => Task::none(),
+            Screen::Opening | Screen::Fatal(_) => Task::none(),
         }
     }
 
@@ -997,6 +1049,16 @@ impl App {
         match &self.screen {
             Screen::Login(form) => form.view().map(Message::Login),
             Screen::Chat(chat) => chat.view().map(Message::Chat),
+            Screen::Opening => container(
+                column![
+                    text(fl!("app-name")).size(24),
+                    text(fl!("app-opening")).size(14).style(theme::muted_text),
+                ]
+                .spacing(12)
+                .align_x(iced::Alignment::Center),
+            )
+            .center(Fill)
+            .into(),
             Screen::Fatal(error) => container(
                 column![text(fl!("app-name")).size(24), text(error.clone()).size(14)]
                     .spacing(12)
@@ -1027,10 +1089,16 @@ impl App {
                     account: session.account.clone(),
                     store: store.clone(),
                 })
-                .map(Message::Worker),
+                .map(|(account, events)| Message::Worker(account, events)),
             );
         }
         Subscription::batch(subs)
+    }
+
+    /// Whether the configuration and the history are still opening (the
+    /// first frames), for tests and automation.
+    pub fn is_opening(&self) -> bool {
+        matches!(self.screen, Screen::Opening)
     }
 
     /// The open chat's peer, for tests and automation.

@@ -69,7 +69,7 @@ async fn settings_apply_at_once_are_saved_and_reloaded() {
     let downloads = tempfile::tempdir().unwrap();
     let config_file = Profile::at(profile.path()).config_file();
 
-    let mut h = Harness::new(flags(profile.path(), Trust::system(), false));
+    let mut h = Harness::started(flags(profile.path(), Trust::system(), false)).await;
     assert!(h.shows("Sign in with your XMPP (Jabber) account"));
     h.interact(|ui| {
         ui.click("Settings").unwrap();
@@ -145,7 +145,7 @@ async fn settings_apply_at_once_are_saved_and_reloaded() {
 
     // The next start: everything as it was left, from the first frame.
     tern::i18n::select(&["en".parse().unwrap()]);
-    let mut h = Harness::new(flags(profile.path(), Trust::system(), false));
+    let mut h = Harness::started(flags(profile.path(), Trust::system(), false)).await;
     assert!(h.app.theme().extended_palette().is_dark);
     assert!(h.shows("登录"), "the saved language is not used at start");
     // Ctrl+, opens it, as in other desktop apps.
@@ -173,7 +173,7 @@ async fn settings_apply_at_once_are_saved_and_reloaded() {
     std::fs::create_dir_all(other_file.parent().unwrap()).unwrap();
     std::fs::write(&other_file, include_str!("fixtures/config-v4.toml")).unwrap();
     tern::i18n::select(&["en".parse().unwrap()]);
-    let h = Harness::new(flags(other.path(), Trust::system(), false));
+    let h = Harness::started(flags(other.path(), Trust::system(), false)).await;
     assert!(h.app.theme().extended_palette().is_dark);
     assert!(
         h.shows("alice@example.org"),
@@ -187,7 +187,7 @@ async fn settings_apply_at_once_are_saved_and_reloaded() {
     // overwritten by the next change.
     let typo = "[[account]]\njid = \"alice@example.org\"\nport = \"five\"\n";
     std::fs::write(&other_file, typo).unwrap();
-    let mut h = Harness::new(flags(other.path(), Trust::system(), false));
+    let mut h = Harness::started(flags(other.path(), Trust::system(), false)).await;
     assert!(h.shows("Sign in with your XMPP (Jabber) account"));
     h.interact(|ui| {
         ui.click("Settings").unwrap();
@@ -252,7 +252,7 @@ async fn password_file_child() {
     let own_file = Profile::at(profile).password_file();
 
     // The form says no credential store answers and offers the file.
-    let mut h = Harness::new(flags(profile, trust(), true));
+    let mut h = Harness::started(flags(profile, trust(), true)).await;
     assert!(
         h.pump_until(Duration::from_secs(10), |app| app.login_says_no_keyring())
             .await,
@@ -302,7 +302,7 @@ async fn password_file_child() {
     drop(h);
 
     // The next start signs in with it, without the form.
-    let mut h = Harness::new(flags(profile, trust(), true));
+    let mut h = Harness::started(flags(profile, trust(), true)).await;
     assert!(
         h.app.is_signed_in(),
         "the form was shown though the password is kept"
@@ -336,7 +336,7 @@ async fn password_file_child() {
     let second = profile.join("second");
     let blocked = Profile::at(&second).password_file();
     std::fs::create_dir_all(&blocked).unwrap();
-    let mut h = Harness::new(flags(&second, trust(), true));
+    let mut h = Harness::started(flags(&second, trust(), true)).await;
     assert!(
         h.pump_until(Duration::from_secs(10), |app| app.login_says_no_keyring())
             .await

@@ -29,14 +29,15 @@ fn sign_in(h: &mut Harness, server: &Prosody, jid: &str, password: &str) {
 
 /// A Tern on `profile`, trusting `server`'s certificates, with alice signed in.
 async fn alice_signed_in(server: &Prosody, profile: Profile) -> Harness {
-    let mut h = Harness::new(Flags {
+    let mut h = Harness::started(Flags {
         profile,
         trust: Trust::from_pem_file(&server.ca()).unwrap(),
         open: None,
         launched: Instant::now(),
         instance: None,
         credentials: false,
-    });
+    })
+    .await;
     sign_in(&mut h, server, "alice@localhost", "alicepass");
     assert!(
         h.pump_until(Duration::from_secs(10), |app| app.is_signed_in())
@@ -54,14 +55,15 @@ async fn sign_in_open_chat_type_enter_and_see_messages() {
         &prosody::alice_and_bob(),
     );
     let profile_dir = tempfile::tempdir().unwrap();
-    let mut h = Harness::new(Flags {
+    let mut h = Harness::started(Flags {
         profile: Profile::at(profile_dir.path()),
         trust: Trust::from_pem_file(&server.ca()).unwrap(),
         open: None,
         launched: Instant::now(),
         instance: None,
         credentials: false,
-    });
+    })
+    .await;
     assert!(h.shows("Sign in with your XMPP (Jabber) account"));
 
     let t0 = Instant::now();
@@ -199,14 +201,15 @@ async fn wrong_password_is_shown_on_the_sign_in_screen() {
     tern::i18n::select(&["en".parse().unwrap()]);
     let server = Prosody::start(&[("alice", "alicepass")]);
     let profile_dir = tempfile::tempdir().unwrap();
-    let mut h = Harness::new(Flags {
+    let mut h = Harness::started(Flags {
         profile: Profile::at(profile_dir.path()),
         trust: Trust::from_pem_file(&server.ca()).unwrap(),
         open: None,
         launched: Instant::now(),
         instance: None,
         credentials: false,
-    });
+    })
+    .await;
     let t0 = Instant::now();
     sign_in(&mut h, &server, "alice@localhost", "nope");
     assert!(
@@ -287,7 +290,7 @@ async fn xmpp_uri_opens_the_chat_and_scrolling_up_loads_older_pages() {
         }
         store.flush().unwrap();
     }
-    let mut h = Harness::new(Flags {
+    let mut h = Harness::started(Flags {
         profile,
         trust: Trust::from_pem_file(&server.ca()).unwrap(),
         open: Some(
@@ -298,7 +301,8 @@ async fn xmpp_uri_opens_the_chat_and_scrolling_up_loads_older_pages() {
         launched: Instant::now(),
         instance: None,
         credentials: false,
-    });
+    })
+    .await;
     sign_in(&mut h, &server, "alice@localhost", "alicepass");
     assert!(
         h.pump_until(Duration::from_secs(10), |app| app.open_peer().is_some())
@@ -387,14 +391,15 @@ async fn scrolling_up_past_local_history_fetches_older_pages_from_the_archive() 
     profile.create().unwrap();
     // The smallest first-sign-in window: one page of the archive.
     std::fs::write(profile.config_file(), "[history]\ncatch_up_messages = 1\n").unwrap();
-    let mut h = Harness::new(Flags {
+    let mut h = Harness::started(Flags {
         profile,
         trust: Trust::from_pem_file(&server.ca()).unwrap(),
         open: Some("xmpp:bob@localhost".parse().unwrap()),
         launched: Instant::now(),
         instance: None,
         credentials: false,
-    });
+    })
+    .await;
     // In the background, as on a first start while the user does something
     // else: new messages would count as unread, history must not.
     h.update(tern::app::Message::WindowFocus(false));
@@ -551,14 +556,15 @@ async fn dropped_and_pasted_files_upload_with_progress_and_received_ones_show_in
         format!("[files]\ndownload_dir = {:?}\n", downloads.path()),
     )
     .unwrap();
-    let mut h = Harness::new(Flags {
+    let mut h = Harness::started(Flags {
         profile: Profile::at(profile_dir.path()),
         trust: Trust::from_pem_file(&server.ca()).unwrap(),
         open: None,
         launched: Instant::now(),
         instance: None,
         credentials: false,
-    });
+    })
+    .await;
     sign_in(&mut h, &server, "alice@localhost", "alicepass");
     assert!(
         h.pump_until(Duration::from_secs(10), |app| app
@@ -830,7 +836,7 @@ async fn drafts_stay_with_their_chat_across_switches_and_restarts() {
         instance: None,
         credentials: false,
     };
-    let mut h = Harness::new(flags());
+    let mut h = Harness::started(flags()).await;
     sign_in(&mut h, &server, "alice@localhost", "alicepass");
     assert!(
         h.pump_until(Duration::from_secs(10), |app| app.is_signed_in())
@@ -885,7 +891,7 @@ async fn drafts_stay_with_their_chat_across_switches_and_restarts() {
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     // Restart: both drafts are back.
-    let mut h = Harness::new(flags());
+    let mut h = Harness::started(flags()).await;
     h.interact(|ui| {
         ui.click(id(login::PASSWORD_INPUT)).unwrap();
         ui.typewrite("alicepass");
@@ -1061,9 +1067,11 @@ async fn a_crashed_worker_is_said_and_the_account_signs_in_again() {
     let mut h = alice_signed_in(&server, Profile::at(profile_dir.path())).await;
     // What the supervisor tells the app (see `xmpp::supervisor`'s own tests
     // for the restart itself): the new worker waits to be told to connect.
-    h.update(tern::app::Message::Worker(vec![Event::Crashed {
-        restarting: true,
-    }]));
+    let alice: tern::xmpp::BareJid = "alice@localhost".parse().unwrap();
+    h.update(tern::app::Message::Worker(
+        alice.clone(),
+        vec![Event::Crashed { restarting: true }],
+    ));
     h.settle().await;
     assert!(h.shows(
         "Tern's connection stopped on a bug and was started again. Your messages are safe; if this keeps happening, please report it with the log."
@@ -1072,9 +1080,10 @@ async fn a_crashed_worker_is_said_and_the_account_signs_in_again() {
         h.pump_until(Duration::from_secs(10), |app| app.is_signed_in())
             .await
     );
-    h.update(tern::app::Message::Worker(vec![Event::Crashed {
-        restarting: false,
-    }]));
+    h.update(tern::app::Message::Worker(
+        alice,
+        vec![Event::Crashed { restarting: false }],
+    ));
     h.settle().await;
     assert!(h.shows(
         "Tern's connection keeps stopping on a bug, so it stays offline until Tern is restarted. Your messages are safe; please report this with the log."
@@ -1164,14 +1173,15 @@ async fn thousands_of_chats_scroll_to_the_oldest() {
         }
         store.flush().unwrap();
     }
-    let mut h = Harness::new(Flags {
+    let mut h = Harness::started(Flags {
         profile,
         trust: Trust::from_pem_file(&server.ca()).unwrap(),
         open: None,
         launched: Instant::now(),
         instance: None,
         credentials: false,
-    });
+    })
+    .await;
     sign_in(&mut h, &server, "alice@localhost", "alicepass");
     assert!(
         h.pump_until(Duration::from_secs(10), |app| app.is_signed_in())
@@ -1211,4 +1221,95 @@ async fn thousands_of_chats_scroll_to_the_oldest() {
         "the oldest chat is not built at the end of the list"
     );
     assert!(!h.shows(&newest), "the top of the list is still built");
+}
+
+/// The window paints before the configuration and the history are open:
+/// a history another Tern still holds (sled's file lock, waited for up to
+/// two seconds) or one being migrated holds up the first frames' content,
+/// never the UI thread. Before, `App::new` itself waited for the lock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_window_paints_while_the_history_waits_for_its_lock() {
+    use_tiny_skia();
+    tern::i18n::select(&["en".parse().unwrap()]);
+    let profile_dir = tempfile::tempdir().unwrap();
+    let flags = || Flags {
+        profile: Profile::at(profile_dir.path()),
+        trust: Trust::system(),
+        open: None,
+        launched: Instant::now(),
+        instance: None,
+        credentials: false,
+    };
+    let held = tern::store::Store::open(&Profile::at(profile_dir.path()).history_dir()).unwrap();
+    let mut h = Harness::new(flags());
+    assert!(h.app.is_opening());
+    assert!(h.shows("Opening your history…"));
+    // The other holder lets go within the wait: this Tern opens the history.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(h.app.is_opening());
+    drop(held);
+    assert!(
+        h.pump_until(Duration::from_secs(10), |app| !app.is_opening())
+            .await
+    );
+    assert!(h.shows("Sign in with your XMPP (Jabber) account"));
+    drop(h);
+    // One that never lets go: the window says so instead of hanging.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let _held = tern::store::Store::open(&Profile::at(profile_dir.path()).history_dir()).unwrap();
+    let mut h = Harness::new(flags());
+    assert!(h.shows("Opening your history…"));
+    assert!(
+        h.pump_until(Duration::from_secs(10), |app| !app.is_opening())
+            .await
+    );
+    assert!(h.shows(
+        "This profile is already open in another Tern window. Close it, or start Tern with another --profile."
+    ));
+}
+
+/// Events carry their account: a worker's batch for an account that is not
+/// the signed-in one (a worker outliving a sign-out) changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_for_another_account_are_not_shown() {
+    use_tiny_skia();
+    tern::i18n::select(&["en".parse().unwrap()]);
+    let server = Prosody::start_with_roster(
+        &[("alice", "alicepass"), ("bob", "bobpass")],
+        &prosody::alice_and_bob(),
+    );
+    let profile_dir = tempfile::tempdir().unwrap();
+    let mut h = alice_signed_in(&server, Profile::at(profile_dir.path())).await;
+    h.settle().await;
+    let stray = tern::conversation::Message {
+        conversation: tern::conversation::Id::chat_of("mallory@localhost", "bob@localhost")
+            .unwrap(),
+        id: "x1".into(),
+        direction: tern::conversation::Direction::In,
+        body: "not for alice".into(),
+        time: chrono::Utc::now(),
+        state: tern::conversation::Delivery::Received,
+        error: None,
+        archive_id: None,
+        other_device: false,
+        attachment: false,
+        encryption: None,
+    };
+    h.update(tern::app::Message::Worker(
+        "mallory@localhost".parse().unwrap(),
+        vec![Event::Messages(vec![stray.clone()])],
+    ));
+    h.settle().await;
+    assert!(!h.shows("not for alice"));
+    // The same batch from alice's worker is shown: the test can fail.
+    h.update(tern::app::Message::Worker(
+        "alice@localhost".parse().unwrap(),
+        vec![Event::Messages(vec![tern::conversation::Message {
+            conversation: tern::conversation::Id::chat_of("alice@localhost", "bob@localhost")
+                .unwrap(),
+            ..stray
+        }])],
+    ));
+    h.settle().await;
+    assert!(h.shows("not for alice"));
 }

@@ -1,4 +1,5 @@
 app-name = Tern
+app-opening = Opening your history…
 
 ## Sign-in
 login-subtitle = Sign in with your XMPP (Jabber) account

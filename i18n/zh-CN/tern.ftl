@@ -1,4 +1,5 @@
 app-name = Tern
+app-opening = 正在打开聊天记录…
 
 ## Sign-in
 login-subtitle = 使用你的 XMPP（Jabber）账号登录

@@ -26,17 +26,17 @@ impl Hash for Seed {
     }
 }
 
-/// The account's worker, as batches of events.
-pub fn subscription(seed: Seed) -> Subscription<Vec<Event>> {
+/// The account's worker, as batches of events, each with its account.
+pub fn subscription(seed: Seed) -> Subscription<(BareJid, Vec<Event>)> {
     Subscription::run_with(seed, run)
 }
 
-fn run(seed: &Seed) -> impl Stream<Item = Vec<Event>> + use<> {
+fn run(seed: &Seed) -> impl Stream<Item = (BareJid, Vec<Event>)> + use<> {
     let seed = seed.clone();
     iced::stream::channel(64, async move |mut output| {
         // The worker runs as its own task: a slow UI delays only this forwarding
         // loop, never the worker's keep-alives. Its handle arrives in `Ready`.
-        let (_, mut events) = xmpp::spawn(seed.account, seed.store);
+        let (_, mut events) = xmpp::spawn(seed.account.clone(), seed.store);
         while let Some(first) = events.recv().await {
             // Everything that queued up while the UI was busy goes in one update.
             let mut batch = vec![first];
@@ -46,7 +46,7 @@ fn run(seed: &Seed) -> impl Stream<Item = Vec<Event>> + use<> {
                     Err(_) => break,
                 }
             }
-            if output.send(batch).await.is_err() {
+            if output.send((seed.account.clone(), batch)).await.is_err() {
                 break;
             }
         }

@@ -46,6 +46,18 @@ impl Harness {
         h
     }
 
+    /// A Tern whose configuration and history have opened (they open off
+    /// the UI thread, so the first frames show neither).
+    pub async fn started(flags: Flags) -> Self {
+        let mut h = Self::new(flags);
+        assert!(
+            h.pump_until(Duration::from_secs(10), |app| !app.is_opening())
+                .await,
+            "the profile did not open"
+        );
+        h
+    }
+
     fn run_task(&self, task: Task<Message>) {
         let Some(mut stream) = iced_test::runtime::task::into_stream(task) else {
             return;
