@@ -43,8 +43,10 @@ pub struct App {
     launched: std::time::Instant,
     /// Whether the window has focus (kept here: the chat screen may come later).
     focused: bool,
-    /// Whether the first roster of this run was shown (for the start-up log line).
+    /// Whether the first roster of this run was shown, and the first
+    /// sign-in done (for the start-up log lines).
     roster_shown: bool,
+    online_logged: bool,
     instance: Option<crate::instance::Incoming>,
     notifications: crate::notification::Policy,
     credentials: bool,
@@ -179,6 +181,7 @@ impl App {
             launched: flags.launched,
             focused: true,
             roster_shown: false,
+            online_logged: false,
             instance: flags.instance,
             notifications: Config::default().notifications.policy(),
             credentials: flags.credentials,
@@ -980,6 +983,13 @@ impl App {
     }
 
     fn on_connection(&mut self, state: ConnectionState) -> Task<Message> {
+        if matches!(state, ConnectionState::Online { .. }) && !self.online_logged {
+            self.online_logged = true;
+            tracing::info!(
+                "signed in {:.0} ms after launch",
+                self.launched.elapsed().as_secs_f64() * 1e3
+            );
+        }
         match &mut self.screen {
             Screen::Login(form) => match state {
                 ConnectionState::Online { .. } => {
