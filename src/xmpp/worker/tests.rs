@@ -1,0 +1,677 @@
+//! The worker's handlers, driven without a server.
+
+use std::time::SystemTime;
+
+use super::archive::{ARCHIVE_PAGE, CATCH_UP_BACKOFF, CATCH_UP_RETRIES};
+use super::contacts::{MAX_ASKERS, MAX_STATUS_CHARS};
+use super::incoming::{content, is_attachment};
+use super::iq::on_iq_get;
+use super::*;
+
+#[test]
+fn a_suspend_is_told_from_normal_ticks_and_clock_changes() {
+    let (mono, wall) = (Instant::now(), SystemTime::now());
+    let mut wake = Wake::new(mono, wall);
+    // Both clocks ran 5 s: awake all along.
+    let (mono, wall) = (mono + WAKE_CHECK, wall + WAKE_CHECK);
+    assert!(!wake.woke(mono, wall));
+    // 5 s of running, 2 h on the wall: the lid was closed.
+    let (mono, wall) = (mono + WAKE_CHECK, wall + Duration::from_secs(7200));
+    assert!(wake.woke(mono, wall));
+    // The next tick compares with the wake-up, not the old reading.
+    let (mono, wall) = (mono + WAKE_CHECK, wall + WAKE_CHECK);
+    assert!(!wake.woke(mono, wall));
+    // A late tick (busy runtime) is not a suspend.
+    let (mono, wall) = (mono + Duration::from_secs(8), wall + Duration::from_secs(8));
+    assert!(!wake.woke(mono, wall));
+    // The clock set back an hour: not a suspend, and no panic.
+    let (mono, wall) = (mono + WAKE_CHECK, wall - Duration::from_secs(3600));
+    assert!(!wake.woke(mono, wall));
+}
+
+use tokio_xmpp::parsers::forwarding::Forwarded;
+use tokio_xmpp::parsers::rsm::{First, SetResult};
+
+const ALICE: &str = "alice@example.org";
+
+fn test_worker() -> (Worker, mpsc::UnboundedReceiver<Event>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let (events, receiver) = mpsc::unbounded_channel();
+    let (_, commands) = mpsc::unbounded_channel();
+    let mut worker = Worker::new(
+        ALICE.parse().unwrap(),
+        store,
+        events,
+        Commands::new(commands),
+    );
+    // As a new session does (see the `Ev::Reset` arm).
+    worker.session = worker.store.mark().ok();
+    worker.stanza_ids = true;
+    (worker, receiver, dir)
+}
+
+fn jid(s: &str) -> Jid {
+    s.parse().unwrap()
+}
+
+/// The archive query among `stanzas`: its IQ id and the query.
+fn query_in(stanzas: &[Stanza]) -> (String, ArchiveQuery) {
+    stanzas
+        .iter()
+        .find_map(|s| match s {
+            Stanza::Iq(Iq::Set { id, payload, .. }) if payload.is("query", ns::MAM) => {
+                Some((id.clone(), ArchiveQuery::try_from(payload.clone()).unwrap()))
+            }
+            _ => None,
+        })
+        .expect("an archive query")
+}
+
+fn chat(from: &str, id: &str, body: &str) -> Message {
+    let mut m = Message::chat(Some(jid(ALICE))).with_body(Lang::new(), body.into());
+    m.from = Some(jid(from));
+    m.id = Some(Id(id.into()));
+    m
+}
+
+/// A live message as our server routes it, with its stanza-id.
+fn live(from: &str, id: &str, body: &str, archive_id: &str) -> Message {
+    let mut m = chat(from, id, body);
+    m.payloads.push(
+        StanzaId {
+            id: archive_id.into(),
+            by: jid(ALICE),
+        }
+        .into(),
+    );
+    m
+}
+
+/// One archived message from carol, as the archive sends it for `query`.
+fn archived(query: &ArchiveQuery, n: usize) -> Message {
+    let stamp = chrono::DateTime::parse_from_rfc3339("2026-11-30T10:00:00Z").unwrap()
+        + chrono::Duration::seconds(i64::try_from(n).unwrap());
+    let result = ArchiveResult {
+        id: format!("a-{n:04}"),
+        queryid: query.queryid.clone(),
+        forwarded: Forwarded {
+            delay: Some(Delay {
+                from: None,
+                stamp: tokio_xmpp::parsers::date::DateTime(stamp),
+                data: None,
+            }),
+            message: chat(
+                "carol@example.org/phone",
+                &format!("c{n}"),
+                &format!("carol {n:04}"),
+            ),
+        },
+    };
+    let mut m = Message::new(Some(jid("alice@example.org/tern")));
+    m.payloads.push(result.into());
+    m
+}
+
+fn fin(complete: bool, first: usize, last: usize) -> Option<tokio_xmpp::minidom::Element> {
+    Some(
+        Fin {
+            complete,
+            set: SetResult {
+                first: Some(First {
+                    index: None,
+                    item: format!("a-{first:04}"),
+                }),
+                last: Some(format!("a-{last:04}")),
+                count: None,
+            },
+        }
+        .into(),
+    )
+}
+
+fn answer(id: &str, from: Option<&str>, payload: Option<tokio_xmpp::minidom::Element>) -> Iq {
+    Iq::Result {
+        from: from.map(jid),
+        to: None,
+        id: id.into(),
+        payload,
+    }
+}
+
+fn refusal(id: &str, from: Option<&str>) -> Iq {
+    Iq::Error {
+        from: from.map(jid),
+        to: None,
+        id: id.into(),
+        error: StanzaError::new(
+            ErrorType::Wait,
+            DefinedCondition::InternalServerError,
+            "en",
+            "",
+        ),
+        payload: None,
+    }
+}
+
+/// The `start` of an archive query's form.
+fn form_start(query: &ArchiveQuery) -> Option<String> {
+    let form = query.form.as_ref()?;
+    let field = form
+        .fields
+        .iter()
+        .find(|f| f.var.as_deref() == Some("start"))?;
+    field.values.first().cloned()
+}
+
+fn position(worker: &Worker) -> Option<ArchivePosition> {
+    worker.store.archive_position(ALICE).unwrap()
+}
+
+fn carol_bodies(worker: &Worker) -> Vec<String> {
+    let page = worker
+        .store
+        .page(
+            &crate::conversation::Id::chat_of(ALICE, "carol@example.org").unwrap(),
+            None,
+            10_000,
+        )
+        .unwrap();
+    page.records.into_iter().map(|r| r.body).collect()
+}
+
+/// Starts a catch-up from `a-0000` and stores its first page (1..=100).
+async fn first_page(worker: &mut Worker, pending: &mut Requests<Pending>) -> String {
+    worker.store.set_archive_cursor(ALICE, "a-0000").unwrap();
+    worker.defer_live = true;
+    let (iq, query) = query_in(&worker.start_catch_up(pending, true));
+    assert_eq!(query.set.as_ref().unwrap().after.as_deref(), Some("a-0000"));
+    for n in 1..=100 {
+        worker.on_message(archived(&query, n));
+    }
+    let (_, next) = worker.on_iq(answer(&iq, None, fin(false, 1, 100)), pending);
+    worker.settle().await;
+    assert_eq!(
+        position(worker),
+        Some(ArchivePosition::After("a-0100".into()))
+    );
+    let (iq, query) = query_in(&next);
+    assert_eq!(query.set.as_ref().unwrap().after.as_deref(), Some("a-0100"));
+    iq
+}
+
+/// An honest server error in mid catch-up: what was fetched stays, the
+/// position stays after it, live messages show but do not move it, and the
+/// catch-up resumes from there later with a new query.
+#[tokio::test]
+async fn a_catch_up_refused_midway_keeps_its_position_and_resumes() {
+    let (mut worker, _events, _dir) = test_worker();
+    let mut pending = Requests::new(worker.account.clone());
+    let page_2 = first_page(&mut worker, &mut pending).await;
+    // A live message during the catch-up waits for it.
+    worker.on_message(live("bob@example.org/x", "b1", "live during", "s-1"));
+    assert!(
+        worker
+            .store
+            .page(
+                &crate::conversation::Id::chat_of(ALICE, "bob@example.org").unwrap(),
+                None,
+                10
+            )
+            .unwrap()
+            .records
+            .is_empty()
+    );
+    // A contact's forgery of the archive's refusal changes nothing.
+    worker.on_iq(refusal(&page_2, Some("bob@example.org/x")), &mut pending);
+    assert!(worker.catch_up.is_some());
+    // The server's own refusal ends it.
+    worker.on_iq(refusal(&page_2, None), &mut pending);
+    assert!(worker.catch_up.is_none());
+    assert!(worker.catch_up_retry.is_some());
+    // Live messages are let through, and shown...
+    worker.on_message(live("bob@example.org/x", "b2", "live after", "s-2"));
+    worker.settle().await;
+    let bob = worker
+        .store
+        .page(
+            &crate::conversation::Id::chat_of(ALICE, "bob@example.org").unwrap(),
+            None,
+            10,
+        )
+        .unwrap()
+        .records;
+    assert_eq!(bob.len(), 2);
+    // ...but the position stays where the stored pages end.
+    assert_eq!(
+        position(&worker),
+        Some(ArchivePosition::After("a-0100".into()))
+    );
+    // Not retried before its time; then from the position, with a new query id.
+    assert!(
+        worker
+            .retry_catch_up(&mut pending, Instant::now())
+            .is_empty()
+    );
+    let retry = worker.retry_catch_up(&mut pending, Instant::now() + CATCH_UP_BACKOFF);
+    let (iq, query) = query_in(&retry);
+    assert_eq!(query.set.as_ref().unwrap().after.as_deref(), Some("a-0100"));
+    // Live messages no longer wait for it.
+    worker.on_message(live("bob@example.org/x", "b3", "live during retry", "s-3"));
+    assert_eq!(
+        worker
+            .store
+            .page(
+                &crate::conversation::Id::chat_of(ALICE, "bob@example.org").unwrap(),
+                None,
+                10
+            )
+            .unwrap()
+            .records
+            .len(),
+        3
+    );
+    for n in 101..=150 {
+        worker.on_message(archived(&query, n));
+    }
+    worker.on_iq(answer(&iq, None, fin(true, 101, 150)), &mut pending);
+    worker.settle().await;
+    assert!(worker.catch_up_retry.is_none());
+    assert_eq!(
+        position(&worker),
+        Some(ArchivePosition::After("a-0150".into()))
+    );
+    let expected: Vec<String> = (1..=150).map(|n| format!("carol {n:04}")).collect();
+    assert_eq!(carol_bodies(&worker), expected);
+    // Caught up: live messages move the position again.
+    worker.on_message(live("bob@example.org/x", "b4", "live when synced", "s-4"));
+    worker.settle().await;
+    assert_eq!(
+        position(&worker),
+        Some(ArchivePosition::After("s-4".into()))
+    );
+}
+
+/// Every other way a catch-up ends early keeps the position and retries.
+#[tokio::test]
+async fn a_catch_up_ending_early_in_any_way_keeps_its_position() {
+    for case in ["no fin", "same last", "no answer"] {
+        let (mut worker, _events, _dir) = test_worker();
+        let mut pending = Requests::new(worker.account.clone());
+        let page_2 = first_page(&mut worker, &mut pending).await;
+        match case {
+            "no fin" => {
+                worker.on_iq(answer(&page_2, None, None), &mut pending);
+            }
+            "same last" => {
+                // An incomplete page that ends where it began: asking again
+                // would loop forever.
+                worker.on_iq(answer(&page_2, None, fin(false, 100, 100)), &mut pending);
+            }
+            _ => {
+                assert!(pending.expired(Instant::now()).is_empty());
+                for request in pending.expired(Instant::now() + REPLY_TIMEOUT) {
+                    worker.on_no_answer(request, &mut pending);
+                }
+            }
+        }
+        worker.on_message(live("bob@example.org/x", "b1", "live", "s-1"));
+        worker.settle().await;
+        assert!(worker.catch_up.is_none(), "{case}");
+        assert!(worker.catch_up_retry.is_some(), "{case}");
+        assert_eq!(
+            position(&worker),
+            Some(ArchivePosition::After("a-0100".into())),
+            "{case}"
+        );
+        assert_eq!(carol_bodies(&worker).len(), 100, "{case}");
+    }
+}
+
+/// A server streaming far more results into one page than were asked
+/// for: no more than a page of them is held or stored, and the page is
+/// not believed (the position stays, the catch-up is tried again later).
+#[tokio::test]
+async fn an_archive_page_larger_than_asked_for_is_not_believed() {
+    for forward in [true, false] {
+        let (mut worker, _events, _dir) = test_worker();
+        let mut pending = Requests::new(worker.account.clone());
+        if forward {
+            worker.store.set_archive_cursor(ALICE, "a-0000").unwrap();
+        }
+        worker.defer_live = true;
+        let (iq, query) = query_in(&worker.start_catch_up(&mut pending, true));
+        for n in 1..=5_000 {
+            worker.on_message(archived(&query, n));
+        }
+        let held: usize = worker
+            .catch_up
+            .as_ref()
+            .unwrap()
+            .pages
+            .iter()
+            .map(Vec::len)
+            .sum();
+        assert!(held <= ARCHIVE_PAGE, "{held} results held in memory");
+        worker.on_iq(answer(&iq, None, fin(false, 1, 5_000)), &mut pending);
+        worker.settle().await;
+        assert!(worker.catch_up.is_none(), "forward: {forward}");
+        assert!(worker.catch_up_retry.is_some(), "forward: {forward}");
+        assert_eq!(
+            carol_bodies(&worker).len(),
+            ARCHIVE_PAGE,
+            "forward: {forward}"
+        );
+        if forward {
+            assert_eq!(
+                position(&worker),
+                Some(ArchivePosition::After("a-0000".into()))
+            );
+        }
+    }
+}
+
+/// Retries are bounded per session, and back off.
+#[tokio::test]
+async fn catch_up_retries_back_off_and_stop() {
+    let (mut worker, _events, _dir) = test_worker();
+    let mut pending = Requests::new(worker.account.clone());
+    let mut iq = first_page(&mut worker, &mut pending).await;
+    let mut waits = Vec::new();
+    for _ in 0..CATCH_UP_RETRIES {
+        worker.on_iq(refusal(&iq, None), &mut pending);
+        let at = worker.catch_up_retry.as_ref().expect("a retry").at;
+        let wait = at.saturating_duration_since(Instant::now()).as_secs_f64();
+        waits.push(wait.round() as u64);
+        iq = query_in(&worker.retry_catch_up(&mut pending, at)).0;
+    }
+    worker.on_iq(refusal(&iq, None), &mut pending);
+    assert!(
+        worker.catch_up_retry.is_none(),
+        "given up until the next session"
+    );
+    assert_eq!(waits, [5, 10, 20, 40, 80, 160, 300, 300]);
+    assert_eq!(
+        position(&worker),
+        Some(ArchivePosition::After("a-0100".into()))
+    );
+}
+
+/// XEP-0359 §4: a stanza-id is believed only when the server announced
+/// that it stamps them, and only when it names our own account.
+#[test]
+fn stanza_ids_are_believed_only_from_our_server_when_announced() {
+    let (mut worker, _events, _dir) = test_worker();
+    worker.synced = true;
+    let mut by_other = chat("bob@example.org/x", "b0", "claims another's id");
+    by_other.payloads.push(
+        StanzaId {
+            id: "s-evil".into(),
+            by: jid("bob@example.org"),
+        }
+        .into(),
+    );
+    worker.on_message(by_other);
+    worker.stanza_ids = false;
+    worker.on_message(live("bob@example.org/x", "b1", "not announced", "s-1"));
+    worker.stanza_ids = true;
+    worker.on_message(live("bob@example.org/x", "b2", "announced", "s-2"));
+    let records = worker
+        .store
+        .page(
+            &crate::conversation::Id::chat_of(ALICE, "bob@example.org").unwrap(),
+            None,
+            10,
+        )
+        .unwrap()
+        .records;
+    let ids: Vec<_> = records.iter().map(|r| r.archive_id.as_deref()).collect();
+    assert_eq!(ids, vec![None, None, Some("s-2")]);
+}
+
+/// An empty archive at a first sign-in is remembered as a time, so the
+/// next sign-in takes everything since (not a first sign-in's window).
+#[tokio::test]
+async fn an_empty_first_archive_is_remembered_as_a_start_time() {
+    let (mut worker, _events, _dir) = test_worker();
+    let mut pending = Requests::new(worker.account.clone());
+    let (iq, query) = query_in(&worker.start_catch_up(&mut pending, true));
+    let start = form_start(&query);
+    let empty = Fin {
+        complete: true,
+        set: SetResult {
+            first: None,
+            last: None,
+            count: Some(0),
+        },
+    };
+    worker.on_iq(answer(&iq, None, Some(empty.into())), &mut pending);
+    worker.settle().await;
+    let Some(ArchivePosition::Since(since)) = position(&worker) else {
+        panic!("{:?}", position(&worker));
+    };
+    assert_eq!(
+        Some(since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        start
+    );
+    // The next catch-up goes forward from that time.
+    let (_, next) = query_in(&worker.start_catch_up(&mut pending, true));
+    assert!(next.set.as_ref().unwrap().after.is_none());
+    assert!(
+        next.set.as_ref().unwrap().before.is_none(),
+        "forward, not backward"
+    );
+    let next_start = form_start(&next);
+    assert_eq!(next_start, start);
+}
+
+/// Every feature we announce has a handler behind it.
+#[test]
+fn every_feature_has_a_handler() {
+    let (mut worker, _events, _dir) = test_worker();
+    let get = |payload: tokio_xmpp::minidom::Element| {
+        let (_, replies) = on_iq_get(Some(jid("bob@example.org/x")), "q".into(), payload, true);
+        match replies.into_iter().next() {
+            Some(Stanza::Iq(Iq::Result { payload, .. })) => payload,
+            other => panic!("not answered: {other:?}"),
+        }
+    };
+    for feature in features::FEATURES {
+        match *feature {
+            ns::DISCO_INFO => {
+                let info = get(DiscoInfoQuery { node: None }.into()).unwrap();
+                let info = DiscoInfoResult::try_from(info).unwrap();
+                assert_eq!(info.features.len(), features::FEATURES.len());
+            }
+            ns::CAPS => {
+                let presence = worker.own_presence();
+                let caps = presence
+                    .payloads
+                    .iter()
+                    .find_map(|p| tokio_xmpp::parsers::caps::Caps::try_from(p.clone()).ok())
+                    .expect("caps in our presence");
+                // What a client asks for after reading our presence.
+                use base64::Engine;
+                let node = format!(
+                    "{}#{}",
+                    caps.node,
+                    base64::engine::general_purpose::STANDARD.encode(&caps.ver)
+                );
+                assert_eq!(node, features::caps_node());
+                let info = get(DiscoInfoQuery {
+                    node: Some(node.clone()),
+                }
+                .into())
+                .unwrap();
+                assert_eq!(DiscoInfoResult::try_from(info).unwrap().node, Some(node));
+                let (_, replies) = on_iq_get(
+                    None,
+                    "q".into(),
+                    DiscoInfoQuery {
+                        node: Some("other#node".into()),
+                    }
+                    .into(),
+                    true,
+                );
+                assert!(matches!(
+                    replies.first(),
+                    Some(Stanza::Iq(Iq::Error { .. }))
+                ));
+            }
+            ns::PING => {
+                get(tokio_xmpp::parsers::ping::Ping.into());
+            }
+            ns::VERSION => {
+                let version = get(tokio_xmpp::parsers::version::VersionQuery.into()).unwrap();
+                let version =
+                    tokio_xmpp::parsers::version::VersionResult::try_from(version).unwrap();
+                assert_eq!(version.name, "Tern");
+            }
+            ns::RECEIPTS => {
+                worker.contacts.insert("bob@example.org".parse().unwrap());
+                let mut asks = chat("bob@example.org/x", "r1", "receipt please");
+                asks.payloads.push(ReceiptRequest.into());
+                let (_, replies) = worker.on_message(asks);
+                let receipt = match replies.first() {
+                    Some(Stanza::Message(m)) => m.clone(),
+                    other => panic!("no receipt: {other:?}"),
+                };
+                assert!(
+                    receipt
+                        .payloads
+                        .iter()
+                        .any(|p| p.is("received", ns::RECEIPTS))
+                );
+            }
+            ns::OOB => {
+                let url = "https://files.example.org/a.png";
+                let mut shared = chat("bob@example.org/x", "f1", url);
+                shared.payloads.push(
+                    Oob {
+                        url: url.into(),
+                        desc: None,
+                    }
+                    .into(),
+                );
+                assert!(is_attachment(&mut shared, url));
+            }
+            other => panic!("{other} is announced but no test shows its handler"),
+        }
+    }
+}
+
+/// What Gajim, Dino, Conversations and Monal send encrypted, as Tern
+/// must take it: marked, with the fallback kept, and key transport ignored.
+#[test]
+fn encrypted_messages_are_marked_and_key_transport_ignored() {
+    let parse = |xml: &str| -> Message {
+        let xml = xml.replacen("<message", "<message xmlns='jabber:client'", 1);
+        Message::try_from(xml.parse::<tokio_xmpp::minidom::Element>().unwrap()).unwrap()
+    };
+    let conversations = parse(
+        "<message type='chat' from='bob@example.org/c' to='alice@example.org' id='m1'>\
+         <encrypted xmlns='eu.siacs.conversations.axolotl'><header sid='1'><key rid='2'>a2V5</key><iv>aXY=</iv></header><payload>cGF5bG9hZA==</payload></encrypted>\
+         <body>I sent you an OMEMO encrypted message but your client doesn’t seem to support that.</body>\
+         <encryption xmlns='urn:xmpp:eme:0' namespace='eu.siacs.conversations.axolotl'/></message>",
+    );
+    let (body, kind) = content(&conversations).unwrap();
+    assert_eq!(kind, Some(Encryption::Omemo));
+    assert!(body.starts_with("I sent you an OMEMO"));
+    let omemo2 = parse(
+        "<message type='chat' from='bob@example.org/d' to='alice@example.org' id='m2'>\
+         <encrypted xmlns='urn:xmpp:omemo:2'><header sid='1'><keys jid='alice@example.org'><key rid='2'>a2V5</key></keys></header><payload>cGF5bG9hZA==</payload></encrypted></message>",
+    );
+    assert_eq!(
+        content(&omemo2),
+        Some((String::new(), Some(Encryption::Omemo2)))
+    );
+    let key_transport = parse(
+        "<message type='chat' from='bob@example.org/d' to='alice@example.org' id='m3'>\
+         <encrypted xmlns='eu.siacs.conversations.axolotl'><header sid='1'><key rid='2'>a2V5</key><iv>aXY=</iv></header></encrypted></message>",
+    );
+    assert_eq!(content(&key_transport), None);
+    let openpgp = parse(
+        "<message type='chat' from='bob@example.org/g' to='alice@example.org' id='m4'>\
+         <openpgp xmlns='urn:xmpp:openpgp:0'>QmFzZTY0</openpgp><body>[This message is *encrypted* with OpenPGP (See :XEP:`27`]</body></message>",
+    );
+    assert_eq!(content(&openpgp).unwrap().1, Some(Encryption::Openpgp));
+    let legacy = parse(
+        "<message type='chat' from='bob@example.org/g' to='alice@example.org' id='m5'>\
+         <body>This message is encrypted.</body><x xmlns='jabber:x:encrypted'>LS0t</x></message>",
+    );
+    assert_eq!(content(&legacy).unwrap().1, Some(Encryption::LegacyPgp));
+    let plain = parse(
+        "<message type='chat' from='bob@example.org/g' to='alice@example.org' id='m6'><body>hi</body></message>",
+    );
+    assert_eq!(content(&plain), Some(("hi".into(), None)));
+
+    // Through the inbound path: stored marked, fallback kept.
+    let (mut worker, _events, _dir) = test_worker();
+    worker.synced = true;
+    worker.on_message(conversations);
+    let records = worker
+        .store
+        .page(
+            &crate::conversation::Id::chat_of(ALICE, "bob@example.org").unwrap(),
+            None,
+            10,
+        )
+        .unwrap()
+        .records;
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].encryption, Some(Encryption::Omemo));
+    assert!(records[0].body.starts_with("I sent you an OMEMO"));
+    let conversation = &worker.store.conversations(ALICE).unwrap()[0];
+    assert!(conversation.last_encrypted);
+}
+
+/// A window reaching past the calendar (a hand-edited config: 4 billion
+/// days) starts a first catch-up, not a panic.
+#[test]
+fn presence_floods_stay_bounded() {
+    let (mut worker, mut events, _dir) = test_worker();
+    worker.contacts.insert("bob@example.org".parse().unwrap());
+    let mut told = 0;
+    let count = |events: &mut mpsc::UnboundedReceiver<Event>| {
+        let mut n = 0;
+        while events.try_recv().is_ok() {
+            n += 1;
+        }
+        n
+    };
+    // 10,000 strangers ask to subscribe, each twice: 100 reach the UI.
+    for n in 0..20_000 {
+        let mut ask = Presence::new(PresenceType::Subscribe);
+        ask.from = Some(jid(&format!("stranger{}@spam.example", n % 10_000)));
+        worker.on_presence(ask);
+    }
+    told += count(&mut events);
+    assert_eq!(told, MAX_ASKERS);
+    // Strangers' presences, from many resources: none kept or told.
+    for n in 0..10_000 {
+        let mut p = Presence::new(PresenceType::None);
+        p.from = Some(jid(&format!("stranger@spam.example/r{n}")));
+        worker.on_presence(p);
+    }
+    assert_eq!(count(&mut events), 0);
+    // A contact's status of a million characters is cut.
+    let mut p = Presence::new(PresenceType::None);
+    p.from = Some(jid("bob@example.org/phone"));
+    p.set_status("", "x".repeat(1_000_000));
+    worker.on_presence(p);
+    match events.try_recv() {
+        Ok(Event::Presence { status, .. }) => {
+            assert_eq!(status.map(|s| s.chars().count()), Some(MAX_STATUS_CHARS))
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn an_absurd_window_does_not_panic() {
+    let (mut worker, _events, _dir) = test_worker();
+    let mut pending = Requests::new(worker.account.clone());
+    worker.window.days = u32::MAX;
+    let (_, query) = query_in(&worker.start_catch_up(&mut pending, true));
+    assert!(query.form.is_some());
+}
