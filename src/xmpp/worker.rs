@@ -9,6 +9,7 @@
 //! This module is the session and its transport: connecting, the event
 //! loop, reconnection, suspend and resume, and handing each stanza to the
 //! module for its concern, whose handlers return the stanzas to send:
+//! - `commands`: the UI's commands, one path offline and in a session;
 //! - `outbox`: our messages, stored before they are sent, and their delivery states;
 //! - `incoming`: the one path from a received message to the history (live, carbons);
 //! - `archive`: catch-up from the server's archive and older pages (XEP-0313);
@@ -18,6 +19,7 @@
 //! - `inbound`: the inbound path driven by raw bytes, for the fuzz targets.
 
 mod archive;
+mod commands;
 mod contacts;
 pub mod inbound;
 mod incoming;
@@ -67,6 +69,7 @@ use super::{
 };
 use crate::store::{ArchivePosition, Delivery, Encryption, NewMessage, Record, Store};
 use archive::{CatchUp, CatchUpRetry, OlderFetch, Paging};
+use commands::{Flow, InSession};
 use contacts::{contact, contact_stanzas};
 use incoming::AfterFlush;
 use outbox::{FULL_QUEUE_PAUSE, Unconfirmed};
@@ -303,48 +306,18 @@ impl Worker {
     async fn idle(&mut self, last: &mut Option<Settings>) -> Option<(Settings, bool)> {
         loop {
             let command = self.commands.recv().await?;
-            match command {
-                Command::Connect {
-                    settings,
-                    interactive,
-                } => return Some((*settings, interactive)),
-                Command::RetryNow => {
+            match self.on_command(command, None) {
+                Flow::Connect(settings, interactive) => return Some((*settings, interactive)),
+                Flow::RetryNow => {
                     if let Some(settings) = last.clone() {
                         return Some((settings, true));
                     }
                 }
                 // Already offline; said again so that a quitting app need not wait.
-                Command::Disconnect => {
+                Flow::Disconnect => {
                     self.emit(Event::Connection(ConnectionState::Offline(None)));
                 }
-                Command::AddContact { .. } | Command::AnswerSubscription { .. } => {
-                    tracing::info!("contact change ignored while offline");
-                }
-                Command::SetPresence(p) => self.presence = p,
-                // Stored in the outbox: sent on the next sign-in.
-                Command::SendMessage { to, body } => {
-                    self.accept_message(to, body, false);
-                }
-                Command::ShareFile { to, url } => {
-                    self.accept_message(to, url, true);
-                }
-                Command::Retry { peer, id } => {
-                    self.retry(&peer, &id);
-                }
-                Command::RequestSlot { id, .. } => {
-                    self.emit(Event::Slot {
-                        id,
-                        result: Err(SlotError::Offline),
-                    });
-                }
-                // The archive is on the server: nothing to fetch offline.
-                Command::FetchOlder { peer, .. } => {
-                    self.emit(Event::History {
-                        peer,
-                        records: vec![],
-                        more: true,
-                    });
-                }
+                Flow::Stay => {}
             }
         }
     }
@@ -586,61 +559,22 @@ impl Worker {
                 }
                 command = self.commands.recv() => match command {
                     None => break End::Stop,
-                    Some(Command::Connect { settings, interactive }) => break End::Idle(Some((*settings, interactive))),
-                    Some(Command::RetryNow) => retry.notify_one(),
-                    Some(Command::Disconnect) => {
-                        if bound.is_some() {
-                            // Best effort: the stream closes right after.
-                            let _ = stream.send(Box::new(Presence::unavailable().into())).now_or_never();
-                        }
-                        // Offline is said once the stream is closed (below): a
-                        // quitting app waits for it before it exits.
-                        signed_off = true;
-                        break End::Idle(None);
-                    }
-                    Some(Command::SetPresence(presence)) => {
-                        self.presence = presence;
-                        if bound.is_some() {
-                            self.outq.push_back(Box::new(self.own_presence().into()));
-                        }
-                    }
-                    Some(command @ (Command::SendMessage { .. } | Command::ShareFile { .. })) => {
-                        let accepted = match command {
-                            Command::SendMessage { to, body } => self.accept_message(to, body, false),
-                            Command::ShareFile { to, url } => self.accept_message(to, url, true),
-                            _ => None,
-                        };
-                        // Behind what waits already; offline, the outbox has it for the next session.
-                        if let Some(record) = accepted && bound.is_some() {
-                            sendq.push_back(record);
-                        }
-                    }
-                    Some(Command::Retry { peer, id }) => {
-                        if let Some(record) = self.retry(&peer, &id) && bound.is_some() {
-                            sendq.push_back(record);
-                        }
-                    }
-                    Some(Command::RequestSlot { id, name, size, content_type }) => {
-                        if bound.is_some() {
-                            for stanza in self.request_slot(id, name, size, content_type, &mut pending) {
-                                self.outq.push_back(Box::new(stanza));
+                    Some(command) => {
+                        let session = InSession { bound: bound.is_some(), pending: &mut pending, sendq: &mut sendq };
+                        match self.on_command(command, Some(session)) {
+                            Flow::Connect(settings, interactive) => break End::Idle(Some((*settings, interactive))),
+                            Flow::RetryNow => retry.notify_one(),
+                            Flow::Disconnect => {
+                                if bound.is_some() {
+                                    // Best effort: the stream closes right after.
+                                    let _ = stream.send(Box::new(Presence::unavailable().into())).now_or_never();
+                                }
+                                // Offline is said once the stream is closed (below): a
+                                // quitting app waits for it before it exits.
+                                signed_off = true;
+                                break End::Idle(None);
                             }
-                        } else {
-                            self.emit(Event::Slot { id, result: Err(SlotError::Offline) });
-                        }
-                    }
-                    Some(Command::FetchOlder { peer, before }) => {
-                        if bound.is_some() {
-                            for stanza in self.fetch_older(peer, before, &mut pending) {
-                                self.outq.push_back(Box::new(stanza));
-                            }
-                        } else {
-                            self.emit(Event::History { peer, records: vec![], more: true });
-                        }
-                    }
-                    Some(command @ (Command::AddContact { .. } | Command::AnswerSubscription { .. })) => {
-                        for stanza in contact_stanzas(command) {
-                            self.outq.push_back(Box::new(stanza));
+                            Flow::Stay => {}
                         }
                     }
                 },

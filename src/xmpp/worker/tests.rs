@@ -675,3 +675,92 @@ fn an_absurd_window_does_not_panic() {
     let (_, query) = query_in(&worker.start_catch_up(&mut pending, true));
     assert!(query.form.is_some());
 }
+
+/// One command path: offline, a message goes to the outbox and nowhere else,
+/// questions for the server are answered "offline" at once, contact changes
+/// are dropped; in a bound session the same commands queue what they send.
+#[test]
+fn commands_take_one_path_offline_and_in_a_session() {
+    use super::commands::{Flow, InSession};
+    let (mut worker, mut events, _dir) = test_worker();
+    let bob: BareJid = "bob@example.org".parse().unwrap();
+    let send = || Command::SendMessage {
+        to: "bob@example.org".parse().unwrap(),
+        body: "hi".into(),
+    };
+    assert!(matches!(worker.on_command(send(), None), Flow::Stay));
+    assert_eq!(worker.store.outbox(ALICE).unwrap().len(), 1);
+    assert!(worker.outq.is_empty());
+    let slot = || Command::RequestSlot {
+        id: "s1".into(),
+        name: "a.png".into(),
+        size: 10,
+        content_type: "image/png".into(),
+    };
+    worker.on_command(slot(), None);
+    worker.on_command(
+        Command::FetchOlder {
+            peer: bob.clone(),
+            before: None,
+        },
+        None,
+    );
+    worker.on_command(
+        Command::AddContact {
+            jid: bob.clone(),
+            name: None,
+        },
+        None,
+    );
+    let said: Vec<_> = std::iter::from_fn(|| events.try_recv().ok()).collect();
+    assert!(
+        matches!(said[0], Event::Messages(_)),
+        "the message is shown"
+    );
+    assert!(matches!(
+        &said[1],
+        Event::Slot { id, result: Err(SlotError::Offline) } if id == "s1"
+    ));
+    assert!(matches!(&said[2], Event::History { records, more: true, .. } if records.is_empty()));
+    assert_eq!(said.len(), 3);
+    assert!(worker.outq.is_empty(), "nothing to send offline");
+    assert!(matches!(
+        worker.on_command(Command::Disconnect, None),
+        Flow::Disconnect
+    ));
+
+    // In a bound session: the message waits for the stream, the contact
+    // change and the slot request go out.
+    let mut pending = Requests::new(worker.account.clone());
+    let mut sendq = std::collections::VecDeque::new();
+    fn bound<'a>(
+        pending: &'a mut Requests<Pending>,
+        sendq: &'a mut std::collections::VecDeque<Record>,
+    ) -> InSession<'a> {
+        InSession {
+            bound: true,
+            pending,
+            sendq,
+        }
+    }
+    worker.on_command(send(), Some(bound(&mut pending, &mut sendq)));
+    assert_eq!(sendq.len(), 1);
+    worker.upload = Some(crate::xmpp::UploadService {
+        jid: jid("upload.example.org"),
+        max_size: None,
+    });
+    worker.on_command(slot(), Some(bound(&mut pending, &mut sendq)));
+    worker.on_command(
+        Command::AddContact {
+            jid: bob,
+            name: None,
+        },
+        Some(bound(&mut pending, &mut sendq)),
+    );
+    assert_eq!(
+        worker.outq.len(),
+        4,
+        "the slot request; the roster set, the subscription and its pre-approval"
+    );
+    assert_eq!(worker.store.outbox(ALICE).unwrap().len(), 2);
+}

@@ -1,0 +1,107 @@
+//! The one path of the UI's commands, offline and in a session alike: what
+//! each changes here, what it queues to send, and what the loop must do.
+
+use std::collections::VecDeque;
+
+use super::*;
+
+/// What a command asks of the loop that received it.
+pub(super) enum Flow {
+    /// Nothing more: carry on.
+    Stay,
+    /// Sign in with these settings (dropping any current connection).
+    Connect(Box<Settings>, bool),
+    /// Skip the wait before the next attempt.
+    RetryNow,
+    /// Go offline politely.
+    Disconnect,
+}
+
+/// The session a command arrives in; `None` for an idle worker.
+pub(super) struct InSession<'a> {
+    /// Whether the stream is bound: only then do messages, presence and
+    /// questions to the server go out (before, the outbox and the next
+    /// session's own steps take care of them).
+    pub(super) bound: bool,
+    pub(super) pending: &'a mut Requests<Pending>,
+    /// Our messages waiting for the stream, oldest first.
+    pub(super) sendq: &'a mut VecDeque<Record>,
+}
+
+impl Worker {
+    pub(super) fn on_command(&mut self, command: Command, session: Option<InSession<'_>>) -> Flow {
+        let bound = session.as_ref().is_some_and(|s| s.bound);
+        match command {
+            Command::Connect {
+                settings,
+                interactive,
+            } => return Flow::Connect(settings, interactive),
+            Command::RetryNow => return Flow::RetryNow,
+            Command::Disconnect => return Flow::Disconnect,
+            Command::SetPresence(presence) => {
+                self.presence = presence;
+                if bound {
+                    self.outq.push_back(Box::new(self.own_presence().into()));
+                }
+            }
+            // Stored in the outbox first; offline, the next session sends it.
+            Command::SendMessage { .. } | Command::ShareFile { .. } | Command::Retry { .. } => {
+                let accepted = match command {
+                    Command::SendMessage { to, body } => self.accept_message(to, body, false),
+                    Command::ShareFile { to, url } => self.accept_message(to, url, true),
+                    Command::Retry { peer, id } => self.retry(&peer, &id),
+                    _ => None,
+                };
+                // Behind what waits already.
+                if let (Some(record), Some(session)) = (accepted, session)
+                    && session.bound
+                {
+                    session.sendq.push_back(record);
+                }
+            }
+            Command::RequestSlot {
+                id,
+                name,
+                size,
+                content_type,
+            } => match session {
+                Some(session) if session.bound => {
+                    for stanza in self.request_slot(id, name, size, content_type, session.pending) {
+                        self.outq.push_back(Box::new(stanza));
+                    }
+                }
+                _ => {
+                    self.emit(Event::Slot {
+                        id,
+                        result: Err(SlotError::Offline),
+                    });
+                }
+            },
+            // The archive is on the server: nothing to fetch offline.
+            Command::FetchOlder { peer, before } => match session {
+                Some(session) if session.bound => {
+                    for stanza in self.fetch_older(peer, before, session.pending) {
+                        self.outq.push_back(Box::new(stanza));
+                    }
+                }
+                _ => {
+                    self.emit(Event::History {
+                        peer,
+                        records: vec![],
+                        more: true,
+                    });
+                }
+            },
+            Command::AddContact { .. } | Command::AnswerSubscription { .. } => {
+                if session.is_some() {
+                    for stanza in contact_stanzas(command) {
+                        self.outq.push_back(Box::new(stanza));
+                    }
+                } else {
+                    tracing::info!("contact change ignored while offline");
+                }
+            }
+        }
+        Flow::Stay
+    }
+}
