@@ -38,7 +38,12 @@ pub struct App {
     store: Option<Store>,
     mode: Mode,
     screen: Screen,
-    session: Option<Session>,
+    /// Every account signed in or signing in, in the configuration's order.
+    sessions: Vec<Session>,
+    /// The sign-in form for another account, shown over the chat while open.
+    adding: Option<login::State>,
+    /// Credential-store lookups of saved accounts' passwords still under way.
+    lookups: usize,
     pending_open: Option<XmppUri>,
     launched: std::time::Instant,
     /// Whether the window has focus (kept here: the chat screen may come later).
@@ -120,10 +125,12 @@ enum Screen {
     Fatal(String),
 }
 
-/// The signed-in (or signing-in) account and its worker.
+/// An account signed in (or signing in) and its worker.
 struct Session {
     account: BareJid,
     settings: Settings,
+    /// Signing in from the form: until it is online, failures go to the
+    /// form, and nothing of it is shown in the chat.
     interactive: bool,
     /// Where the password goes once it signed in (the user's choice on the form).
     keep: login::Keep,
@@ -145,14 +152,14 @@ pub enum Message {
     Instance(crate::instance::Request),
     /// A notification was clicked (the chat to open), or closed.
     NotificationClicked(Option<String>),
-    /// The saved account's password, from the credential store.
+    /// A saved account's password, from the credential store.
     StoredPassword(BareJid, Stored),
     /// A password was put in (or removed from) the credential store.
     CredentialsSaved(Result<(), String>),
     /// Whether a credential store answers (asked before the first sign-in).
     KeyringProbed(bool),
-    /// The password was written to the profile's password file (or not).
-    PasswordFileSaved(Result<std::path::PathBuf, String>),
+    /// An account's password was written to its password file (or not).
+    PasswordFileSaved(BareJid, Result<std::path::PathBuf, String>),
     Settings(settings::Message),
     /// Ctrl+, (as in GNOME and macOS apps): opens the settings screen.
     OpenSettings,
@@ -176,7 +183,9 @@ impl App {
             store: None,
             mode: Mode::Light,
             screen: Screen::Opening,
-            session: None,
+            sessions: Vec::new(),
+            adding: None,
+            lookups: 0,
             pending_open: flags.open,
             launched: flags.launched,
             focused: true,
@@ -229,40 +238,46 @@ impl App {
         self.start_from_config()
     }
 
-    /// Signs in with the saved account when its password is at hand, else shows the form.
+    /// Signs in with every saved account whose password is at hand (a file,
+    /// or the credential store, asked off the UI thread), else shows the form.
     fn start_from_config(&mut self) -> Task<Message> {
-        let Some(account) = self.config.account().cloned() else {
+        if self.config.accounts.is_empty() {
             let show = self.show_login(login::State::default());
             return Task::batch([show, self.probe_keyring()]);
-        };
-        let form = login::State::prefilled(
-            &account.jid,
-            account.host.as_deref(),
-            account.port,
-            account.direct_tls,
-        );
-        let password = account.password_file.as_deref().and_then(|path| {
-            match crate::secret::read_password(path) {
-                Ok(p) => Some(p),
-                Err(e) => {
-                    tracing::warn!("cannot read the password file {}: {e}", path.display());
-                    None
+        }
+        let mut lookups = Vec::new();
+        for account in self.config.accounts.clone() {
+            let Ok(jid) = account.jid.parse::<BareJid>() else {
+                tracing::warn!(
+                    "the configuration names an invalid account: {:?}",
+                    account.jid
+                );
+                continue;
+            };
+            let password =
+                account.password_file.as_deref().and_then(
+                    |path| match crate::secret::read_password(path) {
+                        Ok(p) => Some(p),
+                        Err(e) => {
+                            tracing::warn!("cannot read the password file {}: {e}", path.display());
+                            None
+                        }
+                    },
+                );
+            match password {
+                Some(password) => {
+                    let settings = self.account_settings(&account, jid, password);
+                    self.begin_session(settings, false);
                 }
+                // Signed out (or a file that is gone): the form asks for it.
+                None if account.password_file.is_some() || !self.credentials => {}
+                None => lookups.push(jid),
             }
-        });
-        let Ok(jid) = account.jid.parse::<BareJid>() else {
-            return self.show_login(form);
-        };
-        let Some(password) = password else {
-            if account.password_file.is_some() || !self.credentials {
-                return self.show_login(form);
-            }
-            // Ask the credential store; the form shows "signing in" meanwhile.
-            let mut waiting = form;
-            waiting.set_status(login::Status::Connecting);
-            self.screen = Screen::Login(waiting);
+        }
+        self.lookups = lookups.len();
+        let lookups = lookups.into_iter().map(|jid| {
             let key = jid.to_string();
-            return Task::perform(
+            Task::perform(
                 async move {
                     tokio::task::spawn_blocking(move || {
                         match crate::secret::init().and_then(|()| crate::secret::load(&key)) {
@@ -279,11 +294,21 @@ impl App {
                     .unwrap_or_else(|e| Stored::Failed(e.to_string()))
                 },
                 move |stored| Message::StoredPassword(jid.clone(), stored),
-            );
-        };
-        let settings = self.account_settings(&account, jid, password);
-        self.begin_session(settings, false);
-        self.show_chat()
+            )
+        });
+        let lookups = Task::batch(lookups);
+        if !self.sessions.is_empty() {
+            return Task::batch([self.show_chat(), lookups]);
+        }
+        if self.lookups > 0 {
+            // The form says "signing in" while the credential store answers.
+            let mut waiting = self.saved_form();
+            waiting.set_status(login::Status::Connecting);
+            self.screen = Screen::Login(waiting);
+            return lookups;
+        }
+        let form = self.saved_form();
+        self.show_login(form)
     }
 
     /// How to connect the saved account with this password.
@@ -306,30 +331,65 @@ impl App {
         }
     }
 
-    /// The saved account's password came from the credential store (or not).
+    /// A saved account's password came from the credential store (or not).
     fn stored_password(&mut self, jid: BareJid, stored: Stored) -> Task<Message> {
-        let form = self.saved_form();
+        self.lookups = self.lookups.saturating_sub(1);
         let password = match stored {
-            Stored::Found(password) => password,
-            Stored::Nothing => return self.show_login(form),
+            Stored::Found(password) => Some(password),
+            Stored::Nothing => None,
             Stored::Unavailable => {
-                let mut form = form;
-                form.set_no_keyring();
-                return self.show_login(form);
+                if let Screen::Login(form) = &mut self.screen {
+                    form.set_no_keyring();
+                }
+                None
             }
             Stored::Failed(e) => {
-                tracing::warn!("cannot read the saved password: {e}");
-                let mut form = form;
-                form.set_status(login::Status::Error(fl!("login-keyring-error", error = e)));
-                return self.show_login(form);
+                tracing::warn!("cannot read the saved password of {jid}: {e}");
+                match &mut self.screen {
+                    Screen::Chat(chat) => {
+                        chat.set_notice(fl!("login-keyring-error", error = e));
+                    }
+                    Screen::Login(form) => {
+                        form.set_status(login::Status::Error(fl!(
+                            "login-keyring-error",
+                            error = e
+                        )));
+                    }
+                    _ => {}
+                }
+                None
             }
         };
-        let Some(account) = self.config.account().cloned() else {
-            return self.show_login(form);
-        };
-        let settings = self.account_settings(&account, jid, password);
-        self.begin_session(settings, false);
-        self.show_chat()
+        let account = self
+            .config
+            .accounts
+            .iter()
+            .find(|a| a.jid == jid.as_str())
+            .cloned();
+        if let (Some(password), Some(account)) = (password, account) {
+            let settings = self.account_settings(&account, jid.clone(), password);
+            self.begin_session(settings, false);
+            return match &mut self.screen {
+                Screen::Chat(chat) => chat.add_account(jid).map(Message::Chat),
+                _ => self.show_chat(),
+            };
+        }
+        // Nothing found for any account: the form, for the first one.
+        if self.lookups == 0 && self.sessions.is_empty() {
+            if let Screen::Login(form) = &mut self.screen
+                && matches!(form.status(), login::Status::Connecting)
+            {
+                form.set_status(login::Status::Idle);
+            }
+            return match &self.screen {
+                Screen::Login(form) => iced::widget::operation::focus(form.first_empty_field()),
+                _ => {
+                    let form = self.saved_form();
+                    self.show_login(form)
+                }
+            };
+        }
+        Task::none()
     }
 
     /// Keeps (or drops) the account's password in the credential store, off the UI thread.
@@ -387,7 +447,7 @@ impl App {
     /// Forgets the account's password wherever Tern kept it: the credential
     /// store, and the profile's password file (never a file the user manages).
     fn forget_password(&mut self, account: &BareJid) -> Task<Message> {
-        let own_file = self.profile.password_file();
+        let own_file = self.profile.password_file(account.as_str());
         let mut save = Task::none();
         if let Some(saved) = self
             .config
@@ -427,7 +487,8 @@ impl App {
             login::Keep::Nowhere => return self.forget_password(account),
             login::Keep::File => {}
         }
-        let (path, password) = (self.profile.password_file(), password.clone());
+        let path = self.profile.password_file(account.as_str());
+        let (jid, password) = (account.clone(), password.clone());
         Task::perform(
             async move {
                 tokio::task::spawn_blocking(move || {
@@ -439,7 +500,7 @@ impl App {
                 .map_err(|e| e.to_string())
                 .and_then(|r| r)
             },
-            Message::PasswordFileSaved,
+            move |saved| Message::PasswordFileSaved(jid.clone(), saved),
         )
     }
 
@@ -470,7 +531,7 @@ impl App {
         }
         preferences.apply_to(&mut self.config);
         self.notifications = self.config.notifications.policy();
-        if let Some(session) = &mut self.session {
+        for session in &mut self.sessions {
             // Used by the next catch-up (the next sign-in); a running one goes on.
             session.settings.catch_up = self.config.history.catch_up();
         }
@@ -526,22 +587,29 @@ impl App {
         iced::widget::operation::focus(focus)
     }
 
+    /// The chat window, with every account that is signed in (or, started
+    /// from the configuration, signing in).
     fn show_chat(&mut self) -> Task<Message> {
-        let (Some(session), Some(store)) = (&self.session, &self.store) else {
+        let Some(store) = &self.store else {
             return Task::none();
         };
-        let (mut state, task) = chat::State::new(
-            session.account.clone(),
-            store.clone(),
-            self.sharing_context(),
-        );
+        let mut state = chat::State::new(store.clone(), self.sharing_context());
+        let mut tasks = Vec::new();
+        for session in self.sessions.iter().filter(|s| !s.interactive) {
+            tasks.push(state.add_account(session.account.clone()));
+        }
         let _ = state.set_window_focused(self.chat_visible());
-        let open = match self.pending_open.take() {
-            Some(uri) => state.open_chat(uri.jid, uri.body),
-            None => Task::none(),
-        };
+        if let Some(uri) = self.pending_open.take() {
+            match state.account_for(&uri.jid) {
+                Some(account) => {
+                    let id = crate::conversation::Id::chat(account, uri.jid);
+                    tasks.push(state.open_chat(id, uri.body));
+                }
+                None => self.pending_open = Some(uri),
+            }
+        }
         self.screen = Screen::Chat(Box::new(state));
-        Task::batch([task, open]).map(Message::Chat)
+        Task::batch(tasks).map(Message::Chat)
     }
 
     /// What file sharing works with: an HTTP client trusting what the XMPP
@@ -565,9 +633,7 @@ impl App {
 
     /// Starts (or redirects) the worker for `settings.jid`.
     fn begin_session(&mut self, settings: Settings, interactive: bool) {
-        if let Some(session) = &mut self.session
-            && session.account == settings.jid
-        {
+        if let Some(session) = self.session_mut(&settings.jid) {
             session.settings = settings.clone();
             session.interactive = interactive;
             if let Some(handle) = &session.handle {
@@ -575,14 +641,41 @@ impl App {
             }
             return;
         }
-        // A different account: the old worker stops with its subscription.
-        self.session = Some(Session {
+        // Its worker starts with its subscription, and asks to connect when ready.
+        self.sessions.push(Session {
             account: settings.jid.clone(),
             settings,
             interactive,
             keep: login::Keep::CredentialStore,
             handle: None,
         });
+    }
+
+    fn session_mut(&mut self, account: &BareJid) -> Option<&mut Session> {
+        self.sessions.iter_mut().find(|s| &s.account == account)
+    }
+
+    fn session(&self, account: &BareJid) -> Option<&Session> {
+        self.sessions.iter().find(|s| &s.account == account)
+    }
+
+    /// Stops an account's worker (politely) and forgets its session.
+    fn end_session(&mut self, account: &BareJid) {
+        if let Some(at) = self.sessions.iter().position(|s| &s.account == account) {
+            let session = self.sessions.remove(at);
+            if let Some(handle) = &session.handle {
+                handle.disconnect();
+            }
+        }
+    }
+
+    /// The form the user is typing in: adding an account, or signing in.
+    fn form_mut(&mut self) -> Option<&mut login::State> {
+        match (&mut self.adding, &mut self.screen) {
+            (Some(form), _) => Some(form),
+            (None, Screen::Login(form)) => Some(form),
+            _ => None,
+        }
     }
 
     pub fn title(&self) -> String {
@@ -629,14 +722,17 @@ impl App {
             }
             Message::Instance(request) => self.later_start(request),
             Message::NotificationClicked(None) => Task::none(),
-            Message::NotificationClicked(Some(peer)) => {
-                let Ok(jid) = peer.parse::<BareJid>() else {
+            Message::NotificationClicked(Some(chat)) => {
+                let Some((account, peer)) = chat.split_once(' ') else {
+                    return Task::none();
+                };
+                let Some(id) = crate::conversation::Id::chat_of(account, peer) else {
                     return Task::none();
                 };
                 // The chat asked for is shown, not settings over it.
                 let close = self.close_settings();
                 let open = match &mut self.screen {
-                    Screen::Chat(chat) => chat.open_chat(jid, None).map(Message::Chat),
+                    Screen::Chat(chat) => chat.open_chat(id, None).map(Message::Chat),
                     _ => Task::none(),
                 };
                 Task::batch([close, come_forward(), open])
@@ -665,22 +761,23 @@ impl App {
                 Task::none()
             }
             Message::KeyringProbed(available) => {
-                if let (false, Screen::Login(form)) = (available, &mut self.screen) {
+                if let (false, Some(form)) = (available, self.form_mut()) {
                     form.set_no_keyring();
                 }
                 Task::none()
             }
-            Message::PasswordFileSaved(Ok(path)) => {
-                let Some(session) = &self.session else {
-                    return Task::none();
-                };
-                let jid = session.account.to_string();
-                if let Some(account) = self.config.accounts.iter_mut().find(|a| a.jid == jid) {
+            Message::PasswordFileSaved(jid, Ok(path)) => {
+                if let Some(account) = self
+                    .config
+                    .accounts
+                    .iter_mut()
+                    .find(|a| a.jid == jid.as_str())
+                {
                     account.password_file = Some(path);
                 }
                 self.save_config()
             }
-            Message::PasswordFileSaved(Err(e)) => {
+            Message::PasswordFileSaved(_, Err(e)) => {
                 tracing::warn!("the password is not kept in a file: {e}");
                 if let Screen::Chat(chat) = &mut self.screen {
                     chat.set_notice(fl!("login-file-error", error = e));
@@ -703,9 +800,12 @@ impl App {
             }
             Message::OpenSettings if self.settings.is_none() => self.open_settings(),
             Message::OpenSettings => Task::none(),
+            Message::Escape if self.settings.is_none() && self.adding.is_some() => {
+                self.cancel_adding()
+            }
             Message::Escape => self.close_settings(),
             Message::Login(message) => {
-                let Screen::Login(form) = &mut self.screen else {
+                let Some(form) = self.form_mut() else {
                     return Task::none();
                 };
                 let (task, event) = form.update(message);
@@ -713,6 +813,7 @@ impl App {
                 match event {
                     Some(login::Event::Submit(login)) => Task::batch([task, self.submit(login)]),
                     Some(login::Event::OpenSettings) => Task::batch([task, self.open_settings()]),
+                    Some(login::Event::Cancel) => Task::batch([task, self.cancel_adding()]),
                     None => task,
                 }
             }
@@ -723,34 +824,36 @@ impl App {
                 let (task, event) = chat.update(message);
                 let task = task.map(Message::Chat);
                 let Some(event) = event else { return task };
-                let handle = self.session.as_ref().and_then(|s| s.handle.as_ref());
                 match event {
-                    chat::Event::Worker(command) => {
-                        if let Some(handle) = handle {
-                            handle.send(command);
+                    chat::Event::Worker(account, command) => {
+                        match self.session(&account).and_then(|s| s.handle.as_ref()) {
+                            Some(handle) => {
+                                handle.send(command);
+                            }
+                            None => tracing::warn!("no worker for {account}: a command is dropped"),
+                        }
+                        task
+                    }
+                    chat::Event::Presence(presence) => {
+                        for handle in self.sessions.iter().filter_map(|s| s.handle.as_ref()) {
+                            handle.set_presence(presence.clone());
                         }
                         task
                     }
                     chat::Event::OpenSettings => Task::batch([task, self.open_settings()]),
-                    chat::Event::SignOut => {
-                        if let Some(handle) = handle {
-                            handle.disconnect();
-                        }
-                        // Signed out: the next start asks for the password again.
-                        let forget = match self.session.take() {
-                            Some(session) => self.forget_password(&session.account),
-                            None => Task::none(),
-                        };
-                        let form = self.saved_form();
-                        Task::batch([task, forget, self.show_login(form)])
+                    chat::Event::AddAccount => {
+                        self.adding = Some(login::State::adding());
+                        let focus = iced::widget::operation::focus(login::JID_INPUT);
+                        Task::batch([task, focus, self.probe_keyring()])
                     }
+                    chat::Event::SignOut(account) => Task::batch([task, self.sign_out(&account)]),
                 }
             }
             Message::Quit => self.quit(),
             Message::QuitNow => iced::exit(),
             Message::Worker(account, events) => {
                 // A worker that outlived its account (signed out) says nothing more.
-                if self.session.as_ref().map(|s| &s.account) != Some(&account) {
+                if self.session(&account).is_none() {
                     tracing::debug!("{} events from {account}, not signed in", events.len());
                     return Task::none();
                 }
@@ -759,30 +862,80 @@ impl App {
                     let closed = events
                         .iter()
                         .any(|e| matches!(e, xmpp::Event::Connection(ConnectionState::Offline(_))));
-                    return if closed { iced::exit() } else { Task::none() };
+                    if closed {
+                        self.sessions.retain(|s| s.account != account);
+                    }
+                    return if self.sessions.is_empty() {
+                        iced::exit()
+                    } else {
+                        Task::none()
+                    };
                 }
-                let mut tasks = vec![self.notify(&events)];
+                let mut tasks = vec![self.notify(&account, &events)];
                 for event in events {
-                    tasks.push(self.on_worker_event(event));
+                    tasks.push(self.on_worker_event(&account, event));
                 }
                 Task::batch(tasks)
             }
         }
     }
 
-    /// Signs off (unavailable presence, the stream closed, bounded by
-    /// `QUIT_WAIT`), then exits. A second request exits at once.
+    /// Signs off every account (unavailable presence, the stream closed,
+    /// bounded by `QUIT_WAIT`), then exits. A second request exits at once.
     fn quit(&mut self) -> Task<Message> {
-        let handle = self.session.as_ref().and_then(|s| s.handle.as_ref());
-        match handle {
-            Some(handle) if !self.quitting => {
-                tracing::info!("quitting: signing off");
-                self.quitting = true;
-                handle.disconnect();
-                Task::perform(tokio::time::sleep(QUIT_WAIT), |()| Message::QuitNow)
-            }
-            _ => iced::exit(),
+        // Only workers with a connection to close are waited for.
+        self.sessions.retain(|s| s.handle.is_some());
+        if self.quitting || self.sessions.is_empty() {
+            return iced::exit();
         }
+        tracing::info!("quitting: signing off");
+        self.quitting = true;
+        for handle in self.sessions.iter().filter_map(|s| s.handle.as_ref()) {
+            handle.disconnect();
+        }
+        Task::perform(tokio::time::sleep(QUIT_WAIT), |()| Message::QuitNow)
+    }
+
+    /// Signs an account out: offline, its password forgotten (the next start
+    /// asks for it), gone from the window; the last one brings back the form.
+    fn sign_out(&mut self, account: &BareJid) -> Task<Message> {
+        self.end_session(account);
+        let forget = self.forget_password(account);
+        if let Screen::Chat(chat) = &mut self.screen {
+            chat.remove_account(account);
+        }
+        if !self.sessions.iter().any(|s| !s.interactive) {
+            self.adding = None;
+            self.sessions.clear();
+            let form = login::State::prefilled(account.as_str(), None, None, false);
+            let form = match self
+                .config
+                .accounts
+                .iter()
+                .find(|a| a.jid == account.as_str())
+            {
+                Some(a) => login::State::prefilled(&a.jid, a.host.as_deref(), a.port, a.direct_tls),
+                None => form,
+            };
+            return Task::batch([forget, self.show_login(form)]);
+        }
+        forget
+    }
+
+    /// Leaves the form for adding an account; an account it was signing in
+    /// with (and that never came online) stops.
+    fn cancel_adding(&mut self) -> Task<Message> {
+        self.adding = None;
+        let abandoned: Vec<BareJid> = self
+            .sessions
+            .iter()
+            .filter(|s| s.interactive)
+            .map(|s| s.account.clone())
+            .collect();
+        for account in abandoned {
+            self.end_session(&account);
+        }
+        Task::none()
     }
 
     /// Whether Tern is signing off to exit (for tests).
@@ -792,7 +945,7 @@ impl App {
 
     /// Desktop notifications for the news in a batch of worker events,
     /// decided before the chat marks anything read.
-    fn notify(&self, events: &[xmpp::Event]) -> Task<Message> {
+    fn notify(&self, account: &BareJid, events: &[xmpp::Event]) -> Task<Message> {
         let Screen::Chat(chat) = &self.screen else {
             return Task::none();
         };
@@ -810,15 +963,30 @@ impl App {
         let names = |peer: &str| {
             peer.parse::<BareJid>()
                 .ok()
-                .and_then(|jid| chat.roster().get(&jid).and_then(|c| c.name.clone()))
+                .and_then(|jid| chat.contact_name(account, &jid))
         };
+        let open_peer = chat
+            .open_id()
+            .filter(|id| id.account() == account)
+            .map(|id| id.peer().to_string());
         let context = crate::notification::Context {
             window_focused: self.chat_visible(),
-            open_peer: chat.open_peer().map(|p| p.as_str()),
+            open_peer: open_peer.as_deref(),
             contact_name: &names,
         };
+        let several = chat.accounts().count() > 1;
         let notices = crate::notification::decide(&records, true, &context, self.notifications);
-        Task::batch(notices.into_iter().map(|notice| {
+        Task::batch(notices.into_iter().map(|mut notice| {
+            // Which account it is for, when there is more than one; the
+            // click names the chat with its account.
+            if several {
+                notice.title = fl!(
+                    "notification-for-account",
+                    title = notice.title.clone(),
+                    account = account.to_string()
+                );
+            }
+            notice.peer = format!("{account} {}", notice.peer);
             Task::perform(
                 crate::notification::show(notice),
                 Message::NotificationClicked,
@@ -840,7 +1008,13 @@ impl App {
         };
         let close = self.close_settings();
         let open = match &mut self.screen {
-            Screen::Chat(chat) => chat.open_chat(uri.jid, uri.body).map(Message::Chat),
+            Screen::Chat(chat) => match chat.account_for(&uri.jid) {
+                Some(account) => {
+                    let id = crate::conversation::Id::chat(account, uri.jid);
+                    chat.open_chat(id, uri.body).map(Message::Chat)
+                }
+                None => Task::none(),
+            },
             _ => {
                 // Opened after sign-in, as a link given on the command line is.
                 self.pending_open = Some(uri);
@@ -861,8 +1035,9 @@ impl App {
         let settings = self.account_settings(&account, login.jid, login.password);
         self.config.upsert_account(account);
         let save = self.save_config();
+        let jid = settings.jid.clone();
         self.begin_session(settings, true);
-        if let Some(session) = &mut self.session {
+        if let Some(session) = self.session_mut(&jid) {
             session.keep = login.keep;
         }
         save
@@ -875,36 +1050,45 @@ impl App {
         }
     }
 
-    fn on_worker_event(&mut self, event: xmpp::Event) -> Task<Message> {
+    fn on_worker_event(&mut self, account: &BareJid, event: xmpp::Event) -> Task<Message> {
         use xmpp::Event;
+        // An account signing in from the form is not in the chat until it is online.
+        let shown = self.session(account).is_some_and(|s| !s.interactive);
+        let chat = match &mut self.screen {
+            Screen::Chat(chat) if shown => Some(chat),
+            _ => None,
+        };
         match event {
             Event::Ready(handle) => {
-                if let Some(session) = &mut self.session {
+                if let Some(session) = self.session_mut(account) {
                     handle.connect(session.settings.clone(), session.interactive);
                     session.handle = Some(handle);
                 }
                 Task::none()
             }
-            Event::Connection(state) => self.on_connection(state),
+            Event::Connection(state) => self.on_connection(account, state),
             Event::Crashed { restarting } => {
                 let notice = if restarting {
                     fl!("worker-restarted")
                 } else {
                     fl!("worker-stopped")
                 };
-                match &mut self.screen {
-                    Screen::Chat(chat) => {
+                match chat {
+                    Some(chat) => {
                         chat.set_notice(notice);
                         if !restarting {
-                            chat.set_connection(ConnectionState::Offline(None));
+                            chat.set_connection(account, ConnectionState::Offline(None));
                         }
                     }
-                    Screen::Login(form) => form.set_status(login::Status::Error(notice)),
-                    _ => {}
+                    None => {
+                        if let Some(form) = self.form_mut() {
+                            form.set_status(login::Status::Error(notice));
+                        }
+                    }
                 }
                 // The new worker waits, as the first did, to be told to connect.
                 if restarting
-                    && let Some(session) = &self.session
+                    && let Some(session) = self.session(account)
                     && let Some(handle) = &session.handle
                 {
                     handle.connect(session.settings.clone(), session.interactive);
@@ -912,7 +1096,7 @@ impl App {
                 Task::none()
             }
             Event::Roster(contacts) => {
-                if let Screen::Chat(chat) = &mut self.screen {
+                if let Some(chat) = chat {
                     if !self.roster_shown {
                         self.roster_shown = true;
                         tracing::info!(
@@ -921,13 +1105,13 @@ impl App {
                             self.launched.elapsed().as_secs_f64() * 1e3
                         );
                     }
-                    chat.set_roster(contacts);
+                    chat.set_roster(account, contacts);
                 }
                 Task::none()
             }
             Event::RosterPush(contact) => {
-                if let Screen::Chat(chat) = &mut self.screen {
-                    chat.roster_push(contact);
+                if let Some(chat) = chat {
+                    chat.roster_push(account, contact);
                 }
                 Task::none()
             }
@@ -936,13 +1120,13 @@ impl App {
                 availability,
                 status,
             } => {
-                if let Screen::Chat(chat) = &mut self.screen {
-                    chat.presence(&from, availability, status);
+                if let Some(chat) = chat {
+                    chat.presence(account, &from, availability, status);
                 }
                 Task::none()
             }
             Event::Updated(record) => {
-                if let Screen::Chat(chat) = &mut self.screen {
+                if let Some(chat) = chat {
                     chat.updated(*record);
                 }
                 Task::none()
@@ -951,13 +1135,16 @@ impl App {
                 peer,
                 records,
                 more,
-            } => match &mut self.screen {
-                Screen::Chat(chat) => chat.history(&peer, records, more).map(Message::Chat),
-                _ => Task::none(),
+            } => match chat {
+                Some(chat) => chat
+                    .history(account, &peer, records, more)
+                    .map(Message::Chat),
+                None => Task::none(),
             },
             Event::UploadService(service) => {
+                // Kept for an account still signing in too: it is shown soon.
                 if let Screen::Chat(chat) = &mut self.screen {
-                    chat.upload_service(service);
+                    chat.upload_service(account, service);
                 }
                 Task::none()
             }
@@ -966,23 +1153,23 @@ impl App {
                 _ => Task::none(),
             },
             Event::SubscriptionRequest(from) => {
-                if let Screen::Chat(chat) = &mut self.screen {
-                    chat.subscription_request(from);
+                if let Some(chat) = chat {
+                    chat.subscription_request(account, from);
                 }
                 Task::none()
             }
-            Event::Messages(records) => match &mut self.screen {
-                Screen::Chat(chat) => chat.messages(records, true).map(Message::Chat),
-                _ => Task::none(),
+            Event::Messages(records) => match chat {
+                Some(chat) => chat.messages(records, true).map(Message::Chat),
+                None => Task::none(),
             },
-            Event::Backfill(records) => match &mut self.screen {
-                Screen::Chat(chat) => chat.messages(records, false).map(Message::Chat),
-                _ => Task::none(),
+            Event::Backfill(records) => match chat {
+                Some(chat) => chat.messages(records, false).map(Message::Chat),
+                None => Task::none(),
             },
         }
     }
 
-    fn on_connection(&mut self, state: ConnectionState) -> Task<Message> {
+    fn on_connection(&mut self, account: &BareJid, state: ConnectionState) -> Task<Message> {
         if matches!(state, ConnectionState::Online { .. }) && !self.online_logged {
             self.online_logged = true;
             tracing::info!(
@@ -990,71 +1177,72 @@ impl App {
                 self.launched.elapsed().as_secs_f64() * 1e3
             );
         }
-        match &mut self.screen {
-            Screen::Login(form) => match state {
+        let Some(session) = self.session_mut(account) else {
+            return Task::none();
+        };
+        if session.interactive {
+            // Signing in from the form: it says how it goes.
+            return match state {
                 ConnectionState::Online { .. } => {
-                    // The typed password works: keep it in the credential store.
-                    if let Some(session) = &mut self.session {
-                        // Once signed in, later failures are retried, not final.
-                        session.interactive = false;
-                    }
-                    let remember = match self
-                        .session
-                        .as_ref()
-                        .map(|s| (s.account.clone(), s.keep, s.settings.password.clone()))
-                    {
-                        Some((account, keep, password)) => {
-                            self.keep_password(&account, keep, &password)
+                    // Once signed in, later failures are retried, not final.
+                    session.interactive = false;
+                    let (keep, password) = (session.keep, session.settings.password.clone());
+                    let remember = self.keep_password(account, keep, &password);
+                    let shown = match &mut self.screen {
+                        Screen::Chat(chat) => {
+                            self.adding = None;
+                            chat.add_account(account.clone()).map(Message::Chat)
                         }
-                        None => Task::none(),
+                        _ => self.show_chat(),
                     };
-                    let task = self.show_chat();
                     if let Screen::Chat(chat) = &mut self.screen {
-                        chat.set_connection(state);
+                        chat.set_connection(account, state);
                     }
-                    Task::batch([task, remember])
+                    Task::batch([shown, remember])
                 }
                 ConnectionState::Offline(Some(failure)) => {
-                    form.set_status(login::Status::Error(chat::failure_text(&failure)));
+                    if let Some(form) = self.form_mut() {
+                        form.set_status(login::Status::Error(chat::failure_text(&failure)));
+                    }
                     Task::none()
                 }
                 ConnectionState::Offline(None) => {
-                    form.set_status(login::Status::Idle);
+                    if let Some(form) = self.form_mut() {
+                        form.set_status(login::Status::Idle);
+                    }
                     Task::none()
                 }
                 ConnectionState::Retrying { .. } | ConnectionState::Connecting => Task::none(),
-            },
-            Screen::Chat(chat) => {
-                if let (ConnectionState::Online { .. }, Some(session)) = (&state, &mut self.session)
-                {
-                    session.interactive = false;
-                }
-                let needs_user =
-                    matches!(&state, ConnectionState::Offline(Some(f)) if f.needs_user());
-                if needs_user {
-                    // A changed password or certificate: back to the form, with the reason.
-                    let ConnectionState::Offline(Some(failure)) = &state else {
-                        return Task::none();
-                    };
-                    let mut form = self.saved_form();
-                    form.set_status(login::Status::Error(chat::failure_text(failure)));
-                    // A stored password stays until the user signs in with
-                    // another: a refusal may be the server's fault (a binding it
-                    // got wrong, an account disabled for a while), and the user
-                    // may not have the password at hand to type it again.
-                    self.session = None;
-                    return self.show_login(form);
-                }
-                chat.set_connection(state);
-                Task::none()
-            }
-            Screen::Opening | Screen::Fatal(_) => Task::none(),
+            };
         }
+        let Screen::Chat(chat) = &mut self.screen else {
+            return Task::none();
+        };
+        if let ConnectionState::Offline(Some(failure)) = &state
+            && failure.needs_user()
+            && self.sessions.len() == 1
+        {
+            // The only account, with a changed password or certificate: back
+            // to the form, with the reason. A stored password stays until the
+            // user signs in with another: a refusal may be the server's fault
+            // (a binding it got wrong, an account disabled for a while), and
+            // the user may not have the password at hand to type it again.
+            // With other accounts chatting on, the account's line says it.
+            let mut form = self.saved_form();
+            form.set_status(login::Status::Error(chat::failure_text(failure)));
+            self.sessions.clear();
+            return self.show_login(form);
+        }
+        chat.set_connection(account, state);
+        Task::none()
     }
 
     pub fn view(&self) -> Element<'_, Message> {
         if let Some(settings) = &self.settings {
             return settings.view().map(Message::Settings);
+        }
+        if let Some(form) = &self.adding {
+            return form.view().map(Message::Login);
         }
         match &self.screen {
             Screen::Login(form) => form.view().map(Message::Login),
@@ -1093,14 +1281,16 @@ impl App {
                     .map(Message::Instance),
             );
         }
-        if let (Some(session), Some(store)) = (&self.session, &self.store) {
-            subs.push(
-                worker::subscription(worker::Seed {
-                    account: session.account.clone(),
-                    store: store.clone(),
-                })
-                .map(|(account, events)| Message::Worker(account, events)),
-            );
+        if let Some(store) = &self.store {
+            for session in &self.sessions {
+                subs.push(
+                    worker::subscription(worker::Seed {
+                        account: session.account.clone(),
+                        store: store.clone(),
+                    })
+                    .map(|(account, events)| Message::Worker(account, events)),
+                );
+            }
         }
         Subscription::batch(subs)
     }
@@ -1137,11 +1327,28 @@ impl App {
         &self.config
     }
 
-    /// The connection as the chat screen shows it, when signed in.
+    /// The first account's connection as the chat screen shows it, when
+    /// signed in.
     pub fn connection(&self) -> Option<&ConnectionState> {
+        let Screen::Chat(chat) = &self.screen else {
+            return None;
+        };
+        chat.connection(chat.accounts().next()?)
+    }
+
+    /// An account's connection as the chat screen shows it.
+    pub fn connection_of(&self, account: &BareJid) -> Option<&ConnectionState> {
         match &self.screen {
-            Screen::Chat(chat) => Some(chat.connection()),
+            Screen::Chat(chat) => chat.connection(account),
             _ => None,
+        }
+    }
+
+    /// The accounts the chat screen shows, in order.
+    pub fn accounts(&self) -> Vec<BareJid> {
+        match &self.screen {
+            Screen::Chat(chat) => chat.accounts().cloned().collect(),
+            _ => Vec::new(),
         }
     }
 

@@ -259,10 +259,17 @@ impl Config {
         self.accounts.first()
     }
 
-    /// Replaces the account with the same JID, or adds it first.
+    /// Replaces the account with the same JID where it is, or adds it last.
     pub fn upsert_account(&mut self, account: AccountConfig) {
-        self.accounts.retain(|a| a.jid != account.jid);
-        self.accounts.insert(0, account);
+        match self.accounts.iter_mut().find(|a| a.jid == account.jid) {
+            Some(known) => *known = account,
+            None => self.accounts.push(account),
+        }
+    }
+
+    /// Forgets an account (its history is the store's to delete).
+    pub fn remove_account(&mut self, jid: &str) {
+        self.accounts.retain(|a| a.jid != jid);
     }
 }
 

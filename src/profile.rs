@@ -70,11 +70,13 @@ impl Profile {
         self.config_dir.join("config.toml")
     }
 
-    /// Where the password is kept when the user chose a file over the
-    /// credential store (or none answers): Tern's own file, which it removes
-    /// at sign-out, unlike a `--password-file` the user manages.
-    pub fn password_file(&self) -> PathBuf {
-        self.config_dir.join("password")
+    /// Where an account's password is kept when the user chose a file over
+    /// the credential store (or none answers): Tern's own file, which it
+    /// removes at sign-out, unlike a `--password-file` the user manages.
+    /// One per account, named after it (made safe for every file system).
+    pub fn password_file(&self, account: &str) -> PathBuf {
+        let name = sanitize_filename::sanitize(account);
+        self.config_dir.join(format!("password-{name}"))
     }
 
     pub fn history_dir(&self) -> PathBuf {

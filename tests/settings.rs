@@ -249,7 +249,7 @@ async fn password_file_child() {
     let profile = Path::new(&profile);
     tern::i18n::select(&["en".parse().unwrap()]);
     let trust = || Trust::from_pem_file(Path::new(&ca)).unwrap();
-    let own_file = Profile::at(profile).password_file();
+    let own_file = Profile::at(profile).password_file("alice@localhost");
 
     // The form says no credential store answers and offers the file.
     let mut h = Harness::started(flags(profile, trust(), true)).await;
@@ -334,7 +334,7 @@ async fn password_file_child() {
     // the same, the chat screen says the password is not kept, and the
     // config does not point at a file that is not there.
     let second = profile.join("second");
-    let blocked = Profile::at(&second).password_file();
+    let blocked = Profile::at(&second).password_file("alice@localhost");
     std::fs::create_dir_all(&blocked).unwrap();
     let mut h = Harness::started(flags(&second, trust(), true)).await;
     assert!(

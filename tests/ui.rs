@@ -567,14 +567,15 @@ async fn dropped_and_pasted_files_upload_with_progress_and_received_ones_show_in
     .await;
     sign_in(&mut h, &server, "alice@localhost", "alicepass");
     assert!(
-        h.pump_until(Duration::from_secs(10), |app| app
-            .sharing()
-            .is_some_and(|s| s.knows_service()))
-            .await,
+        h.pump_until(Duration::from_secs(10), |app| {
+            app.sharing()
+                .is_some_and(|s| s.knows_service(&"alice@localhost".parse().unwrap()))
+        })
+        .await,
         "upload service never discovered"
     );
     let mut bob = sign_in_worker(&server, "bob").await;
-    let bob_jid = tern::xmpp::BareJid::new("bob@localhost").unwrap();
+    let bob_jid = tern::conversation::Id::chat_of("alice@localhost", "bob@localhost").unwrap();
     h.settle().await;
     h.interact(|ui| {
         ui.click("Contacts (1)").unwrap();
@@ -724,7 +725,7 @@ async fn dropped_and_pasted_files_upload_with_progress_and_received_ones_show_in
     let mut carol = sign_in_worker(&server, "carol").await;
     let carols = sample_png(files.path(), "stranger.png", 300, 300);
     let stranger_url = share_as(&mut carol, &http, &carols, "image/png").await;
-    let carol_jid = tern::xmpp::BareJid::new("carol@localhost").unwrap();
+    let carol_jid = tern::conversation::Id::chat_of("alice@localhost", "carol@localhost").unwrap();
     h.update(Message::Chat(chat::Message::Open(carol_jid)));
     let mut shown = false;
     for _ in 0..50 {

@@ -1,5 +1,5 @@
-//! The main window: own account and presence, conversations and contacts on
-//! the left, the open conversation on the right.
+//! The main window: the accounts and the user's presence, every account's
+//! conversations and contacts on the left, the open conversation on the right.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::str::FromStr;
@@ -11,7 +11,7 @@ use iced::widget::{
 use iced::{Alignment, Element, Fill, Length, Task};
 
 use super::{conversation, sharing};
-use crate::conversation::Direction;
+use crate::conversation::{self as talk, Direction};
 use crate::fl;
 use crate::link::Target;
 use crate::roster::Roster;
@@ -22,31 +22,41 @@ use crate::xmpp::{
 };
 
 pub struct State {
-    account: BareJid,
     store: Store,
-    connection: ConnectionState,
-    roster: Roster,
+    /// The accounts shown, in the order they were added.
+    accounts: Vec<Account>,
+    /// Every account's conversations, most recent first.
     conversations: Vec<Conversation>,
+    /// The user's presence, the same on every account (as Gajim and Dino do).
     own: OwnPresence,
     status_draft: String,
     tab: Tab,
     open: Option<conversation::State>,
     window_focused: bool,
-    /// People asking to see our presence, oldest first.
-    requests: Vec<BareJid>,
     add_contact: Option<AddContact>,
     sharing: sharing::State,
     /// Something that went wrong outside the chat (the password not kept…), until dismissed.
     notice: Option<String>,
-    /// Text typed but not sent, by peer (the open chat's as of its last edit).
-    drafts: BTreeMap<String, String>,
-    /// Peers whose draft changed since it was last written to the store.
-    drafts_unsaved: BTreeSet<String>,
+    /// Text typed but not sent, by conversation (the open one's as of its last edit).
+    drafts: BTreeMap<talk::Id, String>,
+    /// Conversations whose draft changed since it was last written to the store.
+    drafts_unsaved: BTreeSet<talk::Id>,
     /// A write of drafts is under way: the next waits for it, so they land in order.
     drafts_saving: bool,
     /// Where the list pane is scrolled to and how tall it is: only the
     /// conversation rows in sight are built.
     list_viewport: ListViewport,
+    /// The list shows only this account's chats and contacts (`None`: all).
+    filter: Option<BareJid>,
+}
+
+/// One signed-in (or signing-in) account, as the window shows it.
+struct Account {
+    jid: BareJid,
+    connection: ConnectionState,
+    roster: Roster,
+    /// People asking to see our presence, oldest first.
+    requests: Vec<BareJid>,
 }
 
 /// The visible part of the list pane, from its scrollable.
@@ -94,6 +104,8 @@ fn rows_in_sight(viewport: ListViewport, total: usize) -> std::ops::Range<usize>
 /// The "add contact" form of the contact list.
 #[derive(Debug, Clone, Default)]
 struct AddContact {
+    /// The account the contact is added to (asked when there are several).
+    account: Option<BareJid>,
     jid: String,
     name: String,
     error: Option<String>,
@@ -110,24 +122,29 @@ pub enum Tab {
 #[derive(Debug, Clone)]
 pub enum Message {
     Tab(Tab),
-    Open(BareJid),
+    Open(talk::Id),
     Availability(AvailabilityChoice),
     StatusDraft(String),
     StatusSubmit,
-    RetryNow,
-    SignOut,
+    RetryNow(BareJid),
+    SignOut(BareJid),
+    AddAccount,
+    /// Show one account's chats and contacts only (`None`: all).
+    Filter(Option<BareJid>),
     OpenSettings,
     DismissNotice,
     ConversationsLoaded(Result<Vec<Conversation>, String>),
-    DraftsLoaded(Result<Vec<(String, String)>, String>),
+    DraftsLoaded(Result<Vec<(talk::Id, String)>, String>),
     DraftsSaved,
     MarkedRead,
     ShowAddContact,
     AddContactJid(String),
     AddContactName(String),
+    AddContactAccount(AccountChoice),
     AddContactSubmit,
     AddContactCancel,
-    Answer(BareJid, bool),
+    /// An account's answer to someone asking to see its presence.
+    Answer(BareJid, BareJid, bool),
     Conversation(conversation::Message),
     Sharing(sharing::Message),
     /// Files dragged over the window (or no longer: `None`).
@@ -140,10 +157,27 @@ pub enum Message {
 }
 
 pub enum Event {
-    /// Something for the account's worker to do (send, presence, contacts, retry).
-    Worker(Command),
-    SignOut,
+    /// Something for this account's worker to do (send, contacts, retry).
+    Worker(BareJid, Command),
+    /// The user's presence changed: for every account.
+    Presence(OwnPresence),
+    SignOut(BareJid),
+    /// The user asks to add an account (the sign-in form).
+    AddAccount,
     OpenSettings,
+}
+
+/// An account in a pick list (its JID; "All accounts" for `None` in the filter).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountChoice(pub Option<BareJid>);
+
+impl std::fmt::Display for AccountChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Some(jid) => f.write_str(jid.as_str()),
+            None => f.write_str(&fl!("accounts-all")),
+        }
+    }
 }
 
 /// The own-presence choices, with their labels.
@@ -178,19 +212,17 @@ pub fn availability_label(a: Availability) -> String {
 }
 
 impl State {
-    pub fn new(account: BareJid, store: Store, sharing: sharing::Context) -> (Self, Task<Message>) {
-        let state = Self {
-            account,
+    /// The window with no account yet (see [`State::add_account`]).
+    pub fn new(store: Store, sharing: sharing::Context) -> Self {
+        Self {
             store,
-            connection: ConnectionState::Connecting,
-            roster: Roster::default(),
+            accounts: Vec::new(),
             conversations: Vec::new(),
             own: OwnPresence::default(),
             status_draft: String::new(),
             tab: Tab::Chats,
             open: None,
             window_focused: true,
-            requests: Vec::new(),
             add_contact: None,
             sharing: sharing::State::new(sharing),
             notice: None,
@@ -198,9 +230,53 @@ impl State {
             drafts_unsaved: BTreeSet::new(),
             drafts_saving: false,
             list_viewport: ListViewport::default(),
-        };
-        let task = Task::batch([state.load_conversations(), state.load_drafts()]);
-        (state, task)
+            filter: None,
+        }
+    }
+
+    /// Shows an account (signing in) and loads its conversations and drafts.
+    pub fn add_account(&mut self, jid: BareJid) -> Task<Message> {
+        if self.has_account(&jid) {
+            return Task::none();
+        }
+        self.accounts.push(Account {
+            jid: jid.clone(),
+            connection: ConnectionState::Connecting,
+            roster: Roster::default(),
+            requests: Vec::new(),
+        });
+        Task::batch([self.load_conversations(&jid), self.load_drafts(&jid)])
+    }
+
+    /// No longer shows an account (signed out or removed): its chats and
+    /// contacts leave the window, its history stays on disk.
+    pub fn remove_account(&mut self, jid: &BareJid) {
+        self.accounts.retain(|a| &a.jid != jid);
+        self.conversations.retain(|c| c.account != jid.as_str());
+        self.drafts.retain(|id, _| id.account() != jid);
+        if self.open.as_ref().is_some_and(|o| o.id().account() == jid) {
+            self.open = None;
+        }
+        if self.filter.as_ref() == Some(jid) {
+            self.filter = None;
+        }
+    }
+
+    pub fn has_account(&self, jid: &BareJid) -> bool {
+        self.accounts.iter().any(|a| &a.jid == jid)
+    }
+
+    /// The accounts shown, in order.
+    pub fn accounts(&self) -> impl Iterator<Item = &BareJid> {
+        self.accounts.iter().map(|a| &a.jid)
+    }
+
+    fn account_mut(&mut self, jid: &BareJid) -> Option<&mut Account> {
+        self.accounts.iter_mut().find(|a| &a.jid == jid)
+    }
+
+    fn account(&self, jid: &BareJid) -> Option<&Account> {
+        self.accounts.iter().find(|a| &a.jid == jid)
     }
 
     /// Shows a problem the user should know about above the lists.
@@ -212,55 +288,78 @@ impl State {
         self.notice.as_deref()
     }
 
-    pub fn account(&self) -> &BareJid {
-        &self.account
-    }
-
-    pub fn connection(&self) -> &ConnectionState {
-        &self.connection
+    pub fn connection(&self, account: &BareJid) -> Option<&ConnectionState> {
+        self.account(account).map(|a| &a.connection)
     }
 
     pub fn open_peer(&self) -> Option<&BareJid> {
         self.open.as_ref().map(|c| c.peer())
     }
 
+    /// The open conversation's id.
+    pub fn open_id(&self) -> Option<&talk::Id> {
+        self.open.as_ref().map(|c| c.id())
+    }
+
     pub fn conversation(&self) -> Option<&conversation::State> {
         self.open.as_ref()
     }
 
-    pub fn roster(&self) -> &Roster {
-        &self.roster
+    pub fn roster(&self, account: &BareJid) -> Option<&Roster> {
+        self.account(account).map(|a| &a.roster)
     }
 
-    /// Total unread messages, for the window title.
+    /// The name the user gave a contact of this account, if any.
+    pub fn contact_name(&self, account: &BareJid, peer: &BareJid) -> Option<String> {
+        self.roster(account)?.get(peer)?.name.clone()
+    }
+
+    /// Total unread messages of every account, for the window title.
     pub fn unread(&self) -> u32 {
         self.conversations.iter().map(|c| c.unread).sum()
     }
 
-    pub fn set_connection(&mut self, state: ConnectionState) {
+    pub fn set_connection(&mut self, account: &BareJid, state: ConnectionState) {
+        let Some(account) = self.account_mut(account) else {
+            return;
+        };
         if !matches!(state, ConnectionState::Online { .. }) {
-            self.roster.clear_presence();
+            account.roster.clear_presence();
         }
-        self.connection = state;
+        account.connection = state;
     }
 
-    pub fn set_roster(&mut self, contacts: Vec<Contact>) {
-        self.roster.replace(contacts);
+    pub fn set_roster(&mut self, account: &BareJid, contacts: Vec<Contact>) {
+        if let Some(account) = self.account_mut(account) {
+            account.roster.replace(contacts);
+        }
     }
 
-    pub fn roster_push(&mut self, contact: Contact) {
-        self.roster.push(contact);
+    pub fn roster_push(&mut self, account: &BareJid, contact: Contact) {
+        if let Some(account) = self.account_mut(account) {
+            account.roster.push(contact);
+        }
     }
 
-    pub fn presence(&mut self, from: &crate::xmpp::Jid, a: Availability, status: Option<String>) {
-        self.roster.presence(from, a, status);
+    pub fn presence(
+        &mut self,
+        account: &BareJid,
+        from: &crate::xmpp::Jid,
+        a: Availability,
+        status: Option<String>,
+    ) {
+        if let Some(account) = self.account_mut(account) {
+            account.roster.presence(from, a, status);
+        }
     }
 
     /// Someone asks to see our presence; contacts we already share presence with are
     /// answered by the server, so what arrives here needs the user.
-    pub fn subscription_request(&mut self, from: BareJid) {
-        if !self.requests.contains(&from) {
-            self.requests.push(from);
+    pub fn subscription_request(&mut self, account: &BareJid, from: BareJid) {
+        if let Some(account) = self.account_mut(account)
+            && !account.requests.contains(&from)
+        {
+            account.requests.push(from);
         }
     }
 
@@ -273,35 +372,30 @@ impl State {
         }
     }
 
-    /// Messages stored by the worker: update the list and the open conversation;
+    /// Messages stored by a worker: update the list and the open conversation;
     /// incoming `news` not being read counts as unread (history does not).
-    pub fn messages(
-        &mut self,
-        records: Vec<crate::conversation::Message>,
-        news: bool,
-    ) -> Task<Message> {
+    pub fn messages(&mut self, records: Vec<talk::Message>, news: bool) -> Task<Message> {
         let mut read_open = false;
         // History arriving in an empty open chat (a first sign-in): show its end.
         let was_empty = self.open.as_ref().is_some_and(|o| o.records().is_empty());
         for record in records {
-            // One account's chats for now: the list is by peer.
-            let peer = record.conversation.peer().to_string();
-            let reading =
-                self.window_focused && self.open_peer().is_some_and(|p| p.as_str() == peer);
-            let conv = match self.conversations.iter_mut().position(|c| c.peer == peer) {
+            if !self.has_account(record.conversation.account()) {
+                continue;
+            }
+            let reading = self.window_focused && self.open_id() == Some(&record.conversation);
+            let conv = match self
+                .conversations
+                .iter()
+                .position(|c| is_conversation(c, &record.conversation))
+            {
                 Some(i) => {
                     let c = self.conversations.remove(i);
                     self.conversations.insert(0, c);
                     &mut self.conversations[0]
                 }
                 None => {
-                    self.conversations.insert(
-                        0,
-                        Conversation {
-                            peer,
-                            ..Conversation::default()
-                        },
-                    );
+                    self.conversations
+                        .insert(0, new_conversation(&record.conversation));
                     &mut self.conversations[0]
                 }
             };
@@ -333,14 +427,17 @@ impl State {
         Task::batch([read, previews])
     }
 
-    /// Older history fetched from the archive: only the open conversation shows it.
+    /// Older history fetched from an account's archive: only the open
+    /// conversation shows it.
     pub fn history(
         &mut self,
+        account: &BareJid,
         peer: &BareJid,
-        records: Vec<crate::conversation::Message>,
+        records: Vec<talk::Message>,
         more: bool,
     ) -> Task<Message> {
         if let Some(open) = &mut self.open
+            && open.id().account() == account
             && open.peer() == peer
         {
             open.history(records.into_iter().map(Into::into).collect(), more);
@@ -348,9 +445,13 @@ impl State {
         self.previews()
     }
 
-    /// What the worker found out about the server's file sharing service.
-    pub fn upload_service(&mut self, service: Option<crate::xmpp::UploadService>) {
-        self.sharing.set_service(service);
+    /// What an account's worker found out about its server's file sharing service.
+    pub fn upload_service(
+        &mut self,
+        account: &BareJid,
+        service: Option<crate::xmpp::UploadService>,
+    ) {
+        self.sharing.set_service(account, service);
     }
 
     /// The server's answer to an upload slot request.
@@ -379,8 +480,13 @@ impl State {
         let Some(open) = &self.open else {
             return Task::none();
         };
-        let roster = &self.roster;
-        let trusted = |peer: &BareJid| roster.get(peer).is_some();
+        let account = open.id().account();
+        let roster = self
+            .accounts
+            .iter()
+            .find(|a| &a.jid == account)
+            .map(|a| &a.roster);
+        let trusted = |peer: &BareJid| roster.is_some_and(|r| r.get(peer).is_some());
         self.sharing
             .request_previews(open.records(), trusted)
             .map(Message::Sharing)
@@ -390,47 +496,72 @@ impl State {
         let (task, event) = self.sharing.update(message);
         let task = task.map(Message::Sharing);
         match event {
-            Some(sharing::Event::Worker(command)) => (task, Some(Event::Worker(command))),
+            Some(sharing::Event::Worker(account, command)) => {
+                (task, Some(Event::Worker(account, command)))
+            }
             None => (task, None),
         }
     }
 
     /// A stored message changed (delivery state): show the new state.
-    pub fn updated(&mut self, record: crate::conversation::Message) {
+    pub fn updated(&mut self, record: talk::Message) {
         if let Some(open) = &mut self.open {
             open.replace(record.into());
         }
     }
 
-    /// Opens (or focuses) the chat with `peer`, with an optional draft.
-    pub fn open_chat(&mut self, peer: BareJid, draft: Option<String>) -> Task<Message> {
-        if self.open_peer() == Some(&peer) && draft.is_none() {
+    /// Opens (or focuses) a conversation, with an optional draft.
+    pub fn open_chat(&mut self, id: talk::Id, draft: Option<String>) -> Task<Message> {
+        if self.open_id() == Some(&id) && draft.is_none() {
             return iced::widget::operation::focus(conversation::COMPOSER);
         }
         // A link's text goes after the chat's draft, never in its place: a
         // click must not throw away what the user typed.
-        let draft = merge_draft(self.drafts.get(peer.as_str()).map(String::as_str), draft);
-        let (state, task) = conversation::State::open(&self.store, &self.account, peer, draft);
+        let draft = merge_draft(self.drafts.get(&id).map(String::as_str), draft);
+        let (state, task) = conversation::State::open(&self.store, id, draft);
         self.open = Some(state);
         self.tab = Tab::Chats;
         let save = self.note_draft();
         Task::batch([task.map(Message::Conversation), self.mark_open_read(), save])
     }
 
+    /// The account to open a chat with `peer` from (an `xmpp:` link): the one
+    /// that has them as a contact, else the one whose chat with them is
+    /// newest, else the first online account, else the first.
+    pub fn account_for(&self, peer: &BareJid) -> Option<BareJid> {
+        let contact = self.accounts.iter().find(|a| a.roster.get(peer).is_some());
+        let chatted = || {
+            self.conversations
+                .iter()
+                .find(|c| c.peer == peer.as_str())
+                .and_then(|c| self.accounts.iter().find(|a| a.jid.as_str() == c.account))
+        };
+        let online = || {
+            self.accounts
+                .iter()
+                .find(|a| matches!(a.connection, ConnectionState::Online { .. }))
+        };
+        contact
+            .or_else(chatted)
+            .or_else(online)
+            .or_else(|| self.accounts.first())
+            .map(|a| a.jid.clone())
+    }
+
     /// Takes note of the open composer's text as its chat's draft, and writes
     /// what changed to the store (one write at a time, off the UI thread).
     fn note_draft(&mut self) -> Task<Message> {
         if let Some(open) = &self.open {
-            let peer = open.peer().to_string();
+            let id = open.id().clone();
             let text = open.draft();
-            let known = self.drafts.get(&peer).map_or("", String::as_str);
+            let known = self.drafts.get(&id).map_or("", String::as_str);
             if text != known {
                 if text.trim().is_empty() {
-                    self.drafts.remove(&peer);
+                    self.drafts.remove(&id);
                 } else {
-                    self.drafts.insert(peer.clone(), text);
+                    self.drafts.insert(id.clone(), text);
                 }
-                self.drafts_unsaved.insert(peer);
+                self.drafts_unsaved.insert(id);
             }
         }
         self.save_drafts()
@@ -440,22 +571,18 @@ impl State {
         if self.drafts_saving || self.drafts_unsaved.is_empty() {
             return Task::none();
         }
-        let changed: Vec<(String, String)> = std::mem::take(&mut self.drafts_unsaved)
+        let changed: Vec<(talk::Id, String)> = std::mem::take(&mut self.drafts_unsaved)
             .into_iter()
-            .map(|peer| {
-                let text = self.drafts.get(&peer).cloned().unwrap_or_default();
-                (peer, text)
+            .map(|id| {
+                let text = self.drafts.get(&id).cloned().unwrap_or_default();
+                (id, text)
             })
             .collect();
         self.drafts_saving = true;
         self.write_store(
-            move |store, account| {
-                for (peer, text) in changed {
-                    let Ok(peer) = BareJid::new(&peer) else {
-                        continue;
-                    };
-                    let conversation = crate::conversation::Id::chat(account.clone(), peer);
-                    if let Err(e) = store.set_draft(&conversation, &text) {
+            move |store| {
+                for (id, text) in changed {
+                    if let Err(e) = store.set_draft(&id, &text) {
                         tracing::warn!("cannot keep a draft: {e}");
                     }
                 }
@@ -464,63 +591,52 @@ impl State {
         )
     }
 
-    /// Writes to the account's history on tokio's blocking pool, then says `done`.
+    /// Writes to the history on tokio's blocking pool, then says `done`.
     fn write_store(
         &self,
-        write: impl FnOnce(&Store, &BareJid) + Send + 'static,
+        write: impl FnOnce(&Store) + Send + 'static,
         done: Message,
     ) -> Task<Message> {
-        let (store, account) = (self.store.clone(), self.account.clone());
+        let store = self.store.clone();
         Task::perform(
             async move {
-                let _ = tokio::task::spawn_blocking(move || write(&store, &account)).await;
+                let _ = tokio::task::spawn_blocking(move || write(&store)).await;
             },
             move |_| done,
         )
     }
 
-    fn load_drafts(&self) -> Task<Message> {
-        self.read_store(
-            |store, account| {
-                // One account's chats for now: the conversation list is by peer.
-                Ok(store
-                    .drafts(account.as_str())?
-                    .into_iter()
-                    .map(|(id, text)| (id.peer().to_string(), text))
-                    .collect())
-            },
-            Message::DraftsLoaded,
-        )
+    fn load_drafts(&self, account: &BareJid) -> Task<Message> {
+        let account = account.to_string();
+        self.read_store(move |store| store.drafts(&account), Message::DraftsLoaded)
     }
 
-    /// Reads from the account's history on tokio's blocking pool: the UI never waits on disk.
+    /// Reads from the history on tokio's blocking pool: the UI never waits on disk.
     fn read_store<T: Send + 'static>(
         &self,
-        read: impl FnOnce(&Store, &BareJid) -> Result<T, crate::store::Error> + Send + 'static,
+        read: impl FnOnce(&Store) -> Result<T, crate::store::Error> + Send + 'static,
         done: fn(Result<T, String>) -> Message,
     ) -> Task<Message> {
-        let (store, account) = (self.store.clone(), self.account.clone());
+        let store = self.store.clone();
         Task::perform(
             async move {
-                tokio::task::spawn_blocking(move || {
-                    read(&store, &account).map_err(|e| e.to_string())
-                })
-                .await
-                .map_err(|e| e.to_string())
-                .and_then(|r| r)
+                tokio::task::spawn_blocking(move || read(&store).map_err(|e| e.to_string()))
+                    .await
+                    .map_err(|e| e.to_string())
+                    .and_then(|r| r)
             },
             done,
         )
     }
 
     fn mark_open_read(&mut self) -> Task<Message> {
-        let Some(peer) = self.open_peer().cloned() else {
+        let Some(id) = self.open_id().cloned() else {
             return Task::none();
         };
         let Some(conv) = self
             .conversations
             .iter_mut()
-            .find(|c| c.peer == peer.as_str())
+            .find(|c| is_conversation(c, &id))
         else {
             return Task::none();
         };
@@ -529,9 +645,8 @@ impl State {
         }
         conv.unread = 0;
         self.write_store(
-            move |store, account| {
-                let conversation = crate::conversation::Id::chat(account.clone(), peer);
-                if let Err(e) = store.mark_read(&conversation) {
+            move |store| {
+                if let Err(e) = store.mark_read(&id) {
                     tracing::warn!("cannot mark the conversation read: {e}");
                 }
             },
@@ -539,9 +654,10 @@ impl State {
         )
     }
 
-    fn load_conversations(&self) -> Task<Message> {
+    fn load_conversations(&self, account: &BareJid) -> Task<Message> {
+        let account = account.to_string();
         self.read_store(
-            |store, account| store.conversations(account.as_str()),
+            move |store| store.conversations(&account),
             Message::ConversationsLoaded,
         )
     }
@@ -555,48 +671,62 @@ impl State {
                     height: viewport.bounds().height,
                 };
             }
-            Message::Open(peer) => return (self.open_chat(peer, None), None),
+            Message::Open(id) => return (self.open_chat(id, None), None),
             Message::Availability(AvailabilityChoice(a)) => {
                 self.own.availability = a;
-                return (
-                    Task::none(),
-                    Some(Event::Worker(Command::SetPresence(self.own.clone()))),
-                );
+                return (Task::none(), Some(Event::Presence(self.own.clone())));
             }
             Message::StatusDraft(s) => self.status_draft = s,
             Message::StatusSubmit => {
                 self.own.status = self.status_draft.trim().to_string();
+                return (Task::none(), Some(Event::Presence(self.own.clone())));
+            }
+            Message::RetryNow(account) => {
                 return (
                     Task::none(),
-                    Some(Event::Worker(Command::SetPresence(self.own.clone()))),
+                    Some(Event::Worker(account, Command::RetryNow)),
                 );
             }
-            Message::RetryNow => return (Task::none(), Some(Event::Worker(Command::RetryNow))),
-            Message::SignOut => return (Task::none(), Some(Event::SignOut)),
+            Message::SignOut(account) => return (Task::none(), Some(Event::SignOut(account))),
+            Message::AddAccount => return (Task::none(), Some(Event::AddAccount)),
+            Message::Filter(filter) => {
+                self.filter = filter.filter(|jid| self.has_account(jid));
+                self.list_viewport = ListViewport::default();
+            }
             Message::OpenSettings => return (Task::none(), Some(Event::OpenSettings)),
             Message::DismissNotice => self.notice = None,
-            Message::ConversationsLoaded(Ok(mut list)) => {
-                // Keep what arrived while loading (it is newer than the list).
-                for c in self.conversations.drain(..).rev() {
-                    list.retain(|l| l.peer != c.peer);
-                    list.insert(0, c);
+            Message::ConversationsLoaded(Ok(list)) => {
+                // What arrived while loading is newer than the stored list;
+                // an account signed out meanwhile is not shown.
+                let known =
+                    |c: &Conversation| self.accounts.iter().any(|a| a.jid.as_str() == c.account);
+                let mut merged = std::mem::take(&mut self.conversations);
+                for c in list {
+                    if known(&c)
+                        && !merged
+                            .iter()
+                            .any(|m| m.account == c.account && m.kind == c.kind && m.peer == c.peer)
+                    {
+                        merged.push(c);
+                    }
                 }
-                self.conversations = list;
+                merged.sort_by_key(|c| std::cmp::Reverse(c.last_time));
+                self.conversations = merged;
             }
             Message::ConversationsLoaded(Err(e)) => {
                 tracing::error!("cannot load conversations: {e}");
             }
             Message::DraftsLoaded(Ok(drafts)) => {
                 // What was typed meanwhile is newer than what was stored.
-                for (peer, text) in drafts {
-                    if !self.drafts_unsaved.contains(&peer) {
-                        self.drafts.entry(peer).or_insert(text);
+                for (id, text) in drafts {
+                    if !self.drafts_unsaved.contains(&id) && self.has_account(id.account()) {
+                        self.drafts.entry(id).or_insert(text);
                     }
                 }
                 // The chat opened before the drafts came (an xmpp: link at start).
                 if let Some(open) = &mut self.open
                     && open.draft().is_empty()
-                    && let Some(text) = self.drafts.get(open.peer().as_str())
+                    && let Some(text) = self.drafts.get(open.id())
                 {
                     open.set_draft(text);
                 }
@@ -609,7 +739,13 @@ impl State {
             Message::MarkedRead => {}
             Message::ShowAddContact => {
                 self.tab = Tab::Contacts;
-                self.add_contact = Some(AddContact::default());
+                self.add_contact = Some(AddContact {
+                    account: self
+                        .filter
+                        .clone()
+                        .or_else(|| self.accounts.first().map(|a| a.jid.clone())),
+                    ..AddContact::default()
+                });
                 return (iced::widget::operation::focus(ADD_CONTACT_JID), None);
             }
             Message::AddContactJid(v) => {
@@ -622,14 +758,27 @@ impl State {
                     form.name = v;
                 }
             }
+            Message::AddContactAccount(AccountChoice(account)) => {
+                if let Some(form) = &mut self.add_contact {
+                    form.account = account;
+                }
+            }
             Message::AddContactCancel => self.add_contact = None,
             Message::AddContactSubmit => {
                 let Some(form) = &mut self.add_contact else {
                     return (Task::none(), None);
                 };
+                let Some(account) = form
+                    .account
+                    .clone()
+                    .filter(|a| self.accounts.iter().any(|known| &known.jid == a))
+                else {
+                    form.error = Some(fl!("contacts-add-error"));
+                    return (Task::none(), None);
+                };
                 let jid = BareJid::from_str(form.jid.trim())
                     .ok()
-                    .filter(|j| *j != self.account);
+                    .filter(|j| *j != account);
                 let Some(jid) = jid else {
                     form.error = Some(fl!("contacts-add-error"));
                     return (Task::none(), None);
@@ -638,14 +787,19 @@ impl State {
                 self.add_contact = None;
                 return (
                     Task::none(),
-                    Some(Event::Worker(Command::AddContact { jid, name })),
+                    Some(Event::Worker(account, Command::AddContact { jid, name })),
                 );
             }
-            Message::Answer(from, accept) => {
-                self.requests.retain(|r| *r != from);
+            Message::Answer(account, from, accept) => {
+                if let Some(known) = self.account_mut(&account) {
+                    known.requests.retain(|r| *r != from);
+                }
                 return (
                     Task::none(),
-                    Some(Event::Worker(Command::AnswerSubscription { from, accept })),
+                    Some(Event::Worker(
+                        account,
+                        Command::AnswerSubscription { from, accept },
+                    )),
                 );
             }
             Message::Sharing(message) => return self.on_sharing(message),
@@ -655,17 +809,17 @@ impl State {
                 return self.on_sharing(sharing::Message::Hover(hovering));
             }
             Message::FileDropped(path) => {
-                let Some(peer) = self.open_peer().cloned() else {
+                let Some(id) = self.open_id().cloned() else {
                     tracing::info!("a file was dropped with no chat open");
                     return self.on_sharing(sharing::Message::Hover(false));
                 };
-                return self.on_sharing(sharing::Message::Share(peer, vec![path]));
+                return self.on_sharing(sharing::Message::Share(id, vec![path]));
             }
             Message::Paste => {
-                let Some(peer) = self.open_peer().cloned() else {
+                let Some(id) = self.open_id().cloned() else {
                     return (Task::none(), None);
                 };
-                return self.on_sharing(sharing::Message::Paste(peer));
+                return self.on_sharing(sharing::Message::Paste(id));
             }
             Message::Conversation(message) => {
                 let Some(open) = &mut self.open else {
@@ -690,8 +844,8 @@ impl State {
                 };
                 return match event {
                     Some(conversation::Event::Attach) => {
-                        let peer = open.peer().clone();
-                        let (pick, event) = self.on_sharing(sharing::Message::Pick(peer));
+                        let id = open.id().clone();
+                        let (pick, event) = self.on_sharing(sharing::Message::Pick(id));
                         (Task::batch([task, pick]), event)
                     }
                     Some(conversation::Event::Sharing(message)) => {
@@ -700,13 +854,18 @@ impl State {
                     }
                     Some(conversation::Event::Send(body)) => (
                         task,
-                        Some(Event::Worker(Command::SendMessage {
-                            to: open.peer().clone(),
-                            body,
-                        })),
+                        Some(Event::Worker(
+                            open.id().account().clone(),
+                            Command::SendMessage {
+                                to: open.peer().clone(),
+                                body,
+                            },
+                        )),
                     ),
+                    // A link in a chat opens with the same account.
                     Some(conversation::Event::OpenLink(Target::Chat(uri))) => {
-                        let open = self.open_chat(uri.jid, uri.body);
+                        let id = talk::Id::chat(open.id().account().clone(), uri.jid);
+                        let open = self.open_chat(id, uri.body);
                         (Task::batch([task, open]), None)
                     }
                     Some(conversation::Event::OpenLink(Target::Web(url))) => {
@@ -720,17 +879,23 @@ impl State {
                     }
                     Some(conversation::Event::Retry(id)) => (
                         task,
-                        Some(Event::Worker(Command::Retry {
-                            peer: open.peer().clone(),
-                            id,
-                        })),
+                        Some(Event::Worker(
+                            open.id().account().clone(),
+                            Command::Retry {
+                                peer: open.peer().clone(),
+                                id,
+                            },
+                        )),
                     ),
                     Some(conversation::Event::FetchOlder(before)) => (
                         task,
-                        Some(Event::Worker(Command::FetchOlder {
-                            peer: open.peer().clone(),
-                            before,
-                        })),
+                        Some(Event::Worker(
+                            open.id().account().clone(),
+                            Command::FetchOlder {
+                                peer: open.peer().clone(),
+                                before,
+                            },
+                        )),
                     ),
                     Some(conversation::Event::Error(e)) => {
                         tracing::error!("history: {e}");
@@ -773,15 +938,15 @@ impl State {
 
         let main: Element<'_, Message> = match &self.open {
             Some(open) => {
-                let peer = open.peer();
+                let id = open.id();
                 let page: Element<'_, Message> = column![
-                    self.chat_header(peer),
-                    open.view(self.peer_name(peer), self.own_name(), &self.sharing)
+                    self.chat_header(id),
+                    open.view(self.peer_name(id), own_name(id.account()), &self.sharing)
                         .map(Message::Conversation)
                 ]
                 .into();
                 if self.sharing.is_hovering() {
-                    iced::widget::stack![page, sharing::drop_zone(self.peer_name(peer))].into()
+                    iced::widget::stack![page, sharing::drop_zone(self.peer_name(id))].into()
                 } else {
                     page
                 }
@@ -802,23 +967,71 @@ impl State {
         row![sidebar, main].height(Fill).into()
     }
 
-    fn own_name(&self) -> &str {
-        self.account
-            .node()
-            .map(|n| n.as_str())
-            .unwrap_or(self.account.as_str())
+    /// What a conversation is called: the contact's name, else the local
+    /// part of the address; an occupant's nickname for a private message.
+    fn peer_name<'a>(&'a self, id: &'a talk::Id) -> &'a str {
+        if let Some(resource) = id.peer().resource() {
+            return resource.as_str();
+        }
+        self.roster(id.account())
+            .and_then(|r| r.get(&id.bare()))
+            .and_then(|c| c.name.as_deref())
+            .or_else(|| id.peer().node().map(|n| n.as_str()))
+            .unwrap_or(id.peer().as_str())
     }
 
-    fn peer_name<'a>(&'a self, peer: &'a BareJid) -> &'a str {
-        self.roster
-            .get(peer)
-            .and_then(|c| c.name.as_deref())
-            .or_else(|| peer.node().map(|n| n.as_str()))
-            .unwrap_or(peer.as_str())
+    /// Whether rows say which account they belong to.
+    fn several_accounts(&self) -> bool {
+        self.accounts.len() > 1
     }
 
     fn account_header(&self) -> Element<'_, Message> {
-        let (dot_color, line): (fn(&iced::Theme) -> iced::Color, String) = match &self.connection {
+        let mut header = column![
+            row![
+                text(fl!("accounts-title"))
+                    .size(12)
+                    .width(Fill)
+                    .style(theme::muted_text),
+                button(text(fl!("accounts-add")).size(12))
+                    .padding(0)
+                    .style(theme::link_button)
+                    .on_press(Message::AddAccount),
+                button(text(fl!("settings")).size(12))
+                    .padding(0)
+                    .style(theme::link_button)
+                    .on_press(Message::OpenSettings),
+            ]
+            .spacing(10)
+            .align_y(Alignment::Center)
+        ]
+        .spacing(6)
+        .padding([0, 4]);
+        for account in &self.accounts {
+            header = header.push(self.account_line(account));
+        }
+        let presence = pick_list(
+            AvailabilityChoice::ALL,
+            Some(AvailabilityChoice(self.own.availability)),
+            Message::Availability,
+        )
+        .text_size(13)
+        .padding([4, 8]);
+        let status = text_input(&fl!("status-placeholder"), &self.status_draft)
+            .on_input(Message::StatusDraft)
+            .on_submit(Message::StatusSubmit)
+            .size(13)
+            .padding([4, 8])
+            .style(theme::input);
+        header
+            .push(row![presence, status].spacing(6).align_y(Alignment::Center))
+            .into()
+    }
+
+    /// One account: its address (in its colour when there are several), its
+    /// connection, and what can be done about it.
+    fn account_line<'a>(&'a self, account: &'a Account) -> Element<'a, Message> {
+        let (dot_color, line): (fn(&iced::Theme) -> iced::Color, String) = match &account.connection
+        {
             ConnectionState::Online { .. } => (
                 |t| theme::availability(t, Availability::Available),
                 fl!("conn-online"),
@@ -844,6 +1057,14 @@ impl State {
                 fl!("conn-offline-reason", reason = failure_text(f)),
             ),
         };
+        let jid = account.jid.to_string();
+        let several = self.several_accounts();
+        let name = text(jid.clone())
+            .size(15)
+            .width(Fill)
+            .style(move |t| text::Style {
+                color: several.then(|| theme::jid_color(t, &jid)),
+            });
         let mut state_line = row![
             container(Space::new().width(8).height(8))
                 .style(move |t: &iced::Theme| { theme::dot(dot_color(t))(t) }),
@@ -852,55 +1073,70 @@ impl State {
         .spacing(6)
         .align_y(Alignment::Center);
         if matches!(
-            self.connection,
+            account.connection,
             ConnectionState::Retrying { .. } | ConnectionState::Offline(_)
         ) {
             state_line = state_line.push(
                 button(text(fl!("conn-retry")).size(12))
                     .padding(0)
                     .style(theme::link_button)
-                    .on_press(Message::RetryNow),
+                    .on_press(Message::RetryNow(account.jid.clone())),
             );
         }
-
-        let presence = pick_list(
-            AvailabilityChoice::ALL,
-            Some(AvailabilityChoice(self.own.availability)),
-            Message::Availability,
-        )
-        .text_size(13)
-        .padding([4, 8]);
-        let status = text_input(&fl!("status-placeholder"), &self.status_draft)
-            .on_input(Message::StatusDraft)
-            .on_submit(Message::StatusSubmit)
-            .size(13)
-            .padding([4, 8])
-            .style(theme::input);
-
         column![
             row![
-                text(self.account.to_string()).size(15).width(Fill),
-                button(text(fl!("settings")).size(12))
-                    .padding(0)
-                    .style(theme::link_button)
-                    .on_press(Message::OpenSettings),
+                name,
                 button(text(fl!("sign-out")).size(12))
                     .padding(0)
                     .style(theme::link_button)
-                    .on_press(Message::SignOut),
+                    .on_press(Message::SignOut(account.jid.clone())),
             ]
             .spacing(10)
             .align_y(Alignment::Center),
             state_line,
-            row![presence, status].spacing(6).align_y(Alignment::Center),
         ]
-        .spacing(6)
-        .padding([0, 4])
+        .spacing(4)
         .into()
     }
 
+    /// The chats the list shows: every account's, or the filter's.
+    fn shown_conversations(&self) -> impl Iterator<Item = &Conversation> {
+        self.conversations
+            .iter()
+            .filter(|c| self.filter.as_ref().is_none_or(|f| f.as_str() == c.account))
+    }
+
+    /// Above the list when there are several accounts: show one, or all.
+    fn filter_choice(&self) -> Option<Element<'_, Message>> {
+        if !self.several_accounts() {
+            return None;
+        }
+        let choices: Vec<AccountChoice> = std::iter::once(AccountChoice(None))
+            .chain(
+                self.accounts
+                    .iter()
+                    .map(|a| AccountChoice(Some(a.jid.clone()))),
+            )
+            .collect();
+        Some(
+            pick_list(choices, Some(AccountChoice(self.filter.clone())), |c| {
+                Message::Filter(c.0)
+            })
+            .text_size(12)
+            .padding([3, 8])
+            .width(Fill)
+            .into(),
+        )
+    }
+
     fn tabs(&self) -> Element<'_, Message> {
-        let unread = self.unread();
+        let unread: u32 = self.shown_conversations().map(|c| c.unread).sum();
+        let contacts: usize = self
+            .accounts
+            .iter()
+            .filter(|a| self.filter.as_ref().is_none_or(|f| *f == a.jid))
+            .map(|a| a.roster.len())
+            .sum();
         let chats = if unread > 0 {
             fl!("tab-chats-unread", count = unread)
         } else {
@@ -915,35 +1151,32 @@ impl State {
         };
         row![
             tab(chats, Tab::Chats),
-            tab(
-                fl!("tab-contacts", count = self.roster.len()),
-                Tab::Contacts
-            )
+            tab(fl!("tab-contacts", count = contacts), Tab::Contacts)
         ]
         .spacing(4)
         .into()
     }
 
     fn list(&self) -> Element<'_, Message> {
+        let shown: Vec<&Conversation> = self.shown_conversations().collect();
+        let drafts: Vec<&talk::Id> = self
+            .drafts
+            .keys()
+            .filter(|id| self.filter.as_ref().is_none_or(|f| f == id.account()))
+            .collect();
         let content: Element<'_, Message> = match self.tab {
-            Tab::Chats if self.conversations.is_empty() && self.drafts.is_empty() => {
-                empty(fl!("chats-empty"))
-            }
+            Tab::Chats if shown.is_empty() && drafts.is_empty() => empty(fl!("chats-empty")),
             Tab::Chats => {
                 // Chats with nothing but a draft (opened from a link, say) come first.
-                let draft_only = self
-                    .drafts
-                    .keys()
-                    .filter(|peer| !self.conversations.iter().any(|c| &c.peer == *peer))
-                    .map(|peer| Conversation {
-                        peer: peer.clone(),
-                        ..Conversation::default()
-                    })
+                let draft_only = drafts
+                    .into_iter()
+                    .filter(|id| !shown.iter().any(|c| is_conversation(c, id)))
+                    .map(new_conversation)
                     .collect::<Vec<_>>();
                 // Thousands of chats (a flood from strangers, years of them)
                 // would be thousands of rows built at every frame: only those
                 // in sight are, between spaces as tall as the rest.
-                let total = draft_only.len() + self.conversations.len();
+                let total = draft_only.len() + shown.len();
                 let sight = rows_in_sight(self.list_viewport, total);
                 // Row counts to pixels: exact for any list that fits in memory.
                 // A space stands for its rows and the gaps between them (the
@@ -955,7 +1188,7 @@ impl State {
                 };
                 let rows = draft_only
                     .iter()
-                    .chain(&self.conversations)
+                    .chain(shown.iter().copied())
                     .skip(sight.start)
                     .take(sight.len())
                     .map(|c| self.conversation_row(c));
@@ -968,27 +1201,47 @@ impl State {
             }
             Tab::Contacts => {
                 let mut list = column![self.contact_tools()].spacing(2);
-                if self.roster.is_empty() {
+                let accounts: Vec<&Account> = self
+                    .accounts
+                    .iter()
+                    .filter(|a| self.filter.as_ref().is_none_or(|f| *f == a.jid))
+                    .collect();
+                if accounts.iter().all(|a| a.roster.is_empty()) {
                     list = list.push(empty(fl!("contacts-empty")));
                 }
-                for (group, contacts) in self.roster.groups() {
-                    let title = group.unwrap_or_else(|| fl!("contacts-ungrouped"));
-                    list = list.push(
-                        container(text(title.to_uppercase()).size(11).style(theme::muted_text))
+                for account in accounts {
+                    if self.several_accounts() && !account.roster.is_empty() {
+                        let jid = account.jid.to_string();
+                        list = list.push(
+                            container(text(jid.clone()).size(12).style(move |t| text::Style {
+                                color: Some(theme::jid_color(t, &jid)),
+                            }))
                             .padding([8, 8]),
-                    );
-                    for contact in contacts {
-                        list = list.push(self.contact_row(contact));
+                        );
+                    }
+                    for (group, contacts) in account.roster.groups() {
+                        let title = group.unwrap_or_else(|| fl!("contacts-ungrouped"));
+                        list = list.push(
+                            container(text(title.to_uppercase()).size(11).style(theme::muted_text))
+                                .padding([8, 8]),
+                        );
+                        for contact in contacts {
+                            list = list.push(self.contact_row(account, contact));
+                        }
                     }
                 }
                 list.into()
             }
         };
-        scrollable(content)
+        let list = scrollable(content)
             .height(Fill)
             // Beside the rows, not over their times and unread counts.
             .spacing(4)
-            .on_scroll(Message::ListScrolled)
+            .on_scroll(Message::ListScrolled);
+        column![]
+            .push(self.filter_choice())
+            .push(list)
+            .spacing(6)
             .into()
     }
 
@@ -1005,6 +1258,23 @@ impl State {
                 );
             }
             Some(form) => {
+                if self.several_accounts() {
+                    let choices: Vec<AccountChoice> = self
+                        .accounts
+                        .iter()
+                        .map(|a| AccountChoice(Some(a.jid.clone())))
+                        .collect();
+                    tools = tools.push(
+                        pick_list(
+                            choices,
+                            Some(AccountChoice(form.account.clone())),
+                            Message::AddContactAccount,
+                        )
+                        .text_size(13)
+                        .padding([4, 8])
+                        .width(Fill),
+                    );
+                }
                 tools = tools.push(
                     text_input(&fl!("contacts-add-jid"), &form.jid)
                         .id(ADD_CONTACT_JID)
@@ -1042,20 +1312,33 @@ impl State {
                 );
             }
         }
-        for from in &self.requests {
+        for (account, from) in self
+            .accounts
+            .iter()
+            .flat_map(|a| a.requests.iter().map(move |r| (&a.jid, r)))
+        {
+            let asks = if self.several_accounts() {
+                fl!(
+                    "contacts-request-to",
+                    jid = from.to_string(),
+                    account = account.to_string()
+                )
+            } else {
+                fl!("contacts-request", jid = from.to_string())
+            };
             tools = tools.push(
                 container(
                     column![
-                        text(fl!("contacts-request", jid = from.to_string())).size(13),
+                        text(asks).size(13),
                         row![
                             button(text(fl!("contacts-accept")).size(12))
                                 .padding([3, 10])
                                 .style(theme::primary_button)
-                                .on_press(Message::Answer(from.clone(), true)),
+                                .on_press(Message::Answer(account.clone(), from.clone(), true)),
                             button(text(fl!("contacts-decline")).size(12))
                                 .padding([3, 8])
                                 .style(theme::link_button)
-                                .on_press(Message::Answer(from.clone(), false)),
+                                .on_press(Message::Answer(account.clone(), from.clone(), false)),
                         ]
                         .spacing(8),
                     ]
@@ -1070,27 +1353,30 @@ impl State {
     }
 
     fn conversation_row(&self, c: &Conversation) -> Element<'_, Message> {
-        let Ok(jid) = BareJid::from_str(&c.peer) else {
+        let Some(id) = c.id() else {
             return Space::new().into();
         };
-        let (availability, _) = self.roster.availability(&jid);
-        let selected = self.open_peer() == Some(&jid);
-        let name = self.roster.display_name(&jid);
+        let roster = self.roster(id.account());
+        let bare = id.bare();
+        let (availability, _) =
+            roster.map_or((Availability::Offline, None), |r| r.availability(&bare));
+        let selected = self.open_id() == Some(&id);
+        let name = roster.map_or_else(|| bare.to_string(), |r| r.display_name(&bare));
         let time = c.last_time.map(format_list_time).unwrap_or_default();
-        let draft = self.drafts.get(&c.peer).filter(|_| !selected);
+        let draft = self.drafts.get(&id).filter(|_| !selected);
         let preview = match (draft, c.last_direction) {
             (Some(draft), _) => fl!("preview-draft", text = first_line(draft)),
             (None, _) if c.last_encrypted => fl!("preview-encrypted"),
             (None, Some(Direction::Out)) => fl!("preview-you", text = last_line(&c.last_body)),
             (None, _) => last_line(&c.last_body),
         };
-        let mut top = row![
-            presence_dot(availability),
-            text(name).size(14).width(Fill),
-            text(time).size(11).style(theme::muted_text),
-        ]
-        .spacing(8)
-        .align_y(Alignment::Center);
+        let mut top = row![presence_dot(availability), text(name).size(14).width(Fill),]
+            .spacing(8)
+            .align_y(Alignment::Center);
+        if self.several_accounts() {
+            top = top.push(account_mark(id.account()));
+        }
+        top = top.push(text(time).size(11).style(theme::muted_text));
         let mut bottom = row![
             Space::new().width(10),
             // One line, cut at the pane's edge (iced has no ellipsis): clip, don't overflow.
@@ -1119,14 +1405,19 @@ impl State {
             .height(ROW_HEIGHT)
             .padding([6, 8])
             .style(theme::list_item(selected))
-            .on_press(Message::Open(jid))
+            .on_press(Message::Open(id))
             .into()
     }
 
-    fn contact_row<'a>(&'a self, contact: &'a Contact) -> Element<'a, Message> {
-        let (availability, status) = self.roster.availability(&contact.jid);
-        let selected = self.open_peer() == Some(&contact.jid);
-        let mut info = column![text(self.roster.display_name(&contact.jid)).size(14)];
+    fn contact_row<'a>(
+        &'a self,
+        account: &'a Account,
+        contact: &'a Contact,
+    ) -> Element<'a, Message> {
+        let (availability, status) = account.roster.availability(&contact.jid);
+        let id = talk::Id::chat(account.jid.clone(), contact.jid.clone());
+        let selected = self.open_id() == Some(&id);
+        let mut info = column![text(account.roster.display_name(&contact.jid)).size(14)];
         let detail = status
             .map(str::to_string)
             .unwrap_or_else(|| contact.jid.to_string());
@@ -1148,21 +1439,31 @@ impl State {
         .width(Fill)
         .padding([6, 8])
         .style(theme::list_item(selected))
-        .on_press(Message::Open(contact.jid.clone()))
+        .on_press(Message::Open(id))
         .into()
     }
 
-    fn chat_header<'a>(&'a self, peer: &'a BareJid) -> Element<'a, Message> {
-        let (availability, status) = self.roster.availability(peer);
+    fn chat_header<'a>(&'a self, id: &'a talk::Id) -> Element<'a, Message> {
+        let peer = id.bare();
+        let (availability, status) = self
+            .roster(id.account())
+            .map_or((Availability::Offline, None), |r| r.availability(&peer));
         let mut detail = availability_label(availability);
         if let Some(status) = status {
             detail = format!("{detail} — {status}");
+        }
+        if self.several_accounts() {
+            detail = fl!(
+                "chat-via",
+                detail = detail,
+                account = id.account().to_string()
+            );
         }
         container(
             row![
                 presence_dot(availability),
                 column![
-                    text(self.peer_name(peer)).size(17),
+                    text(self.peer_name(id)).size(17),
                     text(format!("{peer} · {detail}"))
                         .size(12)
                         .style(theme::muted_text),
@@ -1179,6 +1480,26 @@ impl State {
     }
 }
 
+/// The name the user goes by on an account: its local part.
+fn own_name(account: &BareJid) -> &str {
+    account
+        .node()
+        .map(|n| n.as_str())
+        .unwrap_or(account.as_str())
+}
+
+/// Which account a row belongs to: a short label in the account's colour
+/// (as Dino marks accounts), when there are several.
+fn account_mark<'a>(account: &BareJid) -> Element<'a, Message> {
+    let jid = account.to_string();
+    let label: String = own_name(account).chars().take(12).collect();
+    container(text(label).size(10).style(move |t| text::Style {
+        color: Some(theme::jid_color(t, &jid)),
+    }))
+    .padding([0, 4])
+    .into()
+}
+
 fn presence_dot<'a>(a: Availability) -> Element<'a, Message> {
     container(Space::new().width(10).height(10))
         .style(move |t: &iced::Theme| theme::dot(theme::availability(t, a))(t))
@@ -1190,6 +1511,21 @@ fn empty<'a>(label: String) -> Element<'a, Message> {
         .padding(16)
         .center_x(Fill)
         .into()
+}
+
+/// Whether a list entry is the conversation `id`.
+fn is_conversation(c: &Conversation, id: &talk::Id) -> bool {
+    c.kind == id.kind() && c.account == id.account().as_str() && c.peer == id.peer().to_string()
+}
+
+/// A list entry for a conversation that has none yet.
+fn new_conversation(id: &talk::Id) -> Conversation {
+    Conversation {
+        account: id.account().to_string(),
+        peer: id.peer().to_string(),
+        kind: id.kind(),
+        ..Conversation::default()
+    }
 }
 
 /// "14:05" today, else the date.
@@ -1307,7 +1643,8 @@ mod tests {
             pasted_dir: dir.path().join("pasted"),
             files: crate::config::FilesConfig::default(),
         };
-        let (mut state, _) = State::new(BareJid::new("alice@example.org").unwrap(), store, context);
+        let mut state = State::new(store, context);
+        let _ = state.add_account(BareJid::new("alice@example.org").unwrap());
         let before = rss_kib();
         let t0 = std::time::Instant::now();
         let strangers = 10_000;

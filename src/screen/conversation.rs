@@ -151,15 +151,13 @@ impl State {
     /// Opens a conversation and starts loading its newest page.
     pub fn open(
         store: &Store,
-        account: &BareJid,
-        peer: BareJid,
+        conversation: talk::Id,
         draft: Option<String>,
     ) -> (Self, Task<Message>) {
-        let conversation = talk::Id::chat(account.clone(), peer.clone());
         let mut state = Self {
-            account: account.to_string(),
+            account: conversation.account().to_string(),
+            peer: conversation.bare(),
             conversation: conversation.clone(),
-            peer: peer.clone(),
             records: Vec::new(),
             older: None,
             loaded: false,
@@ -190,6 +188,11 @@ impl State {
         self.composer = text_editor::Content::with_text(draft);
         self.composer
             .perform(text_editor::Action::Move(text_editor::Motion::DocumentEnd));
+    }
+
+    /// The conversation this is.
+    pub fn id(&self) -> &talk::Id {
+        &self.conversation
     }
 
     pub fn records(&self) -> &[Entry] {
@@ -420,7 +423,7 @@ impl State {
             .align_y(Alignment::End);
 
         let mut page = column![messages].height(Fill);
-        if let Some(uploads) = sharing.uploads_view(&self.peer) {
+        if let Some(uploads) = sharing.uploads_view(&self.conversation) {
             page = page.push(uploads.map(Message::Sharing));
         }
         page.push(bottom).into()
@@ -719,7 +722,11 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         let peer = BareJid::new("bob@example.org").unwrap();
         let draft = Some("see you at\nthe harbour".to_string());
-        let (mut state, _) = State::open(&store, &"me@example.org".parse().unwrap(), peer, draft);
+        let (mut state, _) = State::open(
+            &store,
+            talk::Id::chat("me@example.org".parse().unwrap(), peer),
+            draft,
+        );
         for c in " at 7".chars() {
             let insert = text_editor::Action::Edit(text_editor::Edit::Insert(c));
             let _ = state.update(Message::Edit(insert), &store);

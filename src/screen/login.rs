@@ -24,6 +24,8 @@ pub struct State {
     remember_in_file: bool,
     /// "Remember my password" unticked (it is ticked by default).
     forget: bool,
+    /// Adding an account from the main window: the form can be left.
+    adding: bool,
 }
 
 /// Where the password goes once it signed in.
@@ -57,6 +59,7 @@ pub enum Message {
     RememberInFile(bool),
     Submit,
     OpenSettings,
+    Cancel,
 }
 
 /// A validated sign-in request.
@@ -73,6 +76,8 @@ pub struct Login {
 pub enum Event {
     Submit(Login),
     OpenSettings,
+    /// The user leaves the form (adding an account only).
+    Cancel,
 }
 
 pub const JID_INPUT: &str = "login-jid";
@@ -91,6 +96,19 @@ impl State {
             advanced: host.is_some() || port.is_some() || direct_tls,
             ..Self::default()
         }
+    }
+
+    /// The form for adding an account from the main window: the same
+    /// fields and advanced settings, and a way back.
+    pub fn adding() -> Self {
+        Self {
+            adding: true,
+            ..Self::default()
+        }
+    }
+
+    pub fn is_adding(&self) -> bool {
+        self.adding
     }
 
     pub fn set_status(&mut self, status: Status) {
@@ -131,6 +149,7 @@ impl State {
             Message::Remember(v) => self.forget = !v,
             Message::RememberInFile(v) => self.remember_in_file = v,
             Message::OpenSettings => return (Task::none(), Some(Event::OpenSettings)),
+            Message::Cancel => return (Task::none(), Some(Event::Cancel)),
             Message::Submit => {
                 if self.status == Status::Connecting {
                     return (Task::none(), None);
@@ -195,7 +214,12 @@ impl State {
             .on_submit(Message::Submit);
 
         let mut form = column![
-            text(fl!("app-name")).size(28),
+            text(if self.adding {
+                fl!("accounts-add-title")
+            } else {
+                fl!("app-name")
+            })
+            .size(28),
             text(fl!("login-subtitle"))
                 .size(14)
                 .style(theme::muted_text),
@@ -291,10 +315,17 @@ impl State {
             );
         }
 
-        let settings = button(text(fl!("settings")).size(13))
-            .padding(0)
-            .style(theme::link_button)
-            .on_press(Message::OpenSettings);
+        let settings = if self.adding {
+            button(text(fl!("accounts-add-cancel")).size(13))
+                .padding(0)
+                .style(theme::link_button)
+                .on_press(Message::Cancel)
+        } else {
+            button(text(fl!("settings")).size(13))
+                .padding(0)
+                .style(theme::link_button)
+                .on_press(Message::OpenSettings)
+        };
         container(
             column![
                 container(form)
@@ -320,7 +351,7 @@ mod tests {
     fn submit(state: &mut State) -> Option<Login> {
         state.update(Message::Submit).1.and_then(|e| match e {
             Event::Submit(login) => Some(login),
-            Event::OpenSettings => None,
+            Event::OpenSettings | Event::Cancel => None,
         })
     }
 

@@ -11,7 +11,7 @@ use iced::{Alignment, Element, Fill, Task};
 
 use super::conversation::Entry;
 use crate::config::FilesConfig;
-use crate::conversation::Direction;
+use crate::conversation::{self as talk, Direction};
 use crate::fl;
 use crate::sharing::{self as files, Clipboard, Outgoing, Progress};
 use crate::theme;
@@ -35,8 +35,8 @@ pub struct Context {
 
 pub struct State {
     context: Context,
-    /// The server's upload service: `None` until discovered, `Some(None)` if it has none.
-    service: Option<Option<UploadService>>,
+    /// Each account's upload service: absent until discovered, `None` if its server has none.
+    services: HashMap<BareJid, Option<UploadService>>,
     uploads: Vec<Upload>,
     previews: HashMap<String, Preview>,
     downloads: HashMap<String, Download>,
@@ -51,7 +51,8 @@ pub struct State {
 
 struct Upload {
     id: String,
-    peer: BareJid,
+    /// The conversation the file goes to (and so the account it goes out from).
+    to: talk::Id,
     path: PathBuf,
     file: Option<Outgoing>,
     phase: Phase,
@@ -106,14 +107,14 @@ enum Download {
 
 #[derive(Debug, Clone)]
 pub enum Message {
-    /// Send these files to `peer` (dropped, picked or pasted).
-    Share(BareJid, Vec<PathBuf>),
-    /// Open the file picker for `peer`.
-    Pick(BareJid),
-    /// Read the clipboard for `peer` (Ctrl+V).
-    Paste(BareJid),
-    Pasted(BareJid, Result<Clipboard, String>),
-    PasteFailed(BareJid, String),
+    /// Send these files to a conversation (dropped, picked or pasted).
+    Share(talk::Id, Vec<PathBuf>),
+    /// Open the file picker for a conversation.
+    Pick(talk::Id),
+    /// Read the clipboard for a conversation (Ctrl+V).
+    Paste(talk::Id),
+    Pasted(talk::Id, Result<Clipboard, String>),
+    PasteFailed(talk::Id, String),
     /// Files are (or no longer are) dragged over the window.
     Hover(bool),
     Inspected(String, Result<Outgoing, String>),
@@ -137,14 +138,15 @@ pub enum Message {
 }
 
 pub enum Event {
-    Worker(Command),
+    /// Something for this account's worker to do.
+    Worker(BareJid, Command),
 }
 
 impl State {
     pub fn new(context: Context) -> Self {
         Self {
             context,
-            service: None,
+            services: HashMap::new(),
             uploads: Vec::new(),
             previews: HashMap::new(),
             downloads: HashMap::new(),
@@ -155,9 +157,9 @@ impl State {
         }
     }
 
-    /// What the worker found out about the server's upload service.
-    pub fn set_service(&mut self, service: Option<UploadService>) {
-        self.service = Some(service);
+    /// What an account's worker found out about its server's upload service.
+    pub fn set_service(&mut self, account: &BareJid, service: Option<UploadService>) {
+        self.services.insert(account.clone(), service);
     }
 
     pub fn set_files(&mut self, files: FilesConfig) {
@@ -168,17 +170,17 @@ impl State {
         self.hovering
     }
 
-    /// Whether the server's upload service is known (found or not).
-    pub fn knows_service(&self) -> bool {
-        self.service.is_some()
+    /// Whether an account's upload service is known (found or not).
+    pub fn knows_service(&self, account: &BareJid) -> bool {
+        self.services.contains_key(account)
     }
 
-    /// Uploads shown for `peer` (running or failed), for tests and automation:
-    /// id, file name, bytes sent while sending, reason when failed.
-    pub fn uploads_to(&self, peer: &BareJid) -> Vec<UploadInfo> {
+    /// Uploads shown for a conversation (running or failed), for tests and
+    /// automation: id, file name, bytes sent while sending, reason when failed.
+    pub fn uploads_to(&self, to: &talk::Id) -> Vec<UploadInfo> {
         self.uploads
             .iter()
-            .filter(|u| &u.peer == peer)
+            .filter(|u| &u.to == to)
             .map(|u| {
                 let sent = match &u.phase {
                     Phase::Sending { sent } => Some(*sent),
@@ -298,14 +300,14 @@ impl State {
         )
     }
 
-    fn share(&mut self, peer: BareJid, paths: Vec<PathBuf>) -> Task<Message> {
+    fn share(&mut self, to: talk::Id, paths: Vec<PathBuf>) -> Task<Message> {
         let mut tasks = Vec::new();
         for path in paths {
             self.next_id += 1;
             let id = format!("upload-{}-{}", std::process::id(), self.next_id);
             self.uploads.push(Upload {
                 id: id.clone(),
-                peer: peer.clone(),
+                to: to.clone(),
                 path: path.clone(),
                 file: None,
                 phase: Phase::Checking,
@@ -388,7 +390,7 @@ impl State {
                 self.next_id += 1;
                 self.uploads.push(Upload {
                     id: format!("paste-{}", self.next_id),
-                    peer,
+                    to: peer,
                     path: PathBuf::from(fl!("paste-name")),
                     file: None,
                     phase: Phase::Failed(fl!("paste-failed", reason = e)),
@@ -487,8 +489,8 @@ impl State {
     }
 
     fn inspected(&mut self, id: &str, result: Result<Outgoing, String>) -> Option<Event> {
-        let service = self.service.clone();
         let upload = self.uploads.iter_mut().find(|u| u.id == id)?;
+        let service = self.services.get(upload.to.account()).cloned();
         let file = match result {
             Ok(file) => file,
             Err(e) => {
@@ -517,12 +519,15 @@ impl State {
         }
         upload.phase = Phase::AskingSlot;
         upload.file = Some(file.clone());
-        Some(Event::Worker(Command::RequestSlot {
-            id: id.to_string(),
-            name: file.name,
-            size: file.size,
-            content_type: file.content_type,
-        }))
+        Some(Event::Worker(
+            upload.to.account().clone(),
+            Command::RequestSlot {
+                id: id.to_string(),
+                name: file.name,
+                size: file.size,
+                content_type: file.content_type,
+            },
+        ))
     }
 
     fn uploading(&mut self, id: &str, progress: Progress<()>) -> Option<Event> {
@@ -547,10 +552,13 @@ impl State {
                     self.sizes.insert(url.clone(), Some(file.size));
                 }
                 self.sent.insert(url.clone(), upload.path);
-                Some(Event::Worker(Command::ShareFile {
-                    to: upload.peer,
-                    url,
-                }))
+                Some(Event::Worker(
+                    upload.to.account().clone(),
+                    Command::ShareFile {
+                        to: upload.to.bare(),
+                        url,
+                    },
+                ))
             }
             Progress::Done(Err(e)) => {
                 let upload = &mut self.uploads[at];
@@ -776,10 +784,10 @@ impl State {
     }
 
     /// Uploads to `peer` in progress or failed, shown above the composer.
-    pub fn uploads_view(&self, peer: &BareJid) -> Option<Element<'_, Message>> {
+    pub fn uploads_view(&self, to: &talk::Id) -> Option<Element<'_, Message>> {
         let mut list = column![].spacing(6);
         let mut any = false;
-        for upload in self.uploads.iter().filter(|u| &u.peer == peer) {
+        for upload in self.uploads.iter().filter(|u| &u.to == to) {
             any = true;
             list = list.push(upload_view(upload));
         }
