@@ -94,9 +94,11 @@ impl Prosody {
             offline_storage,
         };
         for (user, password) in accounts {
+            // `user` alone is on localhost; `user@host` on another of its domains.
+            let (user, host) = user.split_once('@').unwrap_or((user, "localhost"));
             let out = server
                 .command("prosodyctl")
-                .args(["register", user, "localhost", password])
+                .args(["register", user, host, password])
                 .output()
                 .expect("prosodyctl");
             assert!(out.status.success(), "register {user}: {out:?}");
@@ -127,9 +129,17 @@ impl Prosody {
         let mut owners: Vec<&str> = roster.iter().map(|e| e.owner).collect();
         owners.sort();
         owners.dedup();
-        let dir = self.dir.path().join("data/localhost/roster");
-        std::fs::create_dir_all(&dir).expect("roster dir");
         for owner in owners {
+            // `owner` alone is on localhost; `owner@host` on another domain,
+            // whose data directory Prosody names with its dots encoded.
+            let (user, host) = owner.split_once('@').unwrap_or((owner, "localhost"));
+            let dir = self
+                .dir
+                .path()
+                .join("data")
+                .join(host.replace('.', "%2e"))
+                .join("roster");
+            std::fs::create_dir_all(&dir).expect("roster dir");
             let mut lua = String::from("return {\n\t[false] = { [\"version\"] = 1; };\n");
             for e in roster.iter().filter(|e| e.owner == owner) {
                 lua.push_str(&format!(
@@ -138,7 +148,7 @@ impl Prosody {
                 ));
             }
             lua.push_str("};\n");
-            std::fs::write(dir.join(format!("{owner}.dat")), lua).expect("roster file");
+            std::fs::write(dir.join(format!("{user}.dat")), lua).expect("roster file");
         }
     }
 

@@ -1,0 +1,283 @@
+//! Several accounts in one Tern, on two domains of a real Prosody: both come
+//! back from the profile at start, chat side by side, one failing does not
+//! stop the other, one signs out and is added again from the main window.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+#[path = "support/client.rs"]
+mod client;
+#[path = "support/prosody.rs"]
+mod prosody;
+#[path = "support/ui.rs"]
+mod ui;
+
+use std::time::{Duration, Instant};
+
+use iced::keyboard::key::Named;
+use iced_test::selector::id;
+use prosody::{Prosody, RosterEntry};
+use tern::app::{Flags, Message};
+use tern::config::{AccountConfig, Config};
+use tern::conversation::Id;
+use tern::profile::Profile;
+use tern::screen::{chat, conversation};
+use tern::xmpp::{BareJid, ConnectionState, Event, Trust};
+use ui::{Harness, use_tiny_skia};
+
+const ALICE: &str = "alice@localhost";
+const WANDA: &str = "wanda@work.localhost";
+
+fn roster() -> Vec<RosterEntry<'static>> {
+    let entry = |owner, contact, name| RosterEntry {
+        owner,
+        contact,
+        name,
+        group: "Friends",
+    };
+    vec![
+        entry("alice", "bob@localhost", "Bob"),
+        entry("bob", ALICE, "Alice"),
+        entry(WANDA, "walt@work.localhost", "Walt"),
+        entry("walt@work.localhost", WANDA, "Wanda"),
+    ]
+}
+
+/// A profile that signs both accounts in by itself (password files, as
+/// `tern --jid … --password-file …` writes them).
+fn profile_with_both(dir: &std::path::Path, server: &Prosody, wanda_password: &str) -> Profile {
+    let profile = Profile::at(dir.join("profile"));
+    profile.create().unwrap();
+    let mut config = Config::default();
+    for (jid, password) in [(ALICE, "alicepass"), (WANDA, wanda_password)] {
+        let file = dir.join(format!("{jid}.password"));
+        std::fs::write(&file, password).unwrap();
+        config.upsert_account(AccountConfig {
+            jid: jid.into(),
+            host: Some("127.0.0.1".into()),
+            port: Some(server.port),
+            direct_tls: false,
+            password_file: Some(file),
+        });
+    }
+    config.save(&profile.config_file()).unwrap();
+    profile
+}
+
+fn flags(profile: Profile, server: &Prosody) -> Flags {
+    Flags {
+        profile,
+        trust: Trust::from_pem_file(&server.ca()).unwrap(),
+        open: None,
+        launched: Instant::now(),
+        instance: None,
+        credentials: false,
+    }
+}
+
+fn jid(s: &str) -> BareJid {
+    s.parse().unwrap()
+}
+
+fn online(app: &tern::app::App, account: &str) -> bool {
+    matches!(
+        app.connection_of(&jid(account)),
+        Some(ConnectionState::Online { .. })
+    )
+}
+
+async fn peer(server: &Prosody, jid: &str, password: &str) -> client::Client {
+    client::Client::online(client::settings(
+        &server.address(),
+        &server.ca(),
+        jid,
+        password,
+    ))
+    .await
+}
+
+/// Types `body` into the open chat and presses Enter.
+fn send(h: &mut Harness, body: &str) {
+    h.interact(|ui| {
+        ui.click(id(conversation::COMPOSER)).unwrap();
+        ui.typewrite(body);
+        ui.tap_key(Named::Enter);
+    });
+}
+
+async fn received(peer: &mut client::Client, body: &str) -> bool {
+    let body = body.to_string();
+    peer.next_event(
+        Duration::from_secs(10),
+        move |e| matches!(e, Event::Messages(m) if m.iter().any(|m| m.body == body)),
+    )
+    .await
+    .is_some()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_accounts_chat_side_by_side_and_fail_alone() {
+    use_tiny_skia();
+    tern::i18n::select(&["en".parse().unwrap()]);
+    let server = Prosody::start_with_roster(
+        &[
+            ("alice", "alicepass"),
+            ("bob", "bobpass"),
+            ("wanda@work.localhost", "wandapass"),
+            ("walt@work.localhost", "waltpass"),
+        ],
+        &roster(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mut bob = peer(&server, "bob@localhost", "bobpass").await;
+    let mut walt = peer(&server, "walt@work.localhost", "waltpass").await;
+
+    // Both accounts come back from the profile, each with its own roster.
+    let mut h = Harness::started(flags(
+        profile_with_both(dir.path(), &server, "wandapass"),
+        &server,
+    ))
+    .await;
+    assert!(
+        h.pump_until(Duration::from_secs(15), |app| online(app, ALICE)
+            && online(app, WANDA))
+            .await,
+        "both accounts online"
+    );
+    assert_eq!(h.app.accounts(), vec![jid(ALICE), jid(WANDA)]);
+    h.settle().await;
+    assert!(h.shows("Contacts (2)"), "one contact on each account");
+
+    // Messages in on both at once: one list, each row with its account.
+    bob.handle
+        .send_message(jid(ALICE), "hello Alice, from Bob".into());
+    walt.handle
+        .send_message(jid(WANDA), "hello Wanda, from Walt".into());
+    let mut listed = false;
+    for _ in 0..50 {
+        h.settle().await;
+        if h.shows("hello Alice, from Bob") && h.shows("hello Wanda, from Walt") {
+            listed = true;
+            break;
+        }
+    }
+    assert!(listed, "both messages in the one list");
+    assert!(
+        h.shows("alice") && h.shows("wanda"),
+        "rows say their account"
+    );
+    assert!(
+        h.app.title().starts_with("(2)"),
+        "the title counts both accounts"
+    );
+    let snap = h.snapshot(&tern::theme::for_mode(iced::theme::Mode::Light));
+    h.save_snapshot(&snap, "accounts-unified-list");
+
+    // Out on both: each reply goes from the conversation's own account.
+    h.update(Message::Chat(chat::Message::Open(
+        Id::chat_of(ALICE, "bob@localhost").unwrap(),
+    )));
+    h.settle().await;
+    send(&mut h, "hi Bob, Alice here");
+    h.update(Message::Chat(chat::Message::Open(
+        Id::chat_of(WANDA, "walt@work.localhost").unwrap(),
+    )));
+    h.settle().await;
+    assert!(
+        h.shows("walt@work.localhost · Available · via wanda@work.localhost"),
+        "the chat says its account"
+    );
+    send(&mut h, "hi Walt, Wanda here");
+    assert!(received(&mut bob, "hi Bob, Alice here").await);
+    assert!(received(&mut walt, "hi Walt, Wanda here").await);
+    let wandas = bob
+        .store
+        .page(&Id::chat_of("bob@localhost", WANDA).unwrap(), None, 10);
+    assert!(
+        wandas.unwrap().records.is_empty(),
+        "nothing went out from the wrong account"
+    );
+
+    // The list filter shows one account's chats.
+    h.settle().await;
+    assert!(h.shows("You: hi Bob, Alice here") && h.shows("You: hi Walt, Wanda here"));
+    h.update(Message::Chat(chat::Message::Filter(Some(jid(WANDA)))));
+    h.settle().await;
+    assert!(!h.shows("You: hi Bob, Alice here"));
+    assert!(h.shows("You: hi Walt, Wanda here"));
+    h.update(Message::Chat(chat::Message::Filter(None)));
+    drop(h);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // Restarted with a wrong password for one: it says so in its own line,
+    // and the other chats on.
+    let mut h = Harness::started(flags(
+        profile_with_both(dir.path(), &server, "wrong"),
+        &server,
+    ))
+    .await;
+    assert!(
+        h.pump_until(Duration::from_secs(15), |app| online(app, ALICE)
+            && matches!(
+                app.connection_of(&jid(WANDA)),
+                Some(ConnectionState::Offline(Some(_)))
+            ))
+        .await,
+        "alice online and wanda refused"
+    );
+    h.settle().await;
+    assert!(
+        matches!(
+            h.app.connection_of(&jid(WANDA)),
+            Some(ConnectionState::Offline(Some(f))) if f.is_wrong_password()
+        ),
+        "wanda's own line says why"
+    );
+    assert!(
+        !h.shows("Sign in with your XMPP (Jabber) account"),
+        "no form over alice's chats"
+    );
+    bob.handle
+        .send_message(jid(ALICE), "still there, Alice?".into());
+    let mut shown = false;
+    for _ in 0..50 {
+        h.settle().await;
+        if h.shows("still there, Alice?") {
+            shown = true;
+            break;
+        }
+    }
+    assert!(shown, "alice chats on");
+
+    // Signing wanda out takes her chats out of the window; alice stays.
+    h.update(Message::Chat(chat::Message::SignOut(jid(WANDA))));
+    h.settle().await;
+    assert_eq!(h.app.accounts(), vec![jid(ALICE)]);
+    assert!(!h.shows("You: hi Walt, Wanda here"));
+    assert!(online(&h.app, ALICE));
+
+    // Added again from the main window, with the right password this time.
+    h.update(Message::Chat(chat::Message::AddAccount));
+    h.settle().await;
+    assert!(h.shows("Add an account"));
+    h.sign_in(server.port, WANDA, "wandapass");
+    assert!(
+        h.pump_until(Duration::from_secs(15), |app| online(app, WANDA))
+            .await,
+        "wanda added again"
+    );
+    h.settle().await;
+    assert_eq!(h.app.accounts(), vec![jid(ALICE), jid(WANDA)]);
+    assert!(
+        h.shows("You: hi Walt, Wanda here"),
+        "her history is back in the list"
+    );
+    h.settle().await;
+    let saved = Config::load(&Profile::at(dir.path().join("profile")).config_file()).unwrap();
+    assert_eq!(
+        saved
+            .accounts
+            .iter()
+            .map(|a| a.jid.as_str())
+            .collect::<Vec<_>>(),
+        vec![ALICE, WANDA]
+    );
+}
