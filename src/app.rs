@@ -847,6 +847,10 @@ impl App {
                         Task::batch([task, focus, self.probe_keyring()])
                     }
                     chat::Event::SignOut(account) => Task::batch([task, self.sign_out(&account)]),
+                    chat::Event::Remove {
+                        account,
+                        delete_history,
+                    } => Task::batch([task, self.remove_account(&account, delete_history)]),
                 }
             }
             Message::Quit => self.quit(),
@@ -920,6 +924,38 @@ impl App {
             return Task::batch([forget, self.show_login(form)]);
         }
         forget
+    }
+
+    /// Removes an account from Tern: signed out, its password forgotten,
+    /// gone from the configuration, and its history deleted from this
+    /// computer when the user said so (off the UI thread).
+    fn remove_account(&mut self, account: &BareJid, delete_history: bool) -> Task<Message> {
+        let signed_out = self.sign_out(account);
+        self.config.remove_account(account.as_str());
+        let save = self.save_config();
+        let delete = match (&self.store, delete_history) {
+            (Some(store), true) => {
+                let (store, jid) = (store.clone(), account.to_string());
+                Task::future(tokio::task::spawn_blocking(move || {
+                    match store.delete_account(&jid) {
+                        Ok(n) => tracing::info!("removed {jid} and its {n} messages"),
+                        Err(e) => tracing::error!("cannot delete the history of {jid}: {e}"),
+                    }
+                }))
+                .discard()
+            }
+            _ => Task::none(),
+        };
+        // The last one gone: the form starts blank, not with the removed address.
+        if self.sessions.is_empty() && self.config.accounts.is_empty() {
+            return Task::batch([
+                signed_out,
+                save,
+                delete,
+                self.show_login(login::State::default()),
+            ]);
+        }
+        Task::batch([signed_out, save, delete])
     }
 
     /// Leaves the form for adding an account; an account it was signing in

@@ -4,6 +4,7 @@ use std::io::Write;
 
 use serde::Serialize;
 
+use crate::conversation::Kind;
 use crate::store::{self, Delivery, Direction, Record};
 
 /// One line of the export.
@@ -11,6 +12,8 @@ use crate::store::{self, Delivery, Direction, Record};
 pub struct Line<'a> {
     pub account: &'a str,
     pub peer: &'a str,
+    /// chat, room or private (a private message in a room).
+    pub kind: Kind,
     pub direction: Direction,
     pub body: &'a str,
     /// RFC 3339, UTC.
@@ -29,6 +32,7 @@ impl<'a> From<&'a Record> for Line<'a> {
         Line {
             account: &r.account,
             peer: &r.peer,
+            kind: r.kind,
             direction: r.direction,
             body: &r.body,
             time: r.time.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
@@ -47,11 +51,20 @@ pub enum Error {
     Write(#[from] std::io::Error),
 }
 
-/// Writes every stored message (of `peer`, if given) as one JSON object per line.
-pub fn write(store: &store::Store, peer: Option<&str>, out: &mut impl Write) -> Result<u64, Error> {
+/// Writes every stored message (of one account's and of `peer`'s
+/// conversations, when given) as one JSON object per line.
+pub fn write(
+    store: &store::Store,
+    account: Option<&str>,
+    peer: Option<&str>,
+    out: &mut impl Write,
+) -> Result<u64, Error> {
     let mut count = 0;
     for record in store.all(peer) {
         let record = record?;
+        if account.is_some_and(|a| a != record.account) {
+            continue;
+        }
         serde_json::to_writer(&mut *out, &Line::from(&record)).map_err(std::io::Error::from)?;
         out.write_all(b"\n")?;
         count += 1;

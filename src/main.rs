@@ -57,6 +57,9 @@ enum Command {
         /// Only the conversation with this JID
         #[arg(long, value_name = "JID")]
         peer: Option<String>,
+        /// Only this account's conversations (every account's by default)
+        #[arg(long, value_name = "JID")]
+        account: Option<String>,
     },
 }
 
@@ -75,7 +78,9 @@ fn main() -> ExitCode {
     let _log_guard = tern::logging::init(cli.verbose, log_dir.as_deref());
     install_panic_hook();
     match cli.command {
-        Some(Command::Export { peer }) => export(&profile, peer.as_deref()),
+        Some(Command::Export { peer, account }) => {
+            export(&profile, account.as_deref(), peer.as_deref())
+        }
         None => run(cli, profile, launched),
     }
 }
@@ -208,7 +213,7 @@ fn set_up_account(
     config.save(&path).map_err(|e| e.to_string())
 }
 
-fn export(profile: &Profile, peer: Option<&str>) -> ExitCode {
+fn export(profile: &Profile, account: Option<&str>, peer: Option<&str>) -> ExitCode {
     if !profile.history_dir().exists() {
         return fail(&format!(
             "no history at {}: is this the right profile?",
@@ -226,7 +231,7 @@ fn export(profile: &Profile, peer: Option<&str>) -> ExitCode {
     };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    match tern::export::write(&store, peer, &mut out) {
+    match tern::export::write(&store, account, peer, &mut out) {
         Ok(_) => ExitCode::SUCCESS,
         // A closed pipe (`tern export | head`) is not an error worth a message.
         Err(tern::export::Error::Write(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {

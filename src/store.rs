@@ -229,6 +229,34 @@ impl Store {
         Ok(())
     }
 
+    /// Deletes everything stored for one account (its messages, conversations,
+    /// drafts, outbox and archive positions), for "remove account"; returns
+    /// how many messages went. Other accounts' entries are untouched: every
+    /// key of an account starts with `account \0`, and a JID has no NUL.
+    pub fn delete_account(&self, account: &str) -> Result<u64, Error> {
+        let prefix = account_prefix(account);
+        let mut messages = 0;
+        for key in self.messages.scan_prefix(&prefix).keys() {
+            self.messages.remove(key?)?;
+            messages += 1;
+        }
+        for tree in [
+            &self.conversations,
+            &self.ids,
+            &self.archive,
+            &self.outbox,
+            &self.drafts,
+        ] {
+            for key in tree.scan_prefix(&prefix).keys() {
+                tree.remove(key?)?;
+            }
+        }
+        self.meta.remove(meta_cursor_key(account))?;
+        self.meta.remove(meta_since_key(account))?;
+        self.db.flush()?;
+        Ok(messages)
+    }
+
     /// Empties every tree but `meta`.
     fn clear_trees(&self) -> Result<(), Error> {
         for tree in [
@@ -1039,6 +1067,57 @@ mod tests {
         assert_eq!(
             store.meta.get("layout").unwrap().unwrap().as_ref(),
             3u32.to_be_bytes()
+        );
+    }
+
+    /// Removing an account deletes all it had, and nothing of another
+    /// account, even one whose address starts with the same letters.
+    #[test]
+    fn deleting_an_account_leaves_the_others() {
+        let dir = fixture("store-v2");
+        let store = Store::open(dir.path()).unwrap();
+        let alice = "alice@example.org";
+        let lookalike = NewMessage::incoming(
+            &chat("alice@example.org.evil", "bob@example.org"),
+            "x".into(),
+            "not alice's".into(),
+            Utc::now(),
+        );
+        store.insert(lookalike).unwrap();
+        assert_eq!(store.delete_account(alice).unwrap(), 8);
+        assert!(store.conversations(alice).unwrap().is_empty());
+        assert!(store.drafts(alice).unwrap().is_empty());
+        assert!(store.outbox(alice).unwrap().is_empty());
+        assert_eq!(store.archive_position(alice).unwrap(), None);
+        assert!(
+            store
+                .page(&chat(alice, "bob@example.org"), None, 50)
+                .unwrap()
+                .records
+                .is_empty()
+        );
+        // An archive id it had is new again (a later catch-up may bring it).
+        let mut again = NewMessage::incoming(
+            &chat(alice, "bob@example.org"),
+            "n".into(),
+            "n".into(),
+            Utc::now(),
+        );
+        again.archive_id = Some("arch-1".into());
+        assert!(store.insert(again).unwrap().is_some());
+        let work = "work@corp.example";
+        assert_eq!(
+            store
+                .page(&chat(work, "boss@corp.example"), None, 50)
+                .unwrap()
+                .records
+                .len(),
+            1
+        );
+        assert!(store.archive_position(work).unwrap().is_some());
+        assert_eq!(
+            store.conversations("alice@example.org.evil").unwrap().len(),
+            1
         );
     }
 

@@ -276,6 +276,13 @@ pub fn primary_button(theme: &Theme, status: button::Status) -> button::Style {
     style
 }
 
+/// A button for an action that destroys something (deleting history).
+pub fn danger_button(theme: &Theme, status: button::Status) -> button::Style {
+    let mut style = button::danger(theme, status);
+    style.border.radius = 6.0.into();
+    style
+}
+
 /// A button beside others that is not the main action (Back, Choose…).
 pub fn secondary_button(theme: &Theme, status: button::Status) -> button::Style {
     let p = theme.extended_palette();

@@ -280,4 +280,36 @@ async fn two_accounts_chat_side_by_side_and_fail_alone() {
             .collect::<Vec<_>>(),
         vec![ALICE, WANDA]
     );
+
+    // Removed, with its history: asked first, then gone from the window, the
+    // configuration and the disk; alice's history is untouched.
+    h.update(Message::Chat(chat::Message::Remove(jid(WANDA))));
+    h.settle().await;
+    assert!(h.shows("Delete them"), "removing asks about the history");
+    h.interact(|ui| {
+        ui.click("Delete them").unwrap();
+    });
+    h.settle().await;
+    assert_eq!(h.app.accounts(), vec![jid(ALICE)]);
+    let saved = Config::load(&Profile::at(dir.path().join("profile")).config_file()).unwrap();
+    assert_eq!(saved.accounts.len(), 1);
+    assert_eq!(saved.accounts[0].jid, ALICE);
+    drop(h);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let store =
+        tern::store::Store::open(&Profile::at(dir.path().join("profile")).history_dir()).unwrap();
+    let page = |account, peer| {
+        store
+            .page(&Id::chat_of(account, peer).unwrap(), None, 100)
+            .unwrap()
+            .records
+            .len()
+    };
+    assert_eq!(
+        page(WANDA, "walt@work.localhost"),
+        0,
+        "wanda's history deleted"
+    );
+    assert!(page(ALICE, "bob@localhost") >= 3, "alice's kept");
+    assert!(store.conversations(WANDA).unwrap().is_empty());
 }

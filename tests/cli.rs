@@ -20,25 +20,22 @@ fn seed(profile: &Profile) {
         ("bob@example.org", Direction::In, "hi \"alice\"\nline two"),
         ("bob@example.org", Direction::Out, "hello bob"),
         ("carol@example.org", Direction::In, "你好"),
+        ("work:boss@corp.example", Direction::In, "meeting at 10"),
     ]
     .into_iter()
     .enumerate()
     {
         let time = Utc.with_ymd_and_hms(2026, 11, 22, 10, n as u32, 0).unwrap();
         let (id, body) = (format!("id-{n}"), body.to_string());
+        // A second account's chat is named `work:peer`.
+        let (account, peer) = match peer.strip_prefix("work:") {
+            Some(peer) => ("me@corp.example", peer),
+            None => ("alice@example.org", peer),
+        };
+        let conversation = tern::conversation::Id::chat_of(account, peer).unwrap();
         let mut message = match direction {
-            Direction::In => NewMessage::incoming(
-                &tern::conversation::Id::chat_of("alice@example.org", peer).unwrap(),
-                id,
-                body,
-                time,
-            ),
-            Direction::Out => NewMessage::outgoing(
-                &tern::conversation::Id::chat_of("alice@example.org", peer).unwrap(),
-                id,
-                body,
-                time,
-            ),
+            Direction::In => NewMessage::incoming(&conversation, id, body, time),
+            Direction::Out => NewMessage::outgoing(&conversation, id, body, time),
         };
         if peer.starts_with("carol") {
             // As Carol's client sends it with OMEMO: the body is its fallback.
@@ -68,7 +65,9 @@ fn export_prints_json_lines_with_the_documented_keys() {
         .unwrap();
     assert!(out.status.success(), "{out:?}");
     let all = lines(&out.stdout);
-    assert_eq!(all.len(), 3);
+    assert_eq!(all.len(), 4, "every account's messages");
+    assert_eq!(all[3]["account"], "me@corp.example");
+    assert_eq!(all[0]["kind"], "chat");
     let first = &all[0];
     assert_eq!(first["account"], "alice@example.org");
     assert_eq!(first["peer"], "bob@example.org");
@@ -95,6 +94,17 @@ fn export_prints_json_lines_with_the_documented_keys() {
     let carol = lines(&out.stdout);
     assert_eq!(carol.len(), 1);
     assert_eq!(carol[0]["peer"], "carol@example.org");
+
+    // --account takes one account's conversations.
+    let out = tern()
+        .args(["export", "--account", "me@corp.example", "--profile"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let work = lines(&out.stdout);
+    assert_eq!(work.len(), 1);
+    assert_eq!(work[0]["body"], "meeting at 10");
 }
 
 #[test]

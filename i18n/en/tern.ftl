@@ -33,6 +33,10 @@ chat-via = { $detail } · via { $account }
 accounts-add-cancel = Cancel
 accounts-add-title = Add an account
 notification-for-account = { $title } (to { $account })
+accounts-remove = Remove
+accounts-remove-ask = Remove { $account } from Tern? It is signed out and forgotten on this computer; the account itself stays on its server. Its messages on this computer:
+accounts-remove-keep = Keep them
+accounts-remove-delete = Delete them
 sign-out = Sign out
 
 failure-not-authorized = Wrong address or password.

@@ -33,6 +33,10 @@ chat-via = { $detail } · 通过 { $account }
 accounts-add-cancel = 取消
 accounts-add-title = 添加账号
 notification-for-account = { $title }（发给 { $account }）
+accounts-remove = 移除
+accounts-remove-ask = 要从 Tern 移除 { $account } 吗？它将退出登录并从这台电脑上忘记；账号本身仍在服务器上。它在这台电脑上的消息：
+accounts-remove-keep = 保留
+accounts-remove-delete = 删除
 sign-out = 退出登录
 
 failure-not-authorized = 地址或密码错误。

@@ -48,6 +48,8 @@ pub struct State {
     list_viewport: ListViewport,
     /// The list shows only this account's chats and contacts (`None`: all).
     filter: Option<BareJid>,
+    /// The account whose removal waits for the user's answer.
+    removing: Option<BareJid>,
 }
 
 /// One signed-in (or signing-in) account, as the window shows it.
@@ -128,6 +130,11 @@ pub enum Message {
     StatusSubmit,
     RetryNow(BareJid),
     SignOut(BareJid),
+    /// Asks whether to remove an account from Tern.
+    Remove(BareJid),
+    /// The answer: remove it (and its history on this computer, or not), or not.
+    ConfirmRemove(BareJid, bool),
+    CancelRemove,
     AddAccount,
     /// Show one account's chats and contacts only (`None`: all).
     Filter(Option<BareJid>),
@@ -162,6 +169,12 @@ pub enum Event {
     /// The user's presence changed: for every account.
     Presence(OwnPresence),
     SignOut(BareJid),
+    /// Remove the account from Tern (signed out, forgotten), and its history
+    /// on this computer when `delete_history`.
+    Remove {
+        account: BareJid,
+        delete_history: bool,
+    },
     /// The user asks to add an account (the sign-in form).
     AddAccount,
     OpenSettings,
@@ -231,6 +244,7 @@ impl State {
             drafts_saving: false,
             list_viewport: ListViewport::default(),
             filter: None,
+            removing: None,
         }
     }
 
@@ -688,6 +702,18 @@ impl State {
                 );
             }
             Message::SignOut(account) => return (Task::none(), Some(Event::SignOut(account))),
+            Message::Remove(account) => self.removing = Some(account),
+            Message::CancelRemove => self.removing = None,
+            Message::ConfirmRemove(account, delete_history) => {
+                self.removing = None;
+                return (
+                    Task::none(),
+                    Some(Event::Remove {
+                        account,
+                        delete_history,
+                    }),
+                );
+            }
             Message::AddAccount => return (Task::none(), Some(Event::AddAccount)),
             Message::Filter(filter) => {
                 self.filter = filter.filter(|jid| self.has_account(jid));
@@ -1083,20 +1109,53 @@ impl State {
                     .on_press(Message::RetryNow(account.jid.clone())),
             );
         }
-        column![
+        let mut block = column![
             row![
                 name,
                 button(text(fl!("sign-out")).size(12))
                     .padding(0)
                     .style(theme::link_button)
                     .on_press(Message::SignOut(account.jid.clone())),
+                button(text(fl!("accounts-remove")).size(12))
+                    .padding(0)
+                    .style(theme::link_button)
+                    .on_press(Message::Remove(account.jid.clone())),
             ]
             .spacing(10)
             .align_y(Alignment::Center),
             state_line,
         ]
-        .spacing(4)
-        .into()
+        .spacing(4);
+        if self.removing.as_ref() == Some(&account.jid) {
+            let jid = account.jid.clone();
+            block = block.push(
+                container(
+                    column![
+                        text(fl!("accounts-remove-ask", account = jid.to_string())).size(13),
+                        row![
+                            button(text(fl!("accounts-remove-keep")).size(12))
+                                .padding([3, 10])
+                                .style(theme::primary_button)
+                                .on_press(Message::ConfirmRemove(jid.clone(), false)),
+                            button(text(fl!("accounts-remove-delete")).size(12))
+                                .padding([3, 10])
+                                .style(theme::danger_button)
+                                .on_press(Message::ConfirmRemove(jid, true)),
+                            button(text(fl!("accounts-add-cancel")).size(12))
+                                .padding([3, 8])
+                                .style(theme::link_button)
+                                .on_press(Message::CancelRemove),
+                        ]
+                        .spacing(8),
+                    ]
+                    .spacing(6),
+                )
+                .padding(8)
+                .width(Fill)
+                .style(theme::card),
+            );
+        }
+        block.into()
     }
 
     /// The chats the list shows: every account's, or the filter's.
