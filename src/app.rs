@@ -44,6 +44,8 @@ pub struct App {
     adding: Option<login::State>,
     /// Credential-store lookups of saved accounts' passwords still under way.
     lookups: usize,
+    /// Accounts whose roster came in this run (a link given at start waits for them).
+    rosters: std::collections::HashSet<BareJid>,
     pending_open: Option<XmppUri>,
     launched: std::time::Instant,
     /// Whether the window has focus (kept here: the chat screen may come later).
@@ -186,6 +188,7 @@ impl App {
             sessions: Vec::new(),
             adding: None,
             lookups: 0,
+            rosters: Default::default(),
             pending_open: flags.open,
             launched: flags.launched,
             focused: true,
@@ -599,17 +602,34 @@ impl App {
             tasks.push(state.add_account(session.account.clone()));
         }
         let _ = state.set_window_focused(self.chat_visible());
-        if let Some(uri) = self.pending_open.take() {
-            match state.account_for(&uri.jid) {
-                Some(account) => {
-                    let id = crate::conversation::Id::chat(account, uri.jid);
-                    tasks.push(state.open_chat(id, uri.body));
-                }
-                None => self.pending_open = Some(uri),
-            }
-        }
         self.screen = Screen::Chat(Box::new(state));
-        Task::batch(tasks).map(Message::Chat)
+        let open = self.open_pending_link();
+        Task::batch([Task::batch(tasks).map(Message::Chat), open])
+    }
+
+    /// Opens the chat a link given at start names. With several accounts it
+    /// waits until each has its roster (which says whose contact it is) or
+    /// is not coming online soon; with one there is nothing to wait for.
+    fn open_pending_link(&mut self) -> Task<Message> {
+        let Screen::Chat(chat) = &mut self.screen else {
+            return Task::none();
+        };
+        let several = chat.accounts().count() > 1;
+        let waiting = several
+            && chat.accounts().any(|a| {
+                !self.rosters.contains(a)
+                    && matches!(
+                        chat.connection(a),
+                        Some(ConnectionState::Connecting | ConnectionState::Online { .. })
+                    )
+            });
+        if waiting {
+            return Task::none();
+        }
+        match self.pending_open.take() {
+            Some(uri) => chat.open_link(uri.jid, uri.body).map(Message::Chat),
+            None => Task::none(),
+        }
     }
 
     /// What file sharing works with: an HTTP client trusting what the XMPP
@@ -1044,13 +1064,7 @@ impl App {
         };
         let close = self.close_settings();
         let open = match &mut self.screen {
-            Screen::Chat(chat) => match chat.account_for(&uri.jid) {
-                Some(account) => {
-                    let id = crate::conversation::Id::chat(account, uri.jid);
-                    chat.open_chat(id, uri.body).map(Message::Chat)
-                }
-                None => Task::none(),
-            },
+            Screen::Chat(chat) => chat.open_link(uri.jid, uri.body).map(Message::Chat),
             _ => {
                 // Opened after sign-in, as a link given on the command line is.
                 self.pending_open = Some(uri);
@@ -1143,7 +1157,8 @@ impl App {
                     }
                     chat.set_roster(account, contacts);
                 }
-                Task::none()
+                self.rosters.insert(account.clone());
+                self.open_pending_link()
             }
             Event::RosterPush(contact) => {
                 if let Some(chat) = chat {
@@ -1270,7 +1285,7 @@ impl App {
             return self.show_login(form);
         }
         chat.set_connection(account, state);
-        Task::none()
+        self.open_pending_link()
     }
 
     pub fn view(&self) -> Element<'_, Message> {
@@ -1335,6 +1350,11 @@ impl App {
     /// first frames), for tests and automation.
     pub fn is_opening(&self) -> bool {
         matches!(self.screen, Screen::Opening)
+    }
+
+    /// The open chat's peer, for tests and automation.
+    pub fn open_id(&self) -> Option<&crate::conversation::Id> {
+        self.open_conversation().map(|c| c.id())
     }
 
     /// The open chat's peer, for tests and automation.

@@ -171,6 +171,31 @@ async fn two_accounts_chat_side_by_side_and_fail_alone() {
     let snap = h.snapshot(&tern::theme::for_mode(iced::theme::Mode::Light));
     h.save_snapshot(&snap, "accounts-unified-list");
 
+    // A link to someone only one account knows opens with that account; to
+    // someone neither knows, the window asks which account to use.
+    let link = |uri: &str| {
+        Message::Instance(tern::instance::Request {
+            open: Some(uri.into()),
+        })
+    };
+    h.update(link("xmpp:walt@work.localhost"));
+    h.settle().await;
+    assert_eq!(
+        h.app.open_id(),
+        Some(&Id::chat_of(WANDA, "walt@work.localhost").unwrap())
+    );
+    h.update(link("xmpp:carol@elsewhere.example"));
+    h.settle().await;
+    assert!(h.shows("Open the chat with carol@elsewhere.example from which account?"));
+    h.interact(|ui| {
+        ui.click("With wanda@work.localhost").unwrap();
+    });
+    h.settle().await;
+    assert_eq!(
+        h.app.open_id(),
+        Some(&Id::chat_of(WANDA, "carol@elsewhere.example").unwrap())
+    );
+
     // Out on both: each reply goes from the conversation's own account.
     h.update(Message::Chat(chat::Message::Open(
         Id::chat_of(ALICE, "bob@localhost").unwrap(),

@@ -37,6 +37,8 @@ accounts-remove = Remove
 accounts-remove-ask = Remove { $account } from Tern? It is signed out and forgotten on this computer; the account itself stays on its server. Its messages on this computer:
 accounts-remove-keep = Keep them
 accounts-remove-delete = Delete them
+accounts-choose = Open the chat with { $peer } from which account?
+accounts-choose-with = With { $account }
 sign-out = Sign out
 
 failure-not-authorized = Wrong address or password.

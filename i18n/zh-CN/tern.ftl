@@ -37,6 +37,8 @@ accounts-remove = 移除
 accounts-remove-ask = 要从 Tern 移除 { $account } 吗？它将退出登录并从这台电脑上忘记；账号本身仍在服务器上。它在这台电脑上的消息：
 accounts-remove-keep = 保留
 accounts-remove-delete = 删除
+accounts-choose = 用哪个账号打开与 { $peer } 的聊天？
+accounts-choose-with = 使用 { $account }
 sign-out = 退出登录
 
 failure-not-authorized = 地址或密码错误。

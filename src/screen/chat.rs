@@ -50,6 +50,8 @@ pub struct State {
     filter: Option<BareJid>,
     /// The account whose removal waits for the user's answer.
     removing: Option<BareJid>,
+    /// A link's chat (and text) waiting for the user to choose an account.
+    choosing: Option<(BareJid, Option<String>)>,
 }
 
 /// One signed-in (or signing-in) account, as the window shows it.
@@ -135,6 +137,9 @@ pub enum Message {
     /// The answer: remove it (and its history on this computer, or not), or not.
     ConfirmRemove(BareJid, bool),
     CancelRemove,
+    /// Open the chat a link named with this account.
+    ChooseAccount(BareJid),
+    CancelChoose,
     AddAccount,
     /// Show one account's chats and contacts only (`None`: all).
     Filter(Option<BareJid>),
@@ -245,6 +250,7 @@ impl State {
             list_viewport: ListViewport::default(),
             filter: None,
             removing: None,
+            choosing: None,
         }
     }
 
@@ -539,27 +545,31 @@ impl State {
         Task::batch([task.map(Message::Conversation), self.mark_open_read(), save])
     }
 
-    /// The account to open a chat with `peer` from (an `xmpp:` link): the one
-    /// that has them as a contact, else the one whose chat with them is
-    /// newest, else the first online account, else the first.
-    pub fn account_for(&self, peer: &BareJid) -> Option<BareJid> {
-        let contact = self.accounts.iter().find(|a| a.roster.get(peer).is_some());
-        let chatted = || {
-            self.conversations
-                .iter()
-                .find(|c| c.peer == peer.as_str())
-                .and_then(|c| self.accounts.iter().find(|a| a.jid.as_str() == c.account))
+    /// Opens the chat an `xmpp:` link names, with the account that has
+    /// that contact; when none or several do (and there is more than one
+    /// account), the window asks which account to use.
+    pub fn open_link(&mut self, peer: BareJid, body: Option<String>) -> Task<Message> {
+        let with_contact: Vec<&BareJid> = self
+            .accounts
+            .iter()
+            .filter(|a| a.roster.get(&peer).is_some())
+            .map(|a| &a.jid)
+            .collect();
+        let account = match (with_contact.as_slice(), self.accounts.as_slice()) {
+            ([one], _) => (*one).clone(),
+            (_, [only]) => only.jid.clone(),
+            ([], []) => return Task::none(),
+            _ => {
+                self.choosing = Some((peer, body));
+                return Task::none();
+            }
         };
-        let online = || {
-            self.accounts
-                .iter()
-                .find(|a| matches!(a.connection, ConnectionState::Online { .. }))
-        };
-        contact
-            .or_else(chatted)
-            .or_else(online)
-            .or_else(|| self.accounts.first())
-            .map(|a| a.jid.clone())
+        self.open_chat(talk::Id::chat(account, peer), body)
+    }
+
+    /// The link waiting for the user to choose an account, for tests and automation.
+    pub fn choosing_account_for(&self) -> Option<&BareJid> {
+        self.choosing.as_ref().map(|(peer, _)| peer)
     }
 
     /// Takes note of the open composer's text as its chat's draft, and writes
@@ -704,6 +714,14 @@ impl State {
             Message::SignOut(account) => return (Task::none(), Some(Event::SignOut(account))),
             Message::Remove(account) => self.removing = Some(account),
             Message::CancelRemove => self.removing = None,
+            Message::ChooseAccount(account) => {
+                if let Some((peer, body)) = self.choosing.take()
+                    && self.has_account(&account)
+                {
+                    return (self.open_chat(talk::Id::chat(account, peer), body), None);
+                }
+            }
+            Message::CancelChoose => self.choosing = None,
             Message::ConfirmRemove(account, delete_history) => {
                 self.removing = None;
                 return (
@@ -952,6 +970,7 @@ impl State {
                     .width(Fill)
                     .style(theme::error_banner)
                 }))
+                .push(self.account_choice())
                 .push(self.tabs())
                 .push(self.list())
                 .spacing(8)
@@ -1156,6 +1175,44 @@ impl State {
             );
         }
         block.into()
+    }
+
+    /// Which account opens the chat a link named, when that is not clear.
+    fn account_choice(&self) -> Option<Element<'_, Message>> {
+        let (peer, _) = self.choosing.as_ref()?;
+        let mut buttons = column![].spacing(4);
+        for account in &self.accounts {
+            buttons = buttons.push(
+                button(
+                    text(fl!(
+                        "accounts-choose-with",
+                        account = account.jid.to_string()
+                    ))
+                    .size(12),
+                )
+                .padding([3, 10])
+                .width(Fill)
+                .style(theme::secondary_button)
+                .on_press(Message::ChooseAccount(account.jid.clone())),
+            );
+        }
+        Some(
+            container(
+                column![
+                    text(fl!("accounts-choose", peer = peer.to_string())).size(13),
+                    buttons,
+                    button(text(fl!("accounts-add-cancel")).size(12))
+                        .padding(0)
+                        .style(theme::link_button)
+                        .on_press(Message::CancelChoose),
+                ]
+                .spacing(6),
+            )
+            .padding(8)
+            .width(Fill)
+            .style(theme::card)
+            .into(),
+        )
     }
 
     /// The chats the list shows: every account's, or the filter's.
