@@ -9,6 +9,8 @@ mod client;
 mod prosody;
 #[path = "support/ui.rs"]
 mod ui;
+#[path = "support/xvfb.rs"]
+mod xvfb;
 
 use std::time::{Duration, Instant};
 
@@ -337,4 +339,76 @@ async fn two_accounts_chat_side_by_side_and_fail_alone() {
     );
     assert!(page(ALICE, "bob@localhost") >= 3, "alice's kept");
     assert!(store.conversations(WANDA).unwrap().is_empty());
+}
+
+/// The unified list as the release build draws it, under Xvfb, for
+/// `resources/screenshots/` (needs `xvfb`, `xdotool` and imagemagick):
+///
+/// ```sh
+/// cargo build --release
+/// TERN_BIN=target/release/tern SCREENSHOT=resources/screenshots/accounts.png \
+///     cargo test --test accounts -- --ignored --nocapture
+/// ```
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a screenshot of the real binary: run it with --ignored"]
+async fn unified_list_screenshot() {
+    use std::process::{Command, Stdio};
+    let out = std::env::var("SCREENSHOT").unwrap_or_else(|_| "accounts.png".into());
+    let server = Prosody::start_with_roster(
+        &[
+            ("alice", "alicepass"),
+            ("bob", "bobpass"),
+            ("wanda@work.localhost", "wandapass"),
+            ("walt@work.localhost", "waltpass"),
+        ],
+        &roster(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    profile_with_both(dir.path(), &server, "wandapass");
+    let bob = peer(&server, "bob@localhost", "bobpass").await;
+    let walt = peer(&server, "walt@work.localhost", "waltpass").await;
+    let display = xvfb::Xvfb::start();
+    let bin = std::env::var("TERN_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_tern").into());
+    let mut tern = Command::new(bin)
+        .arg("--profile")
+        .arg(dir.path().join("profile"))
+        .env("DISPLAY", &display.name)
+        .env("SSL_CERT_FILE", server.ca())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = tern.id().to_string();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let window = loop {
+        let found = Command::new("xdotool")
+            .args(["search", "--onlyvisible", "--pid", &pid])
+            .env("DISPLAY", &display.name)
+            .output()
+            .unwrap();
+        let id = String::from_utf8_lossy(&found.stdout)
+            .lines()
+            .next()
+            .map(str::to_string);
+        if let Some(id) = id {
+            break id;
+        }
+        assert!(Instant::now() < deadline, "no window");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    // Signed in on both (their peers see them), then news on both.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    bob.handle
+        .send_message(jid(ALICE), "Are we still on for Saturday?".into());
+    walt.handle
+        .send_message(jid(WANDA), "The build is green, shipping at five.".into());
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let shot = Command::new("import")
+        .args(["-window", &window, &out])
+        .env("DISPLAY", &display.name)
+        .status()
+        .unwrap();
+    assert!(shot.success(), "import failed");
+    println!("screenshot written to {out}");
+    xvfb::stop(&mut tern);
 }

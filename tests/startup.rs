@@ -3,11 +3,12 @@
 //! and a history of 3,000 conversations. A measurement, not a test: run with
 //!
 //! ```sh
-//! cargo test --release --test startup -- --ignored --nocapture
+//! cargo build --release
+//! TERN_BIN=target/release/tern cargo test --test startup -- --ignored --nocapture
 //! ```
 //!
-//! (needs `Xvfb` and `xdotool`; `TERN_BIN=/path/to/tern` measures another
-//! build the same way, `STARTUP_RUNS` sets the number of launches, 5 by default).
+//! (needs `Xvfb` and `xdotool`; without `TERN_BIN` it measures the binary
+//! built with the test, `STARTUP_RUNS` sets the number of launches, 5 by default).
 //! Printed per launch and as medians: launch → window mapped (xdotool, polled
 //! every 5 ms), and from Tern's own log, launch → history open, → signed in,
 //! → roster shown.
@@ -15,15 +16,18 @@
 
 #[path = "support/prosody.rs"]
 mod prosody;
+#[path = "support/xvfb.rs"]
+mod xvfb;
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use prosody::Prosody;
 use tern::profile::Profile;
 use tern::store::{NewMessage, Store};
+use xvfb::{Xvfb, stop};
 
 const CHATS: i64 = 3_000;
 
@@ -178,21 +182,6 @@ fn launch(
     launch
 }
 
-fn stop(child: &mut Child) {
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let deadline = Instant::now() + Duration::from_secs(8);
-    while Instant::now() < deadline {
-        if let Ok(Some(_)) = child.try_wait() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-}
-
 fn ms(value: Option<f64>) -> String {
     value.map_or_else(|| "—".into(), |v| format!("{v:.0} ms"))
 }
@@ -209,42 +198,4 @@ fn median(values: impl Iterator<Item = Option<f64>>) -> String {
         values[values.len() / 2],
         values.len()
     )
-}
-
-/// A virtual X display for the launches, stopped on drop.
-struct Xvfb {
-    child: Child,
-    name: String,
-}
-
-impl Xvfb {
-    fn start() -> Self {
-        // A display number nobody else here uses.
-        let number = (90..200)
-            .find(|n| !std::path::Path::new(&format!("/tmp/.X11-unix/X{n}")).exists())
-            .expect("a free X display");
-        let child = Command::new("Xvfb")
-            .arg(format!(":{number}"))
-            .args(["-screen", "0", "1280x800x24", "-nolisten", "tcp"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("Xvfb (Debian: xvfb)");
-        let socket = format!("/tmp/.X11-unix/X{number}");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !std::path::Path::new(&socket).exists() {
-            assert!(Instant::now() < deadline, "Xvfb did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Self {
-            child,
-            name: format!(":{number}"),
-        }
-    }
-}
-
-impl Drop for Xvfb {
-    fn drop(&mut self) {
-        stop(&mut self.child);
-    }
 }
