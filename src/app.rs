@@ -82,6 +82,31 @@ pub struct Opened {
     store: Result<Store, String>,
 }
 
+/// The profile opening on a thread of its own from the start of the process,
+/// before iced has made the window: the history (sled's lock, a migration)
+/// and the configuration take their time beside the window's, not after it.
+#[derive(Clone, Debug)]
+pub struct Opening(std::sync::Arc<std::sync::Mutex<Option<std::thread::JoinHandle<Opened>>>>);
+
+impl Opening {
+    pub fn start(profile: &Profile) -> Self {
+        let profile = profile.clone();
+        let handle = std::thread::Builder::new()
+            .name("tern-open".into())
+            .spawn(move || open_profile(&profile))
+            .map_err(|e| tracing::warn!("cannot open the profile on its own thread: {e}"))
+            .ok();
+        Self(std::sync::Arc::new(std::sync::Mutex::new(handle)))
+    }
+
+    /// What the thread found (waiting for it); `None` when it could not run
+    /// or was taken already, and the profile is opened again.
+    fn take(self) -> Option<Opened> {
+        let handle = self.0.lock().ok()?.take()?;
+        handle.join().ok()
+    }
+}
+
 /// Reads the configuration and opens the history (blocking: run off the UI thread).
 fn open_profile(profile: &Profile) -> Opened {
     let config_file = profile.config_file();
@@ -178,6 +203,12 @@ impl App {
     /// off the UI thread (the history can wait for sled's lock, or migrate),
     /// and the screen fills in when they are there (see [`Message::Opened`]).
     pub fn new(flags: Flags) -> (Self, Task<Message>) {
+        Self::opening(flags, None)
+    }
+
+    /// [`App::new`] with the profile already opening (see [`Opening`]): the
+    /// history and the configuration open while the window is being made.
+    pub fn opening(flags: Flags, opening: Option<Opening>) -> (Self, Task<Message>) {
         let app = Self {
             profile: flags.profile,
             trust: flags.trust,
@@ -208,12 +239,15 @@ impl App {
         let profile = app.profile.clone();
         let open = Task::perform(
             async move {
-                tokio::task::spawn_blocking(move || open_profile(&profile))
-                    .await
-                    .unwrap_or_else(|e| Opened {
-                        config: Config::default(),
-                        store: Err(format!("{e}")),
-                    })
+                tokio::task::spawn_blocking(move || match opening.and_then(|o| o.take()) {
+                    Some(opened) => opened,
+                    None => open_profile(&profile),
+                })
+                .await
+                .unwrap_or_else(|e| Opened {
+                    config: Config::default(),
+                    store: Err(format!("{e}")),
+                })
             },
             |opened| Message::Opened(Box::new(opened)),
         );
@@ -1515,5 +1549,30 @@ fn apply_language(language: Option<&str>) {
     match wanted {
         Some(id) => crate::i18n::select(&[id]),
         None => crate::i18n::init_from_system(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The profile opened on its own thread gives what opening it in place
+    /// gives: the history, or why it cannot be had (held by another Tern).
+    #[test]
+    fn a_profile_opened_ahead_is_the_same_profile() {
+        let dir = tempfile::tempdir().unwrap();
+        let profile = Profile::at(dir.path());
+        profile.create().unwrap();
+        let opened = Opening::start(&profile).take().unwrap();
+        let store = opened.store.unwrap();
+        assert!(store.conversations("alice@example.org").unwrap().is_empty());
+        // Taken once: a second take opens nothing behind the caller's back.
+        let opening = Opening::start(&Profile::at(dir.path().join("other")));
+        assert!(opening.clone().take().is_some());
+        assert!(opening.take().is_none());
+        // Held: the same refusal the window shows, after sled's lock wait.
+        let held = Opening::start(&profile).take().unwrap();
+        assert!(held.store.is_err());
+        drop(store);
     }
 }

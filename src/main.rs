@@ -145,26 +145,32 @@ fn run(cli: Cli, profile: Profile, launched: std::time::Instant) -> ExitCode {
         instance,
         credentials: true,
     };
-    let result = iced::application(move || App::new(flags.clone()), App::update, App::view)
-        .title(App::title)
-        .subscription(App::subscription)
-        .theme(App::theme)
-        .window(iced::window::Settings {
-            size: iced::Size::new(1000.0, 680.0),
-            min_size: Some(iced::Size::new(640.0, 420.0)),
-            icon: window_icon(),
-            // The desktop file's StartupWMClass and the Wayland app id.
-            #[cfg(target_os = "linux")]
-            platform_specific: iced::window::settings::PlatformSpecific {
-                application_id: "im.tern.Tern".into(),
-                ..Default::default()
-            },
-            // Closing signs off first (see `App::quit`): contacts see Tern
-            // go offline at once, and the server does not hold the session.
-            exit_on_close_request: false,
-            ..iced::window::Settings::default()
-        })
-        .run();
+    // The history and the configuration open while iced makes the window.
+    let opening = tern::app::Opening::start(&flags.profile);
+    let result = iced::application(
+        move || App::opening(flags.clone(), Some(opening.clone())),
+        App::update,
+        App::view,
+    )
+    .title(App::title)
+    .subscription(App::subscription)
+    .theme(App::theme)
+    .window(iced::window::Settings {
+        size: iced::Size::new(1000.0, 680.0),
+        min_size: Some(iced::Size::new(640.0, 420.0)),
+        icon: window_icon(),
+        // The desktop file's StartupWMClass and the Wayland app id.
+        #[cfg(target_os = "linux")]
+        platform_specific: iced::window::settings::PlatformSpecific {
+            application_id: "im.tern.Tern".into(),
+            ..Default::default()
+        },
+        // Closing signs off first (see `App::quit`): contacts see Tern
+        // go offline at once, and the server does not hold the session.
+        exit_on_close_request: false,
+        ..iced::window::Settings::default()
+    })
+    .run();
     drop(instance_runtime);
     match result {
         Ok(()) => ExitCode::SUCCESS,
