@@ -86,24 +86,41 @@ pub struct Opened {
 /// before iced has made the window: the history (sled's lock, a migration)
 /// and the configuration take their time beside the window's, not after it.
 #[derive(Clone, Debug)]
-pub struct Opening(std::sync::Arc<std::sync::Mutex<Option<std::thread::JoinHandle<Opened>>>>);
+pub struct Opening(std::sync::Arc<std::sync::Mutex<Option<std::sync::mpsc::Receiver<Opened>>>>);
+
+/// How long the window's making waits for a profile that is opening: about
+/// what opening a history takes when nothing holds it up, so that the
+/// accounts sign in while the window is made. Longer (sled's lock, a
+/// migration), the window shows "Opening your history…" and fills in.
+const BOOT_WAIT: std::time::Duration = std::time::Duration::from_millis(150);
 
 impl Opening {
     pub fn start(profile: &Profile) -> Self {
         let profile = profile.clone();
-        let handle = std::thread::Builder::new()
+        let (tx, rx) = std::sync::mpsc::channel();
+        let started = std::thread::Builder::new()
             .name("tern-open".into())
-            .spawn(move || open_profile(&profile))
-            .map_err(|e| tracing::warn!("cannot open the profile on its own thread: {e}"))
-            .ok();
-        Self(std::sync::Arc::new(std::sync::Mutex::new(handle)))
+            .spawn(move || {
+                let _ = tx.send(open_profile(&profile));
+            });
+        if let Err(e) = started {
+            tracing::warn!("cannot open the profile on its own thread: {e}");
+        }
+        Self(std::sync::Arc::new(std::sync::Mutex::new(Some(rx))))
+    }
+
+    /// What the thread found, if it finds it within `wait`; otherwise
+    /// nothing, and [`Opening::take`] waits for it later.
+    fn ready_within(&self, wait: std::time::Duration) -> Option<Opened> {
+        let guard = self.0.lock().ok()?;
+        guard.as_ref()?.recv_timeout(wait).ok()
     }
 
     /// What the thread found (waiting for it); `None` when it could not run
     /// or was taken already, and the profile is opened again.
     fn take(self) -> Option<Opened> {
-        let handle = self.0.lock().ok()?.take()?;
-        handle.join().ok()
+        let rx = self.0.lock().ok()?.take()?;
+        rx.recv().ok()
     }
 }
 
@@ -236,6 +253,12 @@ impl App {
             quitting: false,
         };
         let theme = iced::system::theme().map(Message::ThemeMode);
+        // Opened already (the usual case): the accounts start signing in now.
+        if let Some(opened) = opening.as_ref().and_then(|o| o.ready_within(BOOT_WAIT)) {
+            let mut app = app;
+            let start = app.opened(opened);
+            return (app, Task::batch([theme, start]));
+        }
         let profile = app.profile.clone();
         let open = Task::perform(
             async move {
@@ -1570,8 +1593,16 @@ mod tests {
         let opening = Opening::start(&Profile::at(dir.path().join("other")));
         assert!(opening.clone().take().is_some());
         assert!(opening.take().is_none());
+        // Held by another Tern: not ready within the boot's short wait (the
+        // window shows "Opening…"), and the same refusal comes later.
+        let opening = Opening::start(&profile);
+        assert!(
+            opening
+                .ready_within(std::time::Duration::from_millis(100))
+                .is_none()
+        );
         // Held: the same refusal the window shows, after sled's lock wait.
-        let held = Opening::start(&profile).take().unwrap();
+        let held = opening.take().unwrap();
         assert!(held.store.is_err());
         drop(store);
     }
