@@ -1104,12 +1104,17 @@ impl State {
         };
         let jid = account.jid.to_string();
         let several = self.several_accounts();
-        let name = text(jid.clone())
-            .size(15)
-            .width(Fill)
-            .style(move |t| text::Style {
-                color: several.then(|| theme::jid_color(t, &jid)),
-            });
+        // A long address is cut at the links beside it, not run under them.
+        let name = container(
+            text(jid.clone())
+                .size(15)
+                .wrapping(text::Wrapping::None)
+                .style(move |t| text::Style {
+                    color: several.then(|| theme::jid_color(t, &jid)),
+                }),
+        )
+        .width(Fill)
+        .clip(true);
         let mut state_line = row![
             container(Space::new().width(8).height(8))
                 .style(move |t: &iced::Theme| { theme::dot(dot_color(t))(t) }),
