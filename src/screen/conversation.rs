@@ -99,6 +99,10 @@ pub struct State {
     older: Option<Cursor>,
     /// Whether the first page has arrived.
     loaded: bool,
+    /// Messages stored or changed while the first page was being read, in
+    /// the order they came (and whether each is new): the page may have been
+    /// read before they were written, so they are applied on top of it.
+    early: Vec<(Entry, bool)>,
     loading_older: bool,
     /// What the server's archive may hold before the oldest local message.
     archive: Archive,
@@ -161,6 +165,7 @@ impl State {
             records: Vec::new(),
             older: None,
             loaded: false,
+            early: Vec::new(),
             loading_older: false,
             archive: Archive::Unknown,
             composer: text_editor::Content::new(),
@@ -204,6 +209,17 @@ impl State {
         if record.conversation != self.conversation {
             return;
         }
+        if !self.loaded {
+            self.early.push((record, false));
+            return;
+        }
+        self.apply(record, false);
+    }
+
+    /// Shows the newest form of a record in its place; one not shown is
+    /// put where its time puts it when it is `new`, else left out (a
+    /// change to a message outside the loaded pages).
+    fn apply(&mut self, record: Entry, new: bool) {
         if let Some(at) = self.records.iter().rposition(|r| r.id == record.id) {
             if self.records[at].time == record.time {
                 self.records[at] = record;
@@ -213,6 +229,22 @@ impl State {
                 let at = self.records.partition_point(|r| r.time <= record.time);
                 self.records.insert(at, record);
             }
+        } else if new {
+            let at = self.records.partition_point(|r| r.time <= record.time);
+            self.records.insert(at, record);
+        }
+    }
+
+    /// The first page arrived (or could not be read): show it, with what
+    /// changed while it was read.
+    fn first_page(&mut self, page: Option<Paged>) {
+        if let Some(page) = page {
+            self.records = page.entries;
+            self.older = page.older;
+        }
+        self.loaded = true;
+        for (record, new) in std::mem::take(&mut self.early) {
+            self.apply(record, new);
         }
     }
 
@@ -245,8 +277,8 @@ impl State {
         if record.conversation != self.conversation {
             return;
         }
-        // Until the first page arrives it will contain this record anyway.
         if !self.loaded {
+            self.early.push((record, true));
             return;
         }
         let at = self.records.partition_point(|r| r.time <= record.time);
@@ -269,10 +301,7 @@ impl State {
                 return (scroll_to_end(), Some(Event::Send(body)));
             }
             Message::Loaded(Ok(page)) => {
-                // Records pushed before the page arrived are in the page.
-                self.records = page.entries;
-                self.older = page.older;
-                self.loaded = true;
+                self.first_page(Some(page));
                 return (scroll_to_end(), None);
             }
             Message::OlderLoaded(Ok(page)) => {
@@ -282,9 +311,12 @@ impl State {
                 records.append(&mut self.records);
                 self.records = records;
             }
-            Message::Loaded(Err(e)) | Message::OlderLoaded(Err(e)) => {
+            Message::Loaded(Err(e)) => {
+                self.first_page(None);
+                return (Task::none(), Some(Event::Error(e)));
+            }
+            Message::OlderLoaded(Err(e)) => {
                 self.loading_older = false;
-                self.loaded = true;
                 return (Task::none(), Some(Event::Error(e)));
             }
             Message::Scrolled(viewport) => {
@@ -713,6 +745,65 @@ mod tests {
         let huge = "é".repeat(MAX_SHOWN_CHARS * 100);
         assert_eq!(shown(&huge).chars().count(), MAX_SHOWN_CHARS);
         assert!(huge.starts_with(shown(&huge)));
+    }
+
+    fn message(id: &talk::Id, key: &str, secs: i64, state: Delivery) -> Entry {
+        Entry::from(talk::Message {
+            conversation: id.clone(),
+            id: key.to_string(),
+            direction: Direction::In,
+            body: format!("body of {key}"),
+            time: DateTime::from_timestamp(1_700_000_000 + secs, 0).unwrap(),
+            state,
+            error: None,
+            archive_id: None,
+            other_device: false,
+            attachment: false,
+            encryption: None,
+        })
+    }
+
+    /// A message stored while the chat's first page is being read is shown
+    /// once the page comes, whether the page was read before it was written
+    /// or after; a change to a message the page does not hold adds nothing.
+    #[test]
+    fn messages_arriving_while_the_first_page_loads_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let id = talk::Id::chat(
+            "me@example.org".parse().unwrap(),
+            "carol@example.org".parse().unwrap(),
+        );
+        let (mut state, _) = State::open(&store, id.clone(), None);
+        // Read before anything was written: the page holds only "old".
+        let page = Paged {
+            entries: vec![
+                message(&id, "old", 0, Delivery::Sent),
+                message(&id, "both", 5, Delivery::Sent),
+            ],
+            older: None,
+        };
+        state.push(message(&id, "new", 10, Delivery::Received));
+        state.push(message(&id, "both", 5, Delivery::Received));
+        state.replace(message(&id, "old", 0, Delivery::Delivered));
+        state.replace(message(&id, "elsewhere", 1, Delivery::Delivered));
+        let _ = state.update(Message::Loaded(Ok(page)), &store);
+        let shown: Vec<(&str, Delivery)> = state
+            .records()
+            .iter()
+            .map(|r| (r.id.as_str(), r.state))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                ("old", Delivery::Delivered),
+                ("both", Delivery::Received),
+                ("new", Delivery::Received),
+            ]
+        );
+        // After the page, new messages are added as they come.
+        state.push(message(&id, "later", 20, Delivery::Received));
+        assert_eq!(state.records().len(), 4);
     }
 
     /// Typing into a chat opened with a draft goes after the draft, not before it.
