@@ -5,6 +5,8 @@
 
 #[path = "support/client.rs"]
 mod client;
+#[path = "support/keyring.rs"]
+mod keyring;
 #[path = "support/prosody.rs"]
 mod prosody;
 #[path = "support/ui.rs"]
@@ -339,6 +341,171 @@ async fn two_accounts_chat_side_by_side_and_fail_alone() {
     );
     assert!(page(ALICE, "bob@localhost") >= 3, "alice's kept");
     assert!(store.conversations(WANDA).unwrap().is_empty());
+}
+
+/// The child's side of [`both_accounts_come_back_from_the_credential_store`]:
+/// where the server and the profile are.
+const CHILD_PORT: &str = "TERN_TEST_PORT";
+const CHILD_CA: &str = "TERN_TEST_CA";
+const CHILD_PROFILE: &str = "TERN_TEST_PROFILE";
+
+/// Both accounts signed in through the form keep their passwords in the
+/// system's credential store (a real GNOME Keyring on a private bus), never
+/// in a file; Tern started again signs both in from it with no form; removing
+/// one forgets its password and keeps the other's.
+#[test]
+fn both_accounts_come_back_from_the_credential_store() {
+    let server = Prosody::start_with_roster(
+        &[
+            ("alice", "alicepass"),
+            ("bob", "bobpass"),
+            ("wanda@work.localhost", "wandapass"),
+            ("walt@work.localhost", "waltpass"),
+        ],
+        &roster(),
+    );
+    let bus = keyring::Bus::with_keyring();
+    let profile = bus.dir().join("profile");
+    let child = |scenario: &str| {
+        keyring::run_child(
+            "child_accounts_in_the_credential_store",
+            scenario,
+            |command| {
+                bus.env(command);
+                command
+                    .env(CHILD_PORT, server.port.to_string())
+                    .env(CHILD_CA, server.ca())
+                    .env(CHILD_PROFILE, &profile);
+            },
+        );
+    };
+    child("sign-in");
+    // Nothing of either password on disk: not in the configuration, not in
+    // a password file, not in the history.
+    let mut files = vec![profile.clone()];
+    let mut seen = 0;
+    while let Some(path) = files.pop() {
+        if path.is_dir() {
+            files.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+            continue;
+        }
+        let bytes = std::fs::read(&path).unwrap();
+        for password in ["alicepass", "wandapass"] {
+            assert!(
+                !bytes
+                    .windows(password.len())
+                    .any(|w| w == password.as_bytes()),
+                "{} holds a password",
+                path.display()
+            );
+        }
+        seen += 1;
+    }
+    // The configuration and sled's files at least.
+    assert!(seen >= 3, "the profile was written ({seen} files)");
+    let config = Config::load(&Profile::at(&profile).config_file()).unwrap();
+    assert_eq!(config.accounts.len(), 2);
+    assert!(config.accounts.iter().all(|a| a.password_file.is_none()));
+    child("restart");
+    child("after-removal");
+}
+
+/// Run by [`both_accounts_come_back_from_the_credential_store`], in a child
+/// process on the private bus.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "run by both_accounts_come_back_from_the_credential_store in a child process"]
+async fn child_accounts_in_the_credential_store() {
+    let Some(scenario) = keyring::scenario() else {
+        return;
+    };
+    use_tiny_skia();
+    tern::i18n::select(&["en".parse().unwrap()]);
+    let env = |name| std::env::var(name).unwrap();
+    let port: u16 = env(CHILD_PORT).parse().unwrap();
+    let flags = Flags {
+        profile: Profile::at(env(CHILD_PROFILE)),
+        trust: Trust::from_pem_file(std::path::Path::new(&env(CHILD_CA))).unwrap(),
+        open: None,
+        launched: Instant::now(),
+        instance: None,
+        credentials: true,
+    };
+    let stored = |account: &'static str| async move {
+        tokio::task::spawn_blocking(move || tern::secret::load(account))
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    let both_online = |app: &tern::app::App| online(app, ALICE) && online(app, WANDA);
+    let mut h = Harness::started(flags).await;
+    match scenario.as_str() {
+        "sign-in" => {
+            h.settle().await;
+            h.sign_in(port, ALICE, "alicepass");
+            assert!(
+                h.pump_until(Duration::from_secs(20), |app| online(app, ALICE))
+                    .await,
+                "alice signed in"
+            );
+            h.update(Message::Chat(chat::Message::AddAccount));
+            h.settle().await;
+            h.sign_in(port, WANDA, "wandapass");
+            assert!(
+                h.pump_until(Duration::from_secs(20), both_online).await,
+                "wanda added"
+            );
+            // Kept off the UI thread: wait for both writes to land.
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                h.settle().await;
+                let alice = stored(ALICE).await;
+                let wanda = stored(WANDA).await;
+                if let (Some(alice), Some(wanda)) = (&alice, &wanda) {
+                    assert_eq!(alice.expose(), "alicepass");
+                    assert_eq!(wanda.expose(), "wandapass");
+                    break;
+                }
+                assert!(Instant::now() < deadline, "the passwords were not kept");
+            }
+        }
+        "restart" => {
+            assert!(
+                h.pump_until(Duration::from_secs(20), both_online).await,
+                "both accounts came back from the credential store"
+            );
+            h.settle().await;
+            assert_eq!(h.app.accounts(), vec![jid(ALICE), jid(WANDA)]);
+            assert!(
+                !h.shows("Sign in with your XMPP (Jabber) account"),
+                "no form was needed"
+            );
+            // Removed (keeping its history): its password goes with it.
+            h.update(Message::Chat(chat::Message::Remove(jid(WANDA))));
+            h.settle().await;
+            h.interact(|ui| {
+                ui.click("Keep them").unwrap();
+            });
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while stored(WANDA).await.is_some() {
+                h.settle().await;
+                assert!(Instant::now() < deadline, "wanda's password stayed");
+            }
+            assert_eq!(stored(ALICE).await.unwrap().expose(), "alicepass");
+        }
+        "after-removal" => {
+            assert!(
+                h.pump_until(Duration::from_secs(20), |app| online(app, ALICE))
+                    .await,
+                "alice came back"
+            );
+            h.settle().await;
+            assert_eq!(h.app.accounts(), vec![jid(ALICE)]);
+        }
+        other => panic!("no scenario {other}"),
+    }
+    drop(h);
+    // Let the workers sign off before the process ends.
+    tokio::time::sleep(Duration::from_millis(500)).await;
 }
 
 /// The unified list as the release build draws it, under Xvfb, for
