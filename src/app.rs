@@ -430,7 +430,10 @@ impl App {
             let settings = self.account_settings(&account, jid.clone(), password);
             self.begin_session(settings, false);
             return match &mut self.screen {
-                Screen::Chat(chat) => chat.add_account(jid).map(Message::Chat),
+                Screen::Chat(chat) => {
+                    let rank = rank(&self.config, &jid);
+                    chat.add_account(jid, rank).map(Message::Chat)
+                }
                 _ => self.show_chat(),
             };
         }
@@ -656,7 +659,8 @@ impl App {
         let mut state = chat::State::new(store.clone(), self.sharing_context());
         let mut tasks = Vec::new();
         for session in self.sessions.iter().filter(|s| !s.interactive) {
-            tasks.push(state.add_account(session.account.clone()));
+            let rank = rank(&self.config, &session.account);
+            tasks.push(state.add_account(session.account.clone(), rank));
         }
         let _ = state.set_window_focused(self.chat_visible());
         self.screen = Screen::Chat(Box::new(state));
@@ -1299,7 +1303,8 @@ impl App {
                     let shown = match &mut self.screen {
                         Screen::Chat(chat) => {
                             self.adding = None;
-                            chat.add_account(account.clone()).map(Message::Chat)
+                            let rank = rank(&self.config, account);
+                            chat.add_account(account.clone(), rank).map(Message::Chat)
                         }
                         _ => self.show_chat(),
                     };
@@ -1504,6 +1509,15 @@ impl App {
 
 /// Brings the window forward: unminimized, focused, or at least flagged
 /// (Wayland compositors usually refuse focus without an activation token).
+/// Where `account` comes in the configuration (one not saved yet comes last).
+fn rank(config: &Config, account: &BareJid) -> usize {
+    config
+        .accounts
+        .iter()
+        .position(|a| a.jid == account.as_str())
+        .unwrap_or(config.accounts.len())
+}
+
 fn come_forward() -> Task<Message> {
     window::latest().and_then(|id| {
         Task::batch([

@@ -10,12 +10,15 @@ use iced::widget::{
 };
 use iced::{Alignment, Element, Fill, Length, Task};
 
+mod summary;
+
+use self::summary::Summary;
 use super::{conversation, sharing};
 use crate::conversation::{self as talk, Direction};
 use crate::fl;
 use crate::link::Target;
 use crate::roster::Roster;
-use crate::store::{Conversation, Store};
+use crate::store::Store;
 use crate::theme;
 use crate::xmpp::{
     Availability, BareJid, Command, ConnectionState, Contact, Failure, OwnPresence, SaslCondition,
@@ -26,7 +29,7 @@ pub struct State {
     /// The accounts shown, in the order they were added.
     accounts: Vec<Account>,
     /// Every account's conversations, most recent first.
-    conversations: Vec<Conversation>,
+    conversations: Vec<Summary>,
     /// The user's presence, the same on every account (as Gajim and Dino do).
     own: OwnPresence,
     status_draft: String,
@@ -57,6 +60,9 @@ pub struct State {
 /// One signed-in (or signing-in) account, as the window shows it.
 struct Account {
     jid: BareJid,
+    /// Where it comes in the configuration: accounts are shown in that
+    /// order, however their sign-ins finish.
+    rank: usize,
     connection: ConnectionState,
     roster: Roster,
     /// People asking to see our presence, oldest first.
@@ -145,7 +151,7 @@ pub enum Message {
     Filter(Option<BareJid>),
     OpenSettings,
     DismissNotice,
-    ConversationsLoaded(Result<Vec<Conversation>, String>),
+    ConversationsLoaded(Result<Vec<Summary>, String>),
     DraftsLoaded(Result<Vec<(talk::Id, String)>, String>),
     DraftsSaved,
     MarkedRead,
@@ -255,16 +261,21 @@ impl State {
     }
 
     /// Shows an account (signing in) and loads its conversations and drafts.
-    pub fn add_account(&mut self, jid: BareJid) -> Task<Message> {
+    pub fn add_account(&mut self, jid: BareJid, rank: usize) -> Task<Message> {
         if self.has_account(&jid) {
             return Task::none();
         }
-        self.accounts.push(Account {
-            jid: jid.clone(),
-            connection: ConnectionState::Connecting,
-            roster: Roster::default(),
-            requests: Vec::new(),
-        });
+        let at = self.accounts.partition_point(|a| a.rank <= rank);
+        self.accounts.insert(
+            at,
+            Account {
+                jid: jid.clone(),
+                rank,
+                connection: ConnectionState::Connecting,
+                roster: Roster::default(),
+                requests: Vec::new(),
+            },
+        );
         Task::batch([self.load_conversations(&jid), self.load_drafts(&jid)])
     }
 
@@ -272,7 +283,7 @@ impl State {
     /// contacts leave the window, its history stays on disk.
     pub fn remove_account(&mut self, jid: &BareJid) {
         self.accounts.retain(|a| &a.jid != jid);
-        self.conversations.retain(|c| c.account != jid.as_str());
+        self.conversations.retain(|c| c.id.account() != jid);
         self.drafts.retain(|id, _| id.account() != jid);
         if self.open.as_ref().is_some_and(|o| o.id().account() == jid) {
             self.open = None;
@@ -406,7 +417,7 @@ impl State {
             let conv = match self
                 .conversations
                 .iter()
-                .position(|c| is_conversation(c, &record.conversation))
+                .position(|c| c.id == record.conversation)
             {
                 Some(i) => {
                     let c = self.conversations.remove(i);
@@ -415,7 +426,7 @@ impl State {
                 }
                 None => {
                     self.conversations
-                        .insert(0, new_conversation(&record.conversation));
+                        .insert(0, Summary::empty(&record.conversation));
                     &mut self.conversations[0]
                 }
             };
@@ -657,11 +668,7 @@ impl State {
         let Some(id) = self.open_id().cloned() else {
             return Task::none();
         };
-        let Some(conv) = self
-            .conversations
-            .iter_mut()
-            .find(|c| is_conversation(c, &id))
-        else {
+        let Some(conv) = self.conversations.iter_mut().find(|c| c.id == id) else {
             return Task::none();
         };
         if conv.unread == 0 {
@@ -681,7 +688,15 @@ impl State {
     fn load_conversations(&self, account: &BareJid) -> Task<Message> {
         let account = account.to_string();
         self.read_store(
-            move |store| store.conversations(&account),
+            // Made into the list's own type here, off the UI thread.
+            move |store| {
+                store.conversations(&account).map(|stored| {
+                    stored
+                        .into_iter()
+                        .filter_map(Summary::from_stored)
+                        .collect()
+                })
+            },
             Message::ConversationsLoaded,
         )
     }
@@ -742,15 +757,10 @@ impl State {
             Message::ConversationsLoaded(Ok(list)) => {
                 // What arrived while loading is newer than the stored list;
                 // an account signed out meanwhile is not shown.
-                let known =
-                    |c: &Conversation| self.accounts.iter().any(|a| a.jid.as_str() == c.account);
                 let mut merged = std::mem::take(&mut self.conversations);
+                let known = |c: &Summary| self.has_account(c.id.account());
                 for c in list {
-                    if known(&c)
-                        && !merged
-                            .iter()
-                            .any(|m| m.account == c.account && m.kind == c.kind && m.peer == c.peer)
-                    {
+                    if known(&c) && !merged.iter().any(|m| m.id == c.id) {
                         merged.push(c);
                     }
                 }
@@ -1221,10 +1231,10 @@ impl State {
     }
 
     /// The chats the list shows: every account's, or the filter's.
-    fn shown_conversations(&self) -> impl Iterator<Item = &Conversation> {
+    fn shown_conversations(&self) -> impl Iterator<Item = &Summary> {
         self.conversations
             .iter()
-            .filter(|c| self.filter.as_ref().is_none_or(|f| f.as_str() == c.account))
+            .filter(|c| self.filter.as_ref().is_none_or(|f| f == c.id.account()))
     }
 
     /// Above the list when there are several accounts: show one, or all.
@@ -1279,7 +1289,7 @@ impl State {
     }
 
     fn list(&self) -> Element<'_, Message> {
-        let shown: Vec<&Conversation> = self.shown_conversations().collect();
+        let shown: Vec<&Summary> = self.shown_conversations().collect();
         let drafts: Vec<&talk::Id> = self
             .drafts
             .keys()
@@ -1291,8 +1301,8 @@ impl State {
                 // Chats with nothing but a draft (opened from a link, say) come first.
                 let draft_only = drafts
                     .into_iter()
-                    .filter(|id| !shown.iter().any(|c| is_conversation(c, id)))
-                    .map(new_conversation)
+                    .filter(|id| !shown.iter().any(|c| &c.id == *id))
+                    .map(Summary::empty)
                     .collect::<Vec<_>>();
                 // Thousands of chats (a flood from strangers, years of them)
                 // would be thousands of rows built at every frame: only those
@@ -1473,18 +1483,16 @@ impl State {
         tools.into()
     }
 
-    fn conversation_row(&self, c: &Conversation) -> Element<'_, Message> {
-        let Some(id) = c.id() else {
-            return Space::new().into();
-        };
+    fn conversation_row(&self, c: &Summary) -> Element<'_, Message> {
+        let id = &c.id;
         let roster = self.roster(id.account());
-        let bare = id.bare();
+        let bare = &c.bare;
         let (availability, _) =
-            roster.map_or((Availability::Offline, None), |r| r.availability(&bare));
-        let selected = self.open_id() == Some(&id);
-        let name = roster.map_or_else(|| bare.to_string(), |r| r.display_name(&bare));
+            roster.map_or((Availability::Offline, None), |r| r.availability(bare));
+        let selected = self.open_id() == Some(id);
+        let name = roster.map_or_else(|| bare.to_string(), |r| r.display_name(bare));
         let time = c.last_time.map(format_list_time).unwrap_or_default();
-        let draft = self.drafts.get(&id).filter(|_| !selected);
+        let draft = self.drafts.get(id).filter(|_| !selected);
         let preview = match (draft, c.last_direction) {
             (Some(draft), _) => fl!("preview-draft", text = first_line(draft)),
             (None, _) if c.last_encrypted => fl!("preview-encrypted"),
@@ -1526,7 +1534,7 @@ impl State {
             .height(ROW_HEIGHT)
             .padding([6, 8])
             .style(theme::list_item(selected))
-            .on_press(Message::Open(id))
+            .on_press(Message::Open(id.clone()))
             .into()
     }
 
@@ -1634,22 +1642,6 @@ fn empty<'a>(label: String) -> Element<'a, Message> {
         .into()
 }
 
-/// Whether a list entry is the conversation `id`.
-/// (No allocation: it runs for every row at every stored message.)
-fn is_conversation(c: &Conversation, id: &talk::Id) -> bool {
-    c.kind == id.kind() && c.account == id.account().as_str() && c.peer == id.peer().as_str()
-}
-
-/// A list entry for a conversation that has none yet.
-fn new_conversation(id: &talk::Id) -> Conversation {
-    Conversation {
-        account: id.account().to_string(),
-        peer: id.peer().to_string(),
-        kind: id.kind(),
-        ..Conversation::default()
-    }
-}
-
 /// "14:05" today, else the date.
 fn format_list_time(time: chrono::DateTime<Utc>) -> String {
     let local = time.with_timezone(&Local);
@@ -1752,6 +1744,37 @@ mod tests {
             .unwrap_or(0)
     }
 
+    /// Accounts are listed in the configuration's order, whichever signs
+    /// in first (passwords from the credential store come back in any order).
+    #[test]
+    fn accounts_keep_the_configuration_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("store")).unwrap();
+        let context = sharing::Context {
+            http: None,
+            cache: crate::thumbnail::Cache::new(dir.path().join("cache")),
+            pasted_dir: dir.path().join("pasted"),
+            files: crate::config::FilesConfig::default(),
+        };
+        let mut state = State::new(store, context);
+        let jid = |s: &str| BareJid::new(s).unwrap();
+        let _ = state.add_account(jid("c@example.org"), 2);
+        let _ = state.add_account(jid("a@example.org"), 0);
+        let _ = state.add_account(jid("new@example.org"), 3);
+        let _ = state.add_account(jid("b@example.org"), 1);
+        let _ = state.add_account(jid("a@example.org"), 0);
+        let order: Vec<&str> = state.accounts().map(|a| a.as_str()).collect();
+        assert_eq!(
+            order,
+            [
+                "a@example.org",
+                "b@example.org",
+                "c@example.org",
+                "new@example.org"
+            ]
+        );
+    }
+
     /// What a flood of messages from strangers (each a new conversation)
     /// costs the chat list: time to take them in, memory, time to draw it.
     #[test]
@@ -1766,7 +1789,7 @@ mod tests {
             files: crate::config::FilesConfig::default(),
         };
         let mut state = State::new(store, context);
-        let _ = state.add_account(BareJid::new("alice@example.org").unwrap());
+        let _ = state.add_account(BareJid::new("alice@example.org").unwrap(), 0);
         let before = rss_kib();
         let t0 = std::time::Instant::now();
         let strangers = 10_000;
