@@ -80,6 +80,9 @@ pub struct Opened {
     config: Config,
     /// The history, or why Tern cannot run with this profile (in use, damaged).
     store: Result<Store, String>,
+    /// The passwords of the accounts that keep theirs in a file, by account
+    /// (`None`: the file could not be read); read here, off the UI thread.
+    password_files: Vec<(String, Option<Password>)>,
 }
 
 /// The profile opening on a thread of its own from the start of the process,
@@ -147,7 +150,24 @@ fn open_profile(profile: &Profile) -> Opened {
         crate::store::Error::InUse => fl!("fatal-profile-in-use"),
         other => fl!("fatal-history", error = other.to_string()),
     });
-    Opened { config, store }
+    let password_files = config
+        .accounts
+        .iter()
+        .filter_map(|account| {
+            let path = account.password_file.as_deref()?;
+            let password = crate::secret::read_password(path)
+                .inspect_err(|e| {
+                    tracing::warn!("cannot read the password file {}: {e}", path.display());
+                })
+                .ok();
+            Some((account.jid.clone(), password))
+        })
+        .collect();
+    Opened {
+        config,
+        store,
+        password_files,
+    }
 }
 
 /// What the credential store said about an account's password.
@@ -270,6 +290,7 @@ impl App {
                 .unwrap_or_else(|e| Opened {
                     config: Config::default(),
                     store: Err(format!("{e}")),
+                    password_files: Vec::new(),
                 })
             },
             |opened| Message::Opened(Box::new(opened)),
@@ -295,12 +316,15 @@ impl App {
             "history open {} ms after launch",
             self.launched.elapsed().as_millis()
         );
-        self.start_from_config()
+        self.start_from_config(opened.password_files)
     }
 
     /// Signs in with every saved account whose password is at hand (a file,
     /// or the credential store, asked off the UI thread), else shows the form.
-    fn start_from_config(&mut self) -> Task<Message> {
+    fn start_from_config(
+        &mut self,
+        mut password_files: Vec<(String, Option<Password>)>,
+    ) -> Task<Message> {
         if self.config.accounts.is_empty() {
             let show = self.show_login(login::State::default());
             return Task::batch([show, self.probe_keyring()]);
@@ -314,16 +338,10 @@ impl App {
                 );
                 continue;
             };
-            let password =
-                account.password_file.as_deref().and_then(
-                    |path| match crate::secret::read_password(path) {
-                        Ok(p) => Some(p),
-                        Err(e) => {
-                            tracing::warn!("cannot read the password file {}: {e}", path.display());
-                            None
-                        }
-                    },
-                );
+            let password = password_files
+                .iter()
+                .position(|(file_of, _)| *file_of == account.jid)
+                .and_then(|at| password_files.swap_remove(at).1);
             match password {
                 Some(password) => {
                     let settings = self.account_settings(&account, jid, password);
@@ -1619,5 +1637,41 @@ mod tests {
         let held = opening.take().unwrap();
         assert!(held.store.is_err());
         drop(store);
+    }
+
+    /// Password files are read with the profile, off the UI thread: one
+    /// that is there gives its password, one that is gone gives none.
+    #[test]
+    fn password_files_are_read_with_the_profile() {
+        let dir = tempfile::tempdir().unwrap();
+        let profile = Profile::at(dir.path().join("profile"));
+        profile.create().unwrap();
+        let kept = dir.path().join("kept");
+        std::fs::write(&kept, "s3cret\n").unwrap();
+        let mut config = Config::default();
+        for (jid, file) in [
+            ("a@example.org", Some(kept)),
+            ("b@example.org", Some(dir.path().join("gone"))),
+            ("c@example.org", None),
+        ] {
+            config.upsert_account(crate::config::AccountConfig {
+                jid: jid.into(),
+                host: None,
+                port: None,
+                direct_tls: false,
+                password_file: file,
+            });
+        }
+        config.save(&profile.config_file()).unwrap();
+        let opened = open_profile(&profile);
+        let files: Vec<(&str, Option<&str>)> = opened
+            .password_files
+            .iter()
+            .map(|(jid, p)| (jid.as_str(), p.as_ref().map(Password::expose)))
+            .collect();
+        assert_eq!(
+            files,
+            [("a@example.org", Some("s3cret")), ("b@example.org", None)]
+        );
     }
 }
