@@ -13,7 +13,7 @@ use crate::screen::{chat, login, settings, sharing};
 use crate::store::Store;
 use crate::theme;
 use crate::xmpp::uri::XmppUri;
-use crate::xmpp::{self, BareJid, ConnectionState, Handle, Password, Settings, Trust};
+use crate::xmpp::{self, BareJid, ConnectionState, Handle, OwnPresence, Password, Settings, Trust};
 
 /// What `main` hands the application.
 #[derive(Clone, Debug)]
@@ -50,6 +50,8 @@ pub struct App {
     launched: std::time::Instant,
     /// Whether the window has focus (kept here: the chat screen may come later).
     focused: bool,
+    /// What accounts signed in from now on announce (the choice for every account).
+    presence: OwnPresence,
     /// Whether the first roster of this run was shown, and the first
     /// sign-in done (for the start-up log lines).
     roster_shown: bool,
@@ -198,6 +200,8 @@ struct Session {
     interactive: bool,
     /// Where the password goes once it signed in (the user's choice on the form).
     keep: login::Keep,
+    /// What it announces; given to its worker whenever one starts.
+    presence: OwnPresence,
     handle: Option<Handle>,
 }
 
@@ -260,6 +264,7 @@ impl App {
             pending_open: flags.open,
             launched: flags.launched,
             focused: true,
+            presence: OwnPresence::default(),
             roster_shown: false,
             online_logged: false,
             instance: flags.instance,
@@ -675,6 +680,7 @@ impl App {
             return Task::none();
         };
         let mut state = chat::State::new(store.clone(), self.sharing_context());
+        state.set_default_presence(self.presence.clone());
         let mut tasks = Vec::new();
         for session in self.sessions.iter().filter(|s| !s.interactive) {
             let rank = rank(&self.config, &session.account);
@@ -746,6 +752,7 @@ impl App {
             settings,
             interactive,
             keep: login::Keep::CredentialStore,
+            presence: self.presence.clone(),
             handle: None,
         });
     }
@@ -933,9 +940,15 @@ impl App {
                         }
                         task
                     }
-                    chat::Event::Presence(presence) => {
-                        for handle in self.sessions.iter().filter_map(|s| s.handle.as_ref()) {
-                            handle.set_presence(presence.clone());
+                    chat::Event::Presence { changed, default } => {
+                        self.presence = default;
+                        for (account, presence) in changed {
+                            if let Some(session) = self.session_mut(&account) {
+                                if let Some(handle) = &session.handle {
+                                    handle.set_presence(presence.clone());
+                                }
+                                session.presence = presence;
+                            }
                         }
                         task
                     }
@@ -1190,6 +1203,11 @@ impl App {
         match event {
             Event::Ready(handle) => {
                 if let Some(session) = self.session_mut(account) {
+                    // Before connecting, so that the first presence is the chosen one
+                    // (an account added, or a worker restarted, while away).
+                    if session.presence != OwnPresence::default() {
+                        handle.set_presence(session.presence.clone());
+                    }
                     handle.connect(session.settings.clone(), session.interactive);
                     session.handle = Some(handle);
                 }

@@ -24,7 +24,7 @@ use tern::config::{AccountConfig, Config};
 use tern::conversation::Id;
 use tern::profile::Profile;
 use tern::screen::{chat, conversation};
-use tern::xmpp::{BareJid, ConnectionState, Event, Trust};
+use tern::xmpp::{Availability, BareJid, ConnectionState, Event, Trust};
 use ui::{Harness, use_tiny_skia};
 
 const ALICE: &str = "alice@localhost";
@@ -113,6 +113,25 @@ async fn received(peer: &mut client::Client, body: &str) -> bool {
         Duration::from_secs(10),
         move |e| matches!(e, Event::Messages(m) if m.iter().any(|m| m.body == body)),
     )
+    .await
+    .is_some()
+}
+
+/// Whether `peer` hears `account` announce `wanted`, with `wanted_status`.
+async fn sees(
+    peer: &mut client::Client,
+    account: &str,
+    wanted: Availability,
+    wanted_status: Option<&str>,
+) -> bool {
+    let account = account.to_string();
+    let wanted_status = wanted_status.map(str::to_string);
+    peer.next_event(Duration::from_secs(10), move |e| {
+        matches!(e, Event::Presence { from, availability, status }
+            if from.to_bare().as_str() == account
+                && *availability == wanted
+                && *status == wanted_status)
+    })
     .await
     .is_some()
 }
@@ -225,6 +244,35 @@ async fn two_accounts_chat_side_by_side_and_fail_alone() {
         "nothing went out from the wrong account"
     );
 
+    // Presence: busy at work, away at home: each contact sees its own
+    // account's, and the shared status message on both.
+    h.update(Message::Chat(chat::Message::StatusDraft(
+        "at the harbour".into(),
+    )));
+    h.update(Message::Chat(chat::Message::StatusSubmit));
+    h.update(Message::Chat(chat::Message::Availability(
+        chat::AvailabilityChoice(Availability::Away),
+    )));
+    h.update(Message::Chat(chat::Message::AccountAvailability(
+        jid(WANDA),
+        chat::AvailabilityChoice(Availability::DoNotDisturb),
+    )));
+    assert!(
+        sees(&mut bob, ALICE, Availability::Away, Some("at the harbour")).await,
+        "bob sees alice away"
+    );
+    assert!(
+        sees(
+            &mut walt,
+            WANDA,
+            Availability::DoNotDisturb,
+            Some("at the harbour")
+        )
+        .await,
+        "walt sees wanda busy"
+    );
+    h.settle().await;
+
     // The list filter shows one account's chats.
     h.settle().await;
     assert!(h.shows("You: hi Bob, Alice here") && h.shows("You: hi Walt, Wanda here"));
@@ -276,6 +324,11 @@ async fn two_accounts_chat_side_by_side_and_fail_alone() {
     }
     assert!(shown, "alice chats on");
 
+    // Away from now on (the choice for every account, so also for accounts
+    // added later).
+    h.update(Message::Chat(chat::Message::Availability(
+        chat::AvailabilityChoice(Availability::Away),
+    )));
     // Signing wanda out takes her chats out of the window; alice stays.
     h.update(Message::Chat(chat::Message::SignOut(jid(WANDA))));
     h.settle().await;
@@ -292,6 +345,10 @@ async fn two_accounts_chat_side_by_side_and_fail_alone() {
         h.pump_until(Duration::from_secs(15), |app| online(app, WANDA))
             .await,
         "wanda added again"
+    );
+    assert!(
+        sees(&mut walt, WANDA, Availability::Away, None).await,
+        "added while away, she comes in away"
     );
     h.settle().await;
     assert_eq!(h.app.accounts(), vec![jid(ALICE), jid(WANDA)]);

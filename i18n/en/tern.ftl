@@ -66,6 +66,8 @@ presence-away = Away
 presence-xa = Not available
 presence-dnd = Busy
 presence-offline = Offline
+# The presence choice when the accounts announce different ones.
+presence-several = Several
 status-placeholder = Status message
 
 ## Lists

@@ -66,6 +66,7 @@ presence-away = 离开
 presence-xa = 长时间离开
 presence-dnd = 忙碌
 presence-offline = 离线
+presence-several = 各不相同
 status-placeholder = 状态消息
 
 ## Lists

@@ -30,7 +30,9 @@ pub struct State {
     accounts: Vec<Account>,
     /// Every account's conversations, most recent first.
     conversations: Vec<Summary>,
-    /// The user's presence, the same on every account (as Gajim and Dino do).
+    /// The user's presence as chosen for every account (as Gajim and Dino
+    /// do), which accounts added later take; each account can differ from
+    /// it (see [`Account::presence`]).
     own: OwnPresence,
     status_draft: String,
     tab: Tab,
@@ -63,6 +65,8 @@ struct Account {
     /// Where it comes in the configuration: accounts are shown in that
     /// order, however their sign-ins finish.
     rank: usize,
+    /// What it announces: the choice for every account, or its own.
+    presence: OwnPresence,
     connection: ConnectionState,
     roster: Roster,
     /// People asking to see our presence, oldest first.
@@ -134,6 +138,8 @@ pub enum Message {
     Tab(Tab),
     Open(talk::Id),
     Availability(AvailabilityChoice),
+    /// One account's own availability, apart from the others'.
+    AccountAvailability(BareJid, AvailabilityChoice),
     StatusDraft(String),
     StatusSubmit,
     RetryNow(BareJid),
@@ -177,8 +183,12 @@ pub enum Message {
 pub enum Event {
     /// Something for this account's worker to do (send, contacts, retry).
     Worker(BareJid, Command),
-    /// The user's presence changed: for every account.
-    Presence(OwnPresence),
+    /// The user's presence changed: what the accounts that changed now
+    /// announce, and what accounts added later announce.
+    Presence {
+        changed: Vec<(BareJid, OwnPresence)>,
+        default: OwnPresence,
+    },
     SignOut(BareJid),
     /// Remove the account from Tern (signed out, forgotten), and its history
     /// on this computer when `delete_history`.
@@ -260,6 +270,13 @@ impl State {
         }
     }
 
+    /// The presence chosen for every account (the window made again, after
+    /// signing in anew): accounts added from now on announce it.
+    pub fn set_default_presence(&mut self, own: OwnPresence) {
+        self.status_draft.clone_from(&own.status);
+        self.own = own;
+    }
+
     /// Shows an account (signing in) and loads its conversations and drafts.
     pub fn add_account(&mut self, jid: BareJid, rank: usize) -> Task<Message> {
         if self.has_account(&jid) {
@@ -271,6 +288,7 @@ impl State {
             Account {
                 jid: jid.clone(),
                 rank,
+                presence: self.own.clone(),
                 connection: ConnectionState::Connecting,
                 roster: Roster::default(),
                 requests: Vec::new(),
@@ -701,6 +719,47 @@ impl State {
         )
     }
 
+    /// Changes what `account` (or every account) announces; the event says
+    /// which accounts now announce something else.
+    fn set_presence(
+        &mut self,
+        account: Option<&BareJid>,
+        change: impl Fn(&mut OwnPresence),
+    ) -> Option<Event> {
+        let mut changed = Vec::new();
+        for a in &mut self.accounts {
+            if account.is_some_and(|only| only != &a.jid) {
+                continue;
+            }
+            let before = a.presence.clone();
+            change(&mut a.presence);
+            if a.presence != before {
+                changed.push((a.jid.clone(), a.presence.clone()));
+            }
+        }
+        Some(Event::Presence {
+            changed,
+            default: self.own.clone(),
+        })
+    }
+
+    /// The availability every account announces; `None` when they differ
+    /// (then the common choice shows none).
+    fn common_availability(&self) -> Option<Availability> {
+        self.accounts
+            .iter()
+            .all(|a| a.presence.availability == self.own.availability)
+            .then_some(self.own.availability)
+    }
+
+    /// What `account` announces (the choice for every account unless it has its own).
+    pub fn presence_of(&self, account: &BareJid) -> Option<&OwnPresence> {
+        self.accounts
+            .iter()
+            .find(|a| &a.jid == account)
+            .map(|a| &a.presence)
+    }
+
     pub fn update(&mut self, message: Message) -> (Task<Message>, Option<Event>) {
         match message {
             Message::Tab(tab) => self.tab = tab,
@@ -713,12 +772,26 @@ impl State {
             Message::Open(id) => return (self.open_chat(id, None), None),
             Message::Availability(AvailabilityChoice(a)) => {
                 self.own.availability = a;
-                return (Task::none(), Some(Event::Presence(self.own.clone())));
+                return (
+                    Task::none(),
+                    self.set_presence(None, |p| p.availability = a),
+                );
+            }
+            Message::AccountAvailability(account, AvailabilityChoice(a)) => {
+                return (
+                    Task::none(),
+                    self.set_presence(Some(&account), |p| p.availability = a),
+                );
             }
             Message::StatusDraft(s) => self.status_draft = s,
             Message::StatusSubmit => {
-                self.own.status = self.status_draft.trim().to_string();
-                return (Task::none(), Some(Event::Presence(self.own.clone())));
+                let status = self.status_draft.trim().to_string();
+                self.own.status.clone_from(&status);
+                // The status is the same on every account; each keeps its availability.
+                return (
+                    Task::none(),
+                    self.set_presence(None, |p| p.status.clone_from(&status)),
+                );
             }
             Message::RetryNow(account) => {
                 return (
@@ -1064,13 +1137,11 @@ impl State {
         for account in &self.accounts {
             header = header.push(self.account_line(account));
         }
-        let presence = pick_list(
-            AvailabilityChoice::ALL,
-            Some(AvailabilityChoice(self.own.availability)),
-            Message::Availability,
-        )
-        .text_size(13)
-        .padding([4, 8]);
+        let common = self.common_availability().map(AvailabilityChoice);
+        let presence = pick_list(AvailabilityChoice::ALL, common, Message::Availability)
+            .placeholder(fl!("presence-several"))
+            .text_size(13)
+            .padding([4, 8]);
         let status = text_input(&fl!("status-placeholder"), &self.status_draft)
             .on_input(Message::StatusDraft)
             .on_submit(Message::StatusSubmit)
@@ -1132,6 +1203,19 @@ impl State {
         ]
         .spacing(6)
         .align_y(Alignment::Center);
+        if several {
+            // Each account can be set apart: busy at work, available at home.
+            let jid = account.jid.clone();
+            state_line = state_line.push(
+                pick_list(
+                    AvailabilityChoice::ALL,
+                    Some(AvailabilityChoice(account.presence.availability)),
+                    move |choice| Message::AccountAvailability(jid.clone(), choice),
+                )
+                .text_size(12)
+                .padding([2, 6]),
+            );
+        }
         if matches!(
             account.connection,
             ConnectionState::Retrying { .. } | ConnectionState::Offline(_)
@@ -1772,6 +1856,90 @@ mod tests {
                 "c@example.org",
                 "new@example.org"
             ]
+        );
+    }
+
+    /// The choice for every account reaches every account; one account's
+    /// own choice only that one, and the status message changes on all
+    /// without touching their availabilities; an account added later takes
+    /// the choice for every account.
+    #[test]
+    fn presence_for_every_account_and_for_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("store")).unwrap();
+        let context = sharing::Context {
+            http: None,
+            cache: crate::thumbnail::Cache::new(dir.path().join("cache")),
+            pasted_dir: dir.path().join("pasted"),
+            files: crate::config::FilesConfig::default(),
+        };
+        let mut state = State::new(store, context);
+        let jid = |s: &str| BareJid::new(s).unwrap();
+        let (home, work) = (jid("me@home.example"), jid("me@work.example"));
+        let _ = state.add_account(home.clone(), 0);
+        let _ = state.add_account(work.clone(), 1);
+        let changed = |state: &mut State, message| match state.update(message).1 {
+            Some(Event::Presence { changed, default }) => (changed, default),
+            _ => panic!("no presence event"),
+        };
+        let presence = |availability, status: &str| OwnPresence {
+            availability,
+            status: status.into(),
+        };
+
+        let (list, default) = changed(
+            &mut state,
+            Message::Availability(AvailabilityChoice(Availability::Away)),
+        );
+        assert_eq!(
+            list,
+            [
+                (home.clone(), presence(Availability::Away, "")),
+                (work.clone(), presence(Availability::Away, "")),
+            ]
+        );
+        assert_eq!(default.availability, Availability::Away);
+        assert_eq!(state.common_availability(), Some(Availability::Away));
+
+        let (list, _) = changed(
+            &mut state,
+            Message::AccountAvailability(
+                work.clone(),
+                AvailabilityChoice(Availability::DoNotDisturb),
+            ),
+        );
+        assert_eq!(
+            list,
+            [(work.clone(), presence(Availability::DoNotDisturb, ""))]
+        );
+        assert_eq!(state.common_availability(), None);
+
+        let _ = state.update(Message::StatusDraft("  at the harbour ".into()));
+        let (list, default) = changed(&mut state, Message::StatusSubmit);
+        assert_eq!(
+            list,
+            [
+                (home.clone(), presence(Availability::Away, "at the harbour")),
+                (
+                    work.clone(),
+                    presence(Availability::DoNotDisturb, "at the harbour")
+                ),
+            ]
+        );
+        assert_eq!(default, presence(Availability::Away, "at the harbour"));
+
+        // Choosing what one account has already changes nothing.
+        let (list, _) = changed(
+            &mut state,
+            Message::AccountAvailability(home.clone(), AvailabilityChoice(Availability::Away)),
+        );
+        assert!(list.is_empty());
+
+        let later = jid("me@club.example");
+        let _ = state.add_account(later.clone(), 2);
+        assert_eq!(
+            state.presence_of(&later),
+            Some(&presence(Availability::Away, "at the harbour"))
         );
     }
 
