@@ -45,6 +45,19 @@ fn roster() -> Vec<RosterEntry<'static>> {
     ]
 }
 
+/// Prosody with both domains: alice and bob on one, wanda and walt on the other.
+fn server() -> Prosody {
+    Prosody::start_with_roster(
+        &[
+            ("alice", "alicepass"),
+            ("bob", "bobpass"),
+            ("wanda@work.localhost", "wandapass"),
+            ("walt@work.localhost", "waltpass"),
+        ],
+        &roster(),
+    )
+}
+
 /// A profile that signs both accounts in by itself (password files, as
 /// `tern --jid … --password-file …` writes them).
 fn profile_with_both(dir: &std::path::Path, server: &Prosody, wanda_password: &str) -> Profile {
@@ -140,15 +153,7 @@ async fn sees(
 async fn two_accounts_chat_side_by_side_and_fail_alone() {
     use_tiny_skia();
     tern::i18n::select(&["en".parse().unwrap()]);
-    let server = Prosody::start_with_roster(
-        &[
-            ("alice", "alicepass"),
-            ("bob", "bobpass"),
-            ("wanda@work.localhost", "wandapass"),
-            ("walt@work.localhost", "waltpass"),
-        ],
-        &roster(),
-    );
+    let server = server();
     let dir = tempfile::tempdir().unwrap();
     let mut bob = peer(&server, "bob@localhost", "bobpass").await;
     let mut walt = peer(&server, "walt@work.localhost", "waltpass").await;
@@ -412,15 +417,7 @@ const CHILD_PROFILE: &str = "TERN_TEST_PROFILE";
 /// one forgets its password and keeps the other's.
 #[test]
 fn both_accounts_come_back_from_the_credential_store() {
-    let server = Prosody::start_with_roster(
-        &[
-            ("alice", "alicepass"),
-            ("bob", "bobpass"),
-            ("wanda@work.localhost", "wandapass"),
-            ("walt@work.localhost", "waltpass"),
-        ],
-        &roster(),
-    );
+    let server = server();
     let bus = keyring::Bus::with_keyring();
     let profile = bus.dir().join("profile");
     let child = |scenario: &str| {
@@ -578,15 +575,7 @@ async fn child_accounts_in_the_credential_store() {
 async fn unified_list_screenshot() {
     use std::process::{Command, Stdio};
     let out = std::env::var("SCREENSHOT").unwrap_or_else(|_| "accounts.png".into());
-    let server = Prosody::start_with_roster(
-        &[
-            ("alice", "alicepass"),
-            ("bob", "bobpass"),
-            ("wanda@work.localhost", "wandapass"),
-            ("walt@work.localhost", "waltpass"),
-        ],
-        &roster(),
-    );
+    let server = server();
     let dir = tempfile::tempdir().unwrap();
     profile_with_both(dir.path(), &server, "wandapass");
     let bob = peer(&server, "bob@localhost", "bobpass").await;

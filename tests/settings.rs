@@ -5,6 +5,8 @@
 //! warning, only when no credential store answers.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
+#[path = "support/keyring.rs"]
+mod keyring;
 #[path = "support/prosody.rs"]
 mod prosody;
 #[path = "support/ui.rs"]
@@ -380,29 +382,15 @@ fn password_file_is_a_warned_opt_in_without_a_credential_store() {
     let server = prosody::Prosody::start(&[("alice", "alicepass")]);
     let profile = tempfile::tempdir().unwrap();
     let runtime = tempfile::tempdir().unwrap();
-    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "password_file_child", "--ignored", "--nocapture"])
+    keyring::run_child("password_file_child", "no-session-bus", |command| {
         // No session bus: zbus falls back to $XDG_RUNTIME_DIR/bus, absent here.
-        .env_remove("DBUS_SESSION_BUS_ADDRESS")
-        .env("XDG_RUNTIME_DIR", runtime.path())
-        .env("TERN_TEST_PORT", server.port.to_string())
-        .env("TERN_TEST_CA", server.ca())
-        .env("TERN_TEST_PROFILE", profile.path())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("the child test did not finish in 120 s");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert!(status.success(), "the child test failed: {status}");
+        command
+            .env_remove("DBUS_SESSION_BUS_ADDRESS")
+            .env("XDG_RUNTIME_DIR", runtime.path())
+            .env("TERN_TEST_PORT", server.port.to_string())
+            .env("TERN_TEST_CA", server.ca())
+            .env("TERN_TEST_PROFILE", profile.path());
+    });
     // The child did sign in (and out) with this profile.
     let saved = Config::load(&Profile::at(profile.path()).config_file()).unwrap();
     assert_eq!(

@@ -1828,19 +1828,24 @@ mod tests {
             .unwrap_or(0)
     }
 
+    /// The window on a history in `dir`, with no account yet.
+    fn window(dir: &std::path::Path) -> State {
+        let store = Store::open(&dir.join("store")).unwrap();
+        let context = sharing::Context {
+            http: None,
+            cache: crate::thumbnail::Cache::new(dir.join("cache")),
+            pasted_dir: dir.join("pasted"),
+            files: crate::config::FilesConfig::default(),
+        };
+        State::new(store, context)
+    }
+
     /// Accounts are listed in the configuration's order, whichever signs
     /// in first (passwords from the credential store come back in any order).
     #[test]
     fn accounts_keep_the_configuration_order() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("store")).unwrap();
-        let context = sharing::Context {
-            http: None,
-            cache: crate::thumbnail::Cache::new(dir.path().join("cache")),
-            pasted_dir: dir.path().join("pasted"),
-            files: crate::config::FilesConfig::default(),
-        };
-        let mut state = State::new(store, context);
+        let mut state = window(dir.path());
         let jid = |s: &str| BareJid::new(s).unwrap();
         let _ = state.add_account(jid("c@example.org"), 2);
         let _ = state.add_account(jid("a@example.org"), 0);
@@ -1866,14 +1871,7 @@ mod tests {
     #[test]
     fn presence_for_every_account_and_for_one() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("store")).unwrap();
-        let context = sharing::Context {
-            http: None,
-            cache: crate::thumbnail::Cache::new(dir.path().join("cache")),
-            pasted_dir: dir.path().join("pasted"),
-            files: crate::config::FilesConfig::default(),
-        };
-        let mut state = State::new(store, context);
+        let mut state = window(dir.path());
         let jid = |s: &str| BareJid::new(s).unwrap();
         let (home, work) = (jid("me@home.example"), jid("me@work.example"));
         let _ = state.add_account(home.clone(), 0);
@@ -1949,14 +1947,7 @@ mod tests {
     #[ignore = "measurement: ICED_TEST_BACKEND=tiny-skia cargo test --release --lib many_strangers_cost -- --ignored --nocapture"]
     fn many_strangers_cost() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("store")).unwrap();
-        let context = sharing::Context {
-            http: None,
-            cache: crate::thumbnail::Cache::new(dir.path().join("cache")),
-            pasted_dir: dir.path().join("pasted"),
-            files: crate::config::FilesConfig::default(),
-        };
-        let mut state = State::new(store, context);
+        let mut state = window(dir.path());
         let _ = state.add_account(BareJid::new("alice@example.org").unwrap(), 0);
         let before = rss_kib();
         let t0 = std::time::Instant::now();
