@@ -277,6 +277,8 @@ async fn two_accounts_chat_side_by_side_and_fail_alone() {
         "walt sees wanda busy"
     );
     h.settle().await;
+    let snap = h.snapshot(&tern::theme::for_mode(iced::theme::Mode::Light));
+    h.save_snapshot(&snap, "accounts-presence");
 
     // The list filter shows one account's chats.
     h.settle().await;

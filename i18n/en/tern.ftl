@@ -68,6 +68,8 @@ presence-dnd = Busy
 presence-offline = Offline
 # The presence choice when the accounts announce different ones.
 presence-several = Several
+# Above the presence and status that go to every account (when there are several).
+presence-every-account = On every account
 status-placeholder = Status message
 
 ## Lists

@@ -67,6 +67,7 @@ presence-xa = 长时间离开
 presence-dnd = 忙碌
 presence-offline = 离线
 presence-several = 各不相同
+presence-every-account = 所有账号
 status-placeholder = 状态消息
 
 ## Lists

@@ -1148,6 +1148,13 @@ impl State {
             .size(13)
             .padding([4, 8])
             .style(theme::input);
+        if self.several_accounts() {
+            header = header.push(
+                text(fl!("presence-every-account"))
+                    .size(12)
+                    .style(theme::muted_text),
+            );
+        }
         header
             .push(row![presence, status].spacing(6).align_y(Alignment::Center))
             .into()
@@ -1156,32 +1163,28 @@ impl State {
     /// One account: its address (in its colour when there are several), its
     /// connection, and what can be done about it.
     fn account_line<'a>(&'a self, account: &'a Account) -> Element<'a, Message> {
-        let (dot_color, line): (fn(&iced::Theme) -> iced::Color, String) = match &account.connection
-        {
-            ConnectionState::Online { .. } => (
-                |t| theme::availability(t, Availability::Available),
-                fl!("conn-online"),
-            ),
-            ConnectionState::Connecting => (
-                |t| theme::availability(t, Availability::Away),
-                fl!("conn-connecting"),
-            ),
+        // The dot: once online, what the account announces; a failure in red.
+        let (dot, line) = match &account.connection {
+            ConnectionState::Online { .. } => {
+                (Some(account.presence.availability), fl!("conn-online"))
+            }
+            ConnectionState::Connecting => (Some(Availability::Away), fl!("conn-connecting")),
             ConnectionState::Retrying { reason, retry_in } => (
-                |t| theme::availability(t, Availability::Away),
+                Some(Availability::Away),
                 fl!(
                     "conn-retrying",
                     reason = failure_text(reason),
                     seconds = retry_in.as_secs()
                 ),
             ),
-            ConnectionState::Offline(None) => (
-                |t| theme::availability(t, Availability::Offline),
-                fl!("conn-offline"),
-            ),
-            ConnectionState::Offline(Some(f)) => (
-                theme::danger_text,
-                fl!("conn-offline-reason", reason = failure_text(f)),
-            ),
+            ConnectionState::Offline(None) => (Some(Availability::Offline), fl!("conn-offline")),
+            ConnectionState::Offline(Some(f)) => {
+                (None, fl!("conn-offline-reason", reason = failure_text(f)))
+            }
+        };
+        let dot_color = move |t: &iced::Theme| match dot {
+            Some(a) => theme::availability(t, a),
+            None => theme::danger_text(t),
         };
         let jid = account.jid.to_string();
         let several = self.several_accounts();
