@@ -618,6 +618,26 @@ async fn unified_list_screenshot() {
     walt.handle
         .send_message(jid(WANDA), "The build is green, shipping at five.".into());
     tokio::time::sleep(Duration::from_secs(3)).await;
+    // Wanda busy at work: her own choice, from the list on her line.
+    let click = |x: u32, y: u32| {
+        let status = Command::new("xdotool")
+            .args(["mousemove", "--window", &window])
+            .args([x.to_string(), y.to_string()])
+            .args(["click", "1"])
+            .env("DISPLAY", &display.name)
+            .status()
+            .unwrap();
+        assert!(status.success(), "xdotool failed");
+    };
+    click(220, 115);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    click(190, 213); // "Busy", the menu's last line
+    // The pointer away from the list, so that no row is drawn hovered.
+    let _ = Command::new("xdotool")
+        .args(["mousemove", "--window", &window, "700", "600"])
+        .env("DISPLAY", &display.name)
+        .status();
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let shot = Command::new("import")
         .args(["-window", &window, &out])
         .env("DISPLAY", &display.name)
