@@ -135,8 +135,10 @@ pub enum Command {
     RetryNow,
     /// Go offline politely (unavailable presence, stream close).
     Disconnect,
+    /// Writes a message to the outbox and sends it: to a contact, or to a
+    /// room once joined.
     SendMessage {
-        to: BareJid,
+        to: crate::conversation::Id,
         body: String,
     },
     SetPresence(OwnPresence),
@@ -152,7 +154,7 @@ pub enum Command {
     },
     /// Sends a failed message again.
     Retry {
-        peer: BareJid,
+        conversation: crate::conversation::Id,
         id: String,
     },
     /// Fetches the page of history with `peer` that precedes `before` (the
@@ -165,7 +167,7 @@ pub enum Command {
     /// Sends the link to a file uploaded to a slot's `get` URL (stored in the
     /// outbox like any message; shown inline by other clients).
     ShareFile {
-        to: BareJid,
+        to: crate::conversation::Id,
         url: String,
     },
     /// Asks the server's file sharing service for a place to upload a file
@@ -391,11 +393,17 @@ pub enum SaslCondition {
 #[derive(Debug, Clone)]
 pub struct Handle {
     tx: mpsc::UnboundedSender<Command>,
+    /// Whose worker it is: the chats its shortcuts name are this account's.
+    account: BareJid,
 }
 
 impl Handle {
-    pub(crate) fn new(tx: mpsc::UnboundedSender<Command>) -> Self {
-        Self { tx }
+    pub(crate) fn new(tx: mpsc::UnboundedSender<Command>, account: BareJid) -> Self {
+        Self { tx, account }
+    }
+
+    fn chat(&self, peer: BareJid) -> crate::conversation::Id {
+        crate::conversation::Id::chat(self.account.clone(), peer)
     }
 
     /// Queues a command; `false` when the worker has stopped.
@@ -410,8 +418,12 @@ impl Handle {
         })
     }
 
+    /// Sends `body` to a contact.
     pub fn send_message(&self, to: BareJid, body: String) -> bool {
-        self.send(Command::SendMessage { to, body })
+        self.send(Command::SendMessage {
+            to: self.chat(to),
+            body,
+        })
     }
 
     pub fn set_presence(&self, presence: OwnPresence) -> bool {
@@ -427,7 +439,10 @@ impl Handle {
     }
 
     pub fn retry(&self, peer: BareJid, id: String) -> bool {
-        self.send(Command::Retry { peer, id })
+        self.send(Command::Retry {
+            conversation: self.chat(peer),
+            id,
+        })
     }
 
     pub fn fetch_older(&self, peer: BareJid, before: Option<Oldest>) -> bool {
@@ -435,7 +450,10 @@ impl Handle {
     }
 
     pub fn share_file(&self, to: BareJid, url: String) -> bool {
-        self.send(Command::ShareFile { to, url })
+        self.send(Command::ShareFile {
+            to: self.chat(to),
+            url,
+        })
     }
 
     pub fn request_slot(&self, id: String, name: String, size: u64, content_type: String) -> bool {

@@ -984,7 +984,7 @@ impl State {
                         Some(Event::Worker(
                             open.id().account().clone(),
                             Command::SendMessage {
-                                to: open.peer().clone(),
+                                to: open.id().clone(),
                                 body,
                             },
                         )),
@@ -1009,7 +1009,7 @@ impl State {
                         Some(Event::Worker(
                             open.id().account().clone(),
                             Command::Retry {
-                                peer: open.peer().clone(),
+                                conversation: open.id().clone(),
                                 id,
                             },
                         )),

@@ -555,7 +555,7 @@ impl State {
                 Some(Event::Worker(
                     upload.to.account().clone(),
                     Command::ShareFile {
-                        to: upload.to.bare(),
+                        to: upload.to.clone(),
                         url,
                     },
                 ))

@@ -84,7 +84,7 @@ where
 {
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();
-    let handle = Handle::new(cmd_tx);
+    let handle = Handle::new(cmd_tx, account.clone());
     let _ = ev_tx.send(Event::Ready(handle.clone()));
     tokio::spawn(supervise(account, ev_tx, Commands::new(cmd_rx), run));
     (handle, ev_rx)

@@ -67,6 +67,7 @@ use super::{
     Availability, Command, ConnectionState, Contact, Event, Failure, Handle, Oldest, OwnPresence,
     Settings, SlotError, Subscription, UploadService,
 };
+use crate::conversation::Kind;
 use crate::store::{ArchivePosition, Delivery, Encryption, NewMessage, Record, Store};
 use archive::{CatchUp, CatchUpRetry, OlderFetch, Paging};
 use commands::{Flow, InSession};

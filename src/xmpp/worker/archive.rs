@@ -281,7 +281,7 @@ impl Worker {
         // Prosody archives receipts too: one that reached us while we were
         // away (or went to a resource of ours that no longer existed) is here.
         if !sent_by_us && let Ok(Some(receipt)) = inner.extract_payload::<Receipt>() {
-            self.update_state(&peer, &receipt.id, Delivery::Delivered, None);
+            self.update_state(&self.chat(&peer), &receipt.id, Delivery::Delivered, None);
         }
         let Some((body, encryption)) = content(&inner) else {
             return (true, vec![]);

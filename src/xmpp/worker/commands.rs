@@ -47,9 +47,9 @@ impl Worker {
             // Stored in the outbox first; offline, the next session sends it.
             Command::SendMessage { .. } | Command::ShareFile { .. } | Command::Retry { .. } => {
                 let accepted = match command {
-                    Command::SendMessage { to, body } => self.accept_message(to, body, false),
-                    Command::ShareFile { to, url } => self.accept_message(to, url, true),
-                    Command::Retry { peer, id } => self.retry(&peer, &id),
+                    Command::SendMessage { to, body } => self.accept_message(&to, body, false),
+                    Command::ShareFile { to, url } => self.accept_message(&to, url, true),
+                    Command::Retry { conversation, id } => self.retry(&conversation, &id),
                     _ => None,
                 };
                 // Behind what waits already.

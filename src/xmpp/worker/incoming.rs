@@ -185,7 +185,7 @@ impl Worker {
             return (true, vec![]);
         }
         if let Ok(Some(receipt)) = message.extract_payload::<Receipt>() {
-            self.update_state(&peer, &receipt.id, Delivery::Delivered, None);
+            self.update_state(&self.chat(&peer), &receipt.id, Delivery::Delivered, None);
         }
         let receipt = receipt_for(&mut message);
         let Some((body, encryption)) = content(&message) else {
@@ -270,7 +270,7 @@ impl Worker {
             _ => return true,
         };
         if !sent_by_us && let Ok(Some(receipt)) = inner.extract_payload::<Receipt>() {
-            self.update_state(&peer, &receipt.id, Delivery::Delivered, None);
+            self.update_state(&self.chat(&peer), &receipt.id, Delivery::Delivered, None);
         }
         let Some((body, encryption)) = content(&inner) else {
             return true;

@@ -12,8 +12,8 @@ pub(super) const FULL_QUEUE_PAUSE: Duration = Duration::from_millis(10);
 /// Stanzas written but not yet known to have reached our server.
 #[derive(Default)]
 pub(super) struct Unconfirmed {
-    /// Our messages (peer, id): the outbox resends them if the session is lost.
-    pub(super) messages: Vec<(BareJid, String)>,
+    /// Our messages (conversation, id): the outbox resends them if the session is lost.
+    pub(super) messages: Vec<(crate::conversation::Id, String)>,
     /// Receipts we owe: sent again after a lost session, or the sender never
     /// learns its message arrived.
     pub(super) receipts: Vec<Message>,
@@ -39,12 +39,16 @@ impl Worker {
     /// Nothing is sent that could not be stored: it would be lost on restart.
     pub(super) fn accept_message(
         &mut self,
-        to: BareJid,
+        to: &crate::conversation::Id,
         body: String,
         attachment: bool,
     ) -> Option<Record> {
+        if to.account() != &self.account || to.kind() == Kind::Private {
+            tracing::warn!("a message for {to} reached the worker of {}", self.account);
+            return None;
+        }
         let id = uuid::Uuid::new_v4().to_string();
-        let mut message = NewMessage::outgoing(&self.chat(&to), id.clone(), body, Utc::now());
+        let mut message = NewMessage::outgoing(to, id.clone(), body, Utc::now());
         // Sent with both ids the same (see `send_tracked`).
         message.stanza_id = Some(id.clone());
         message.origin_id = Some(id);
@@ -63,19 +67,22 @@ impl Worker {
     }
 
     /// Puts a failed message back in the outbox.
-    pub(super) fn retry(&mut self, peer: &BareJid, id: &str) -> Option<Record> {
-        self.update_state(peer, id, Delivery::Pending, None)
+    pub(super) fn retry(&mut self, conversation: &crate::conversation::Id, id: &str) -> Option<Record> {
+        if conversation.account() != &self.account {
+            return None;
+        }
+        self.update_state(conversation, id, Delivery::Pending, None)
     }
 
     /// Stores a state change and tells the UI; the updated record if there was one.
     pub(super) fn update_state(
         &mut self,
-        peer: &BareJid,
+        conversation: &crate::conversation::Id,
         id: &str,
         state: Delivery,
         error: Option<String>,
     ) -> Option<Record> {
-        match self.store.set_state(&self.chat(peer), id, state, error) {
+        match self.store.set_state(conversation, id, state, error) {
             Ok(Some(record)) => {
                 self.emit_updated(record.clone());
                 Some(record)
@@ -91,12 +98,21 @@ impl Worker {
     /// Offers a stored outgoing message to the stream, asking for a receipt;
     /// `confirm_sent` marks it sent. `false` if the stream's queue is full.
     pub(super) fn send_tracked(&mut self, stream: &StanzaStream, record: &Record) -> bool {
-        let Ok(to) = BareJid::new(&record.peer) else {
+        let Some(conversation) = record.conversation() else {
             tracing::warn!("outbox: invalid address {:?}", record.peer);
             return true;
         };
-        let mut message =
-            Message::chat(Some(Jid::from(to.clone()))).with_body(Lang::new(), record.body.clone());
+        let to = conversation.bare();
+        let mut message = match conversation.kind() {
+            // No receipt asked: the room's reflection says it went out (XEP-0045 §7.4).
+            Kind::Room => Message::groupchat(Some(Jid::from(to.clone()))),
+            Kind::Chat | Kind::Private => {
+                let mut message = Message::chat(Some(conversation.peer().clone()));
+                message.payloads.push(ReceiptRequest.into());
+                message
+            }
+        }
+        .with_body(Lang::new(), record.body.clone());
         message.id = Some(Id(record.id.clone()));
         message.payloads.push(
             OriginId {
@@ -104,7 +120,6 @@ impl Worker {
             }
             .into(),
         );
-        message.payloads.push(ReceiptRequest.into());
         if record.attachment {
             // As Conversations does: the same link as body and as OOB data.
             message.payloads.push(
@@ -133,7 +148,7 @@ impl Worker {
         self.in_crate
             .retain(|t| matches!(t.state(), StanzaState::Queued));
         self.in_crate.push(token);
-        self.unconfirmed.messages.push((to, record.id.clone()));
+        self.unconfirmed.messages.push((conversation, record.id.clone()));
         true
     }
 
@@ -216,7 +231,7 @@ impl Worker {
             })
             .unwrap_or_else(|| "error".into());
         tracing::info!("message {} to {peer} failed: {reason}", id.0);
-        self.update_state(peer, &id.0, Delivery::Failed, Some(reason));
+        self.update_state(&self.chat(peer), &id.0, Delivery::Failed, Some(reason));
         true
     }
 }

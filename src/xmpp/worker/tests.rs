@@ -685,11 +685,19 @@ fn commands_take_one_path_offline_and_in_a_session() {
     let (mut worker, mut events, _dir) = test_worker();
     let bob: BareJid = "bob@example.org".parse().unwrap();
     let send = || Command::SendMessage {
-        to: "bob@example.org".parse().unwrap(),
+        to: crate::conversation::Id::chat_of(ALICE, "bob@example.org").unwrap(),
         body: "hi".into(),
     };
     assert!(matches!(worker.on_command(send(), None), Flow::Stay));
     assert_eq!(worker.store.outbox(ALICE).unwrap().len(), 1);
+    // A conversation of another account is not this worker's to send.
+    let elsewhere = Command::SendMessage {
+        to: crate::conversation::Id::chat_of("eve@example.org", "bob@example.org").unwrap(),
+        body: "hi".into(),
+    };
+    worker.on_command(elsewhere, None);
+    assert_eq!(worker.store.outbox(ALICE).unwrap().len(), 1);
+    assert!(worker.store.outbox("eve@example.org").unwrap().is_empty());
     assert!(worker.outq.is_empty());
     let slot = || Command::RequestSlot {
         id: "s1".into(),
