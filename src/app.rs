@@ -1213,6 +1213,12 @@ impl App {
                 }
                 Task::none()
             }
+            // The room view is not built yet (the worker's side is): rooms
+            // are only joined by tests and automation for now.
+            Event::Room { room, event } => {
+                tracing::debug!("{account} in {room}: {event:?}");
+                Task::none()
+            }
             Event::Connection(state) => self.on_connection(account, state),
             Event::Crashed { restarting } => {
                 let notice = if restarting {

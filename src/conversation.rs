@@ -119,6 +119,9 @@ pub struct Message {
     pub archive_id: Option<String>,
     /// Sent or received by another of the user's devices.
     pub other_device: bool,
+    /// Who wrote it, in a room: their nickname (`None` in a chat, where the
+    /// direction says it).
+    pub sender: Option<String>,
     /// The body is the link to a shared file.
     pub attachment: bool,
     /// Came end-to-end encrypted in a way Tern cannot read: the body is the

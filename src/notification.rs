@@ -387,6 +387,7 @@ mod tests {
             error: None,
             archive_id: None,
             other_device: false,
+            sender: None,
             attachment: false,
             encryption: None,
         }

@@ -6,7 +6,9 @@
 pub mod connector;
 mod features;
 mod login;
+pub mod muc_owner;
 mod requests;
+pub mod room;
 pub mod stanza_limit;
 mod supervisor;
 pub mod uri;
@@ -170,6 +172,16 @@ pub enum Command {
         to: crate::conversation::Id,
         url: String,
     },
+    /// Joins a group chat as `nick` (XEP-0045), and again after every new
+    /// session until [`Command::LeaveRoom`]; answered with [`Event::Room`].
+    JoinRoom {
+        room: BareJid,
+        nick: String,
+        password: Option<String>,
+    },
+    LeaveRoom {
+        room: BareJid,
+    },
     /// Asks the server's file sharing service for a place to upload a file
     /// to (XEP-0363); answered with [`Event::Slot`] carrying the same `id`.
     RequestSlot {
@@ -276,6 +288,11 @@ pub enum Event {
     Slot {
         id: String,
         result: Result<Slot, SlotError>,
+    },
+    /// Something happened in a room the account is in, or tried to join.
+    Room {
+        room: BareJid,
+        event: room::RoomEvent,
     },
     /// The worker stopped on a bug. `restarting`: a new one has taken its
     /// place and waits for [`Command::Connect`]; otherwise the account stays
@@ -453,6 +470,26 @@ impl Handle {
         self.send(Command::ShareFile {
             to: self.chat(to),
             url,
+        })
+    }
+
+    pub fn join_room(&self, room: BareJid, nick: String, password: Option<String>) -> bool {
+        self.send(Command::JoinRoom {
+            room,
+            nick,
+            password,
+        })
+    }
+
+    pub fn leave_room(&self, room: BareJid) -> bool {
+        self.send(Command::LeaveRoom { room })
+    }
+
+    /// Sends `body` to a room the account is in (or joins).
+    pub fn send_to_room(&self, room: BareJid, body: String) -> bool {
+        self.send(Command::SendMessage {
+            to: crate::conversation::Id::room(self.account.clone(), room),
+            body,
         })
     }
 

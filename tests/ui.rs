@@ -1293,6 +1293,7 @@ async fn events_for_another_account_are_not_shown() {
         error: None,
         archive_id: None,
         other_device: false,
+        sender: None,
         attachment: false,
         encryption: None,
     };

@@ -1971,6 +1971,7 @@ mod tests {
                     error: None,
                     archive_id: None,
                     other_device: false,
+                    sender: None,
                     attachment: false,
                     encryption: None,
                 })

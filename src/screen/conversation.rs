@@ -36,6 +36,8 @@ pub struct Entry {
     pub archive_id: Option<String>,
     pub attachment: bool,
     pub encryption: Option<Encryption>,
+    /// Who wrote it, in a room (their nickname).
+    pub sender: Option<String>,
     /// How many bytes of `body` are drawn (see [`MAX_SHOWN_CHARS`]).
     shown: usize,
     /// The body's length in characters, when it is shown shortened.
@@ -57,6 +59,7 @@ impl From<talk::Message> for Entry {
             archive_id: message.archive_id,
             attachment: message.attachment,
             encryption: message.encryption,
+            sender: message.sender,
             shown,
             shortened_from,
         }
@@ -758,6 +761,7 @@ mod tests {
             error: None,
             archive_id: None,
             other_device: false,
+            sender: None,
             attachment: false,
             encryption: None,
         })

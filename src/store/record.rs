@@ -141,6 +141,10 @@ impl Record {
             error: self.error,
             archive_id: self.archive_id,
             other_device: self.other_device,
+            sender: match self.kind {
+                Kind::Chat => None,
+                Kind::Room | Kind::Private => self.sender.nick,
+            },
             attachment: self.attachment,
             encryption: self.encryption,
         })

@@ -14,6 +14,7 @@
 //! - `incoming`: the one path from a received message to the history (live, carbons);
 //! - `archive`: catch-up from the server's archive and older pages (XEP-0313);
 //! - `contacts`: roster and presence (RFC 6121);
+//! - `rooms`: group chats (XEP-0045): joins, occupants, the room's messages;
 //! - `upload`: the file sharing service and its slots (XEP-0363);
 //! - `iq`: answers to our requests (tracked in `xmpp::requests`) and requests to us;
 //! - `inbound`: the inbound path driven by raw bytes, for the fuzz targets.
@@ -25,6 +26,7 @@ pub mod inbound;
 mod incoming;
 mod iq;
 mod outbox;
+mod rooms;
 mod upload;
 
 use std::collections::{HashMap, HashSet};
@@ -141,6 +143,9 @@ impl Worker {
             share_os: false,
             synced: false,
             catch_up_retry: None,
+            rooms: HashMap::new(),
+            room_ready: Vec::new(),
+            room_unlocks: Vec::new(),
         }
     }
 }
@@ -196,6 +201,12 @@ struct Worker {
     synced: bool,
     /// When to try a catch-up again that was cut short.
     catch_up_retry: Option<CatchUpRetry>,
+    /// The rooms joined or joining, joined again after every new session.
+    rooms: HashMap<BareJid, rooms::Room>,
+    /// Our messages to rooms just joined, for the session to send.
+    room_ready: Vec<Record>,
+    /// Rooms we just created, whose default configuration is to be accepted.
+    room_unlocks: Vec<BareJid>,
 }
 
 /// How a session ended.
@@ -239,6 +250,8 @@ enum Pending {
     Slot(String),
     /// Our own account's features (does the server stamp stanza-ids?).
     OwnFeatures,
+    /// The default configuration of a room we created (see `on_room_unlocked`).
+    RoomUnlock(BareJid),
 }
 
 /// How long an answer to a question that the session waits on (roster,
@@ -471,6 +484,10 @@ impl Worker {
                             self.unconfirmed.receipts.push(receipt.clone());
                             self.outq.push_back(Box::new(receipt.into()));
                         }
+                        // The server forgot our rooms with the old session.
+                        for join in self.rejoin_rooms() {
+                            self.outq.push_back(Box::new(join));
+                        }
                     }
                     Some(StreamEvent::Stream(Ev::Resumed)) => {
                         handed_over = 0;
@@ -581,6 +598,12 @@ impl Worker {
                 },
             }
             self.settle().await;
+            // Messages to rooms just joined, once each (they may be queued already).
+            if !self.room_ready.is_empty() {
+                let ready = std::mem::take(&mut self.room_ready);
+                sendq.retain(|r| !ready.iter().any(|m| m.id == r.id && m.peer == r.peer));
+                sendq.extend(ready);
+            }
             // After what the crate retransmits on resumption: older messages first.
             full = self.pump(&stream, linked, &mut sendq);
             if bound.is_some() {
@@ -623,7 +646,21 @@ impl Worker {
     /// Handles one inbound stanza; `false` when the app is gone.
     async fn on_stanza(&mut self, stanza: Stanza, pending: &mut Requests<Pending>) -> bool {
         match stanza {
-            Stanza::Presence(presence) => self.on_presence(presence),
+            Stanza::Presence(presence) => {
+                let alive = self.on_presence(presence);
+                for room in std::mem::take(&mut self.room_unlocks) {
+                    let to = Jid::from(room.clone());
+                    let id = pending.add(
+                        Some(to.clone()),
+                        Pending::RoomUnlock(room),
+                        Some(REPLY_TIMEOUT),
+                        Instant::now(),
+                    );
+                    let iq = Iq::from_set(id, super::muc_owner::OwnerQuery::instant()).with_to(to);
+                    self.outq.push_back(Box::new(iq.into()));
+                }
+                alive
+            }
             Stanza::Message(message) => {
                 let (alive, replies) = self.on_message(message);
                 for stanza in replies {

@@ -42,6 +42,23 @@ impl Worker {
                 self.presence = presence;
                 if bound {
                     self.outq.push_back(Box::new(self.own_presence().into()));
+                    for stanza in self.room_presences() {
+                        self.outq.push_back(Box::new(stanza));
+                    }
+                }
+            }
+            Command::JoinRoom {
+                room,
+                nick,
+                password,
+            } => {
+                for stanza in self.join_room(room, nick, password, bound) {
+                    self.outq.push_back(Box::new(stanza));
+                }
+            }
+            Command::LeaveRoom { room } => {
+                for stanza in self.leave_room(&room, bound) {
+                    self.outq.push_back(Box::new(stanza));
                 }
             }
             // Stored in the outbox first; offline, the next session sends it.

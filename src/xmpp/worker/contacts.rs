@@ -96,6 +96,9 @@ impl Worker {
         let Some(from) = presence.from.clone() else {
             return true;
         };
+        if self.rooms.contains_key(&from.to_bare()) {
+            return self.on_room_presence(presence);
+        }
         let availability = match presence.type_ {
             PresenceType::None => match presence.show {
                 None => Availability::Available,

@@ -179,7 +179,8 @@ impl Worker {
         match message.type_ {
             MessageType::Chat | MessageType::Normal => {}
             MessageType::Error => return (self.on_error_reply(&peer, &message), vec![]),
-            MessageType::Groupchat | MessageType::Headline => return (true, vec![]),
+            MessageType::Groupchat => return (self.on_room_message(message), vec![]),
+            MessageType::Headline => return (true, vec![]),
         }
         if peer == self.account {
             return (true, vec![]);

@@ -149,6 +149,7 @@ impl Worker {
                 tracing::debug!("the server stamps stanza-ids: {}", self.stanza_ids);
                 (true, vec![])
             }
+            (Pending::RoomUnlock(room), _) => (self.on_room_unlocked(&room, Ok(())), vec![]),
         }
     }
 
@@ -204,6 +205,10 @@ impl Worker {
                 self.stanza_ids = false;
                 (true, vec![])
             }
+            Pending::RoomUnlock(room) => {
+                let why = format!("{:?}", error.defined_condition);
+                (self.on_room_unlocked(&room, Err(why)), vec![])
+            }
         }
     }
 
@@ -245,6 +250,10 @@ impl Worker {
                 (alive, vec![])
             }
             Pending::OwnFeatures => (true, vec![]),
+            Pending::RoomUnlock(room) => (
+                self.on_room_unlocked(&room, Err("no answer".into())),
+                vec![],
+            ),
             // Never given a deadline: the link's own liveness check covers them.
             Pending::Barrier(_) | Pending::Probe => (true, vec![]),
         }

@@ -67,7 +67,11 @@ impl Worker {
     }
 
     /// Puts a failed message back in the outbox.
-    pub(super) fn retry(&mut self, conversation: &crate::conversation::Id, id: &str) -> Option<Record> {
+    pub(super) fn retry(
+        &mut self,
+        conversation: &crate::conversation::Id,
+        id: &str,
+    ) -> Option<Record> {
         if conversation.account() != &self.account {
             return None;
         }
@@ -148,7 +152,9 @@ impl Worker {
         self.in_crate
             .retain(|t| matches!(t.state(), StanzaState::Queued));
         self.in_crate.push(token);
-        self.unconfirmed.messages.push((conversation, record.id.clone()));
+        self.unconfirmed
+            .messages
+            .push((conversation, record.id.clone()));
         true
     }
 
@@ -181,6 +187,10 @@ impl Worker {
                 let Some(record) = sendq.pop_front() else {
                     break;
                 };
+                // Sent once the room has us; meanwhile it stays in the outbox.
+                if self.waits_for_join(&record) {
+                    continue;
+                }
                 if !self.send_tracked(stream, &record) {
                     sendq.push_front(record);
                     return true;

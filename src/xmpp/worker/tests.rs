@@ -772,3 +772,201 @@ fn commands_take_one_path_offline_and_in_a_session() {
     );
     assert_eq!(worker.store.outbox(ALICE).unwrap().len(), 2);
 }
+
+mod rooms {
+    use super::*;
+    use crate::conversation::Id as ConversationId;
+    use crate::xmpp::room::{JoinError, LeftReason, RoomEvent};
+    use tokio_xmpp::parsers::muc::user::{
+        Affiliation as MucAffiliation, Item, MucUser, Role as MucRole, Status,
+    };
+
+    const ROOM: &str = "lounge@conference.example.org";
+
+    fn room() -> BareJid {
+        ROOM.parse().unwrap()
+    }
+
+    fn room_events(events: &mut mpsc::UnboundedReceiver<Event>) -> Vec<RoomEvent> {
+        let mut seen = Vec::new();
+        while let Ok(event) = events.try_recv() {
+            if let Event::Room { event, .. } = event {
+                seen.push(event);
+            }
+        }
+        seen
+    }
+
+    /// A presence of `nick` in the room, with these statuses.
+    fn occupant(nick: &str, statuses: Vec<Status>, type_: PresenceType) -> Presence {
+        let mut presence = Presence::new(type_);
+        presence.from = Some(jid(&format!("{ROOM}/{nick}")));
+        presence.payloads.push(
+            MucUser::new()
+                .with_statuses(statuses)
+                .with_items(vec![Item::new(
+                    MucAffiliation::Member,
+                    MucRole::Participant,
+                )])
+                .into(),
+        );
+        presence
+    }
+
+    fn groupchat(nick: &str, body: &str, origin: Option<&str>, room_id: &str) -> Message {
+        let mut m = Message::groupchat(Some(jid(ALICE))).with_body(Lang::new(), body.to_string());
+        m.from = Some(jid(&format!("{ROOM}/{nick}")));
+        m.id = Some(Id(format!("stanza-{room_id}")));
+        if let Some(origin) = origin {
+            m.payloads.push(OriginId { id: origin.into() }.into());
+        }
+        m.payloads.push(
+            StanzaId {
+                id: room_id.into(),
+                by: jid(ROOM),
+            }
+            .into(),
+        );
+        m
+    }
+
+    fn joined() -> (Worker, mpsc::UnboundedReceiver<Event>, tempfile::TempDir) {
+        let (mut worker, mut events, dir) = test_worker();
+        let join = worker.join_room(room(), "Alice".into(), None, true);
+        assert!(matches!(&join[..], [Stanza::Presence(p)]
+            if p.to.as_ref().map(|j| j.as_str()) == Some("lounge@conference.example.org/Alice")));
+        worker.on_presence(occupant("Bob", vec![], PresenceType::None));
+        worker.on_presence(occupant(
+            "Alice",
+            vec![Status::SelfPresence],
+            PresenceType::None,
+        ));
+        let seen = room_events(&mut events);
+        assert!(matches!(seen.last(), Some(RoomEvent::Joined { nick }) if nick == "Alice"));
+        (worker, events, dir)
+    }
+
+    #[test]
+    fn refusals_are_told_apart_and_only_while_joining() {
+        let (mut worker, mut events, _dir) = test_worker();
+        for (condition, wanted) in [
+            (DefinedCondition::Conflict, JoinError::NicknameInUse),
+            (DefinedCondition::NotAuthorized, JoinError::Password),
+            (
+                DefinedCondition::RegistrationRequired,
+                JoinError::MembersOnly,
+            ),
+            (DefinedCondition::Forbidden, JoinError::Banned),
+            (DefinedCondition::ItemNotFound, JoinError::NotFound),
+        ] {
+            worker.join_room(room(), "Alice".into(), None, true);
+            let mut error = Presence::new(PresenceType::Error);
+            error.from = Some(jid(&format!("{ROOM}/Alice")));
+            error
+                .payloads
+                .push(StanzaError::new(ErrorType::Cancel, condition, "en", "no").into());
+            worker.on_presence(error);
+            assert_eq!(room_events(&mut events), [RoomEvent::JoinFailed(wanted)]);
+            assert!(worker.rooms.is_empty());
+        }
+        // In the room, an error presence (a bounce) does not throw us out.
+        let (mut worker, mut events, _dir) = joined();
+        let mut error = Presence::new(PresenceType::Error);
+        error.from = Some(jid(&format!("{ROOM}/Alice")));
+        worker.on_presence(error);
+        assert!(room_events(&mut events).is_empty());
+        assert!(worker.rooms.contains_key(&room()));
+        // A nickname that is no resource is refused before anything is sent.
+        assert!(worker.join_room(room(), "  ".into(), None, true).is_empty());
+    }
+
+    #[test]
+    fn our_reflection_marks_delivered_and_others_are_stored_once() {
+        let (mut worker, mut events, _dir) = joined();
+        let conversation = ConversationId::room(ALICE.parse().unwrap(), room());
+        let ours = worker
+            .accept_message(&conversation, "hello".into(), false)
+            .unwrap();
+        let _ = room_events(&mut events);
+        // The room reflects ours: delivered, not a second copy.
+        worker.on_message(groupchat("Alice", "hello", Some(&ours.id), "r1"));
+        // Bob's, twice (a repeat after a rejoin): one record, his nick on it.
+        worker.on_message(groupchat("Bob", "hi", Some("bob-1"), "r2"));
+        worker.on_message(groupchat("Bob", "hi", Some("bob-1"), "r2"));
+        let page = worker.store.page(&conversation, None, 10).unwrap();
+        let shown: Vec<(&str, Delivery, Option<&str>)> = page
+            .records
+            .iter()
+            .map(|r| (r.body.as_str(), r.state, r.sender.nick.as_deref()))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                ("hello", Delivery::Delivered, None),
+                ("hi", Delivery::Received, Some("Bob")),
+            ]
+        );
+        assert_eq!(page.records[1].archive_id.as_deref(), Some("r2"));
+    }
+
+    #[test]
+    fn rooms_not_joined_say_nothing_and_messages_wait_for_the_join() {
+        let (mut worker, mut events, _dir) = test_worker();
+        let conversation = ConversationId::room(ALICE.parse().unwrap(), room());
+        // A groupchat message from a room we are not in is not stored.
+        worker.on_message(groupchat("Mallory", "buy now", None, "x1"));
+        assert!(
+            worker
+                .store
+                .page(&conversation, None, 10)
+                .unwrap()
+                .records
+                .is_empty()
+        );
+        // Written before the join: it waits in the outbox, then goes.
+        let early = worker
+            .accept_message(&conversation, "early".into(), false)
+            .unwrap();
+        assert!(worker.waits_for_join(&early));
+        worker.join_room(room(), "Alice".into(), None, true);
+        worker.on_presence(occupant(
+            "Alice",
+            vec![Status::SelfPresence],
+            PresenceType::None,
+        ));
+        assert!(!worker.waits_for_join(&early));
+        assert_eq!(
+            worker
+                .room_ready
+                .iter()
+                .map(|r| r.id.as_str())
+                .collect::<Vec<_>>(),
+            [early.id.as_str()]
+        );
+        let _ = room_events(&mut events);
+        // Kicked: out for good, and said why; a shutdown: joined again later.
+        worker.on_presence(occupant(
+            "Alice",
+            vec![Status::SelfPresence, Status::Kicked],
+            PresenceType::Unavailable,
+        ));
+        assert_eq!(
+            room_events(&mut events),
+            [RoomEvent::Left(LeftReason::Kicked(None))]
+        );
+        assert!(worker.rooms.is_empty());
+        worker.join_room(room(), "Alice".into(), None, true);
+        worker.on_presence(occupant(
+            "Alice",
+            vec![Status::SelfPresence],
+            PresenceType::None,
+        ));
+        worker.on_presence(occupant(
+            "Alice",
+            vec![Status::SelfPresence, Status::ServiceShutdown],
+            PresenceType::Unavailable,
+        ));
+        assert!(worker.rooms.contains_key(&room()));
+        assert_eq!(worker.rejoin_rooms().len(), 1);
+    }
+}

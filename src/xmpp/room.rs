@@ -1,0 +1,102 @@
+//! Group chats (XEP-0045) as the rest of Tern knows them: what a worker
+//! reports of the rooms it is in, in Tern's own types (no protocol types
+//! reach the UI).
+
+use super::{Availability, BareJid};
+
+/// What changed in one room the account is in (or tried to join).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoomEvent {
+    /// In the room as `nick` (which the service may have changed from the
+    /// one asked for); the occupants came before this.
+    Joined { nick: String },
+    /// The join was refused: the room is not joined.
+    JoinFailed(JoinError),
+    /// Someone is in the room, or changed (presence, role, affiliation).
+    Occupant(Occupant),
+    /// Someone left; `new_nick` when it was a change of nickname.
+    OccupantLeft {
+        nick: String,
+        new_nick: Option<String>,
+    },
+    /// The room's subject (empty: none), and who set it if known.
+    Subject { subject: String, by: Option<String> },
+    /// The account is no longer in the room.
+    Left(LeftReason),
+}
+
+/// Someone in a room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Occupant {
+    pub nick: String,
+    /// Their address, when the room lets us see it.
+    pub jid: Option<BareJid>,
+    pub role: Role,
+    pub affiliation: Affiliation,
+    pub availability: Availability,
+    /// Who they are across nickname changes (XEP-0421), when the room says.
+    pub occupant_id: Option<String>,
+    /// This is the account itself.
+    pub is_self: bool,
+}
+
+/// What an occupant may do now (XEP-0045 §5.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Role {
+    Moderator,
+    Participant,
+    Visitor,
+    None,
+}
+
+/// What an occupant is to the room, lastingly (XEP-0045 §5.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Affiliation {
+    Owner,
+    Admin,
+    Member,
+    Outcast,
+    None,
+}
+
+/// Why a room could not be joined, in terms the user can act on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JoinError {
+    #[error("the nickname is taken in this room")]
+    NicknameInUse,
+    #[error("the nickname is not allowed")]
+    InvalidNickname,
+    #[error("the room needs a password, or the password is wrong")]
+    Password,
+    #[error("the room is for its members only")]
+    MembersOnly,
+    #[error("you are banned from this room")]
+    Banned,
+    #[error("the room does not exist")]
+    NotFound,
+    #[error("the room is full")]
+    Full,
+    #[error("the room's service cannot be reached: {0}")]
+    Unreachable(String),
+    #[error("not connected")]
+    Offline,
+    #[error("the room refused: {0}")]
+    Other(String),
+}
+
+/// Why the account is no longer in a room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeftReason {
+    /// The user left.
+    Requested,
+    /// A moderator removed us (for now), with their reason.
+    Kicked(Option<String>),
+    /// Banned, with the reason.
+    Banned(Option<String>),
+    /// Removed when the room became members-only, or our membership was revoked.
+    NoLongerMember,
+    /// The service is shutting down, or had a technical problem.
+    Shutdown,
+    /// The room said we left without saying why.
+    Unexplained,
+}

@@ -1,0 +1,465 @@
+//! Group chats (XEP-0045): joining and leaving, occupants, the room's
+//! messages (our own recognised by their reflection), and rejoining after a
+//! new session.
+
+use tokio_xmpp::jid::FullJid;
+use tokio_xmpp::parsers::muc::Muc;
+use tokio_xmpp::parsers::muc::muc::History;
+use tokio_xmpp::parsers::muc::user::{
+    Affiliation as MucAffiliation, MucUser, Role as MucRole, Status,
+};
+use tokio_xmpp::parsers::occupant_id::OccupantId;
+use tokio_xmpp::parsers::stanza_error::DefinedCondition;
+
+use super::incoming::{content, is_attachment, message_time, reported};
+use super::*;
+use crate::conversation::Id as ConversationId;
+use crate::xmpp::room::{Affiliation, JoinError, LeftReason, Occupant, Role, RoomEvent};
+
+/// How much of a room's subject is kept (a subject is a line, not an essay).
+pub(super) const MAX_SUBJECT_CHARS: usize = 4096;
+
+/// The room history asked for on a join when the room has none of ours yet.
+pub(super) const JOIN_HISTORY: u32 = 50;
+
+/// A room the account is in or joining.
+pub(super) struct Room {
+    /// The nickname asked for, then the one the room gave.
+    pub(super) nick: String,
+    pub(super) password: Option<String>,
+    /// The room sent our own presence (status 110) in this session.
+    pub(super) joined: bool,
+    /// A join went and is not answered yet: only then is an error presence
+    /// the room's refusal (one at other times says nothing of our place).
+    pub(super) joining: bool,
+}
+
+fn role(role: &MucRole) -> Role {
+    match role {
+        MucRole::Moderator => Role::Moderator,
+        MucRole::Participant => Role::Participant,
+        MucRole::Visitor => Role::Visitor,
+        MucRole::None => Role::None,
+    }
+}
+
+fn affiliation(affiliation: &MucAffiliation) -> Affiliation {
+    match affiliation {
+        MucAffiliation::Owner => Affiliation::Owner,
+        MucAffiliation::Admin => Affiliation::Admin,
+        MucAffiliation::Member => Affiliation::Member,
+        MucAffiliation::Outcast => Affiliation::Outcast,
+        MucAffiliation::None => Affiliation::None,
+    }
+}
+
+/// Why a join was refused, from the error the room answered with (XEP-0045 §7.2).
+pub(super) fn join_error(presence: &Presence) -> JoinError {
+    let Some(error) = presence
+        .payloads
+        .iter()
+        .find_map(|p| StanzaError::try_from(p.clone()).ok())
+    else {
+        return JoinError::Other("no reason given".into());
+    };
+    match error.defined_condition {
+        DefinedCondition::Conflict => JoinError::NicknameInUse,
+        DefinedCondition::NotAuthorized => JoinError::Password,
+        DefinedCondition::RegistrationRequired => JoinError::MembersOnly,
+        DefinedCondition::Forbidden => JoinError::Banned,
+        DefinedCondition::ItemNotFound => JoinError::NotFound,
+        DefinedCondition::ServiceUnavailable => JoinError::Full,
+        DefinedCondition::NotAcceptable | DefinedCondition::JidMalformed => {
+            JoinError::InvalidNickname
+        }
+        DefinedCondition::RemoteServerNotFound | DefinedCondition::RemoteServerTimeout => {
+            JoinError::Unreachable(format!("{:?}", error.defined_condition))
+        }
+        other => {
+            let text = error.texts.values().next().cloned().unwrap_or_default();
+            JoinError::Other(format!("{other:?} {text}").trim().to_string())
+        }
+    }
+}
+
+/// Why the room says we are out, from our own unavailable presence.
+fn left_reason(statuses: &[Status], reason: Option<String>) -> LeftReason {
+    if statuses.contains(&Status::Banned) {
+        LeftReason::Banned(reason)
+    } else if statuses.contains(&Status::Kicked) {
+        LeftReason::Kicked(reason)
+    } else if statuses.contains(&Status::RemovalFromRoom)
+        || statuses.contains(&Status::ConfigMembersOnly)
+    {
+        LeftReason::NoLongerMember
+    } else if statuses.contains(&Status::ServiceShutdown)
+        || statuses.contains(&Status::ServiceErrorKick)
+    {
+        LeftReason::Shutdown
+    } else {
+        LeftReason::Unexplained
+    }
+}
+
+impl Worker {
+    fn room_id(&self, room: &BareJid) -> ConversationId {
+        ConversationId::room(self.account.clone(), room.clone())
+    }
+
+    fn emit_room(&self, room: &BareJid, event: RoomEvent) -> bool {
+        self.emit(Event::Room {
+            room: room.clone(),
+            event,
+        })
+    }
+
+    /// Our presence in `room` under `nick`: what we announce elsewhere, with
+    /// the join's password and history request when `joining`.
+    fn room_presence(&self, room: &BareJid, joining: bool) -> Option<Presence> {
+        let state = self.rooms.get(room)?;
+        let to = FullJid::from_parts(
+            room.node(),
+            room.domain(),
+            &tokio_xmpp::jid::ResourcePart::new(&state.nick).ok()?,
+        );
+        let mut presence = self.own_presence();
+        presence.to = Some(Jid::from(to));
+        if joining {
+            // Live history from the room only for what we do not have; the
+            // room's own archive fills the rest (a later step).
+            let last = self
+                .store
+                .page(&self.room_id(room), None, 1)
+                .ok()
+                .and_then(|page| page.records.last().map(|r| r.time));
+            let history = match last {
+                Some(time) => History::new().with_since(tokio_xmpp::parsers::date::DateTime(
+                    (time + chrono::Duration::seconds(1)).fixed_offset(),
+                )),
+                None => History::new().with_maxstanzas(JOIN_HISTORY),
+            };
+            let mut muc = Muc::new().with_history(history);
+            muc.password = state.password.clone();
+            presence.payloads.push(muc.into());
+        }
+        Some(presence)
+    }
+
+    /// Joins (or changes the nickname or password for) a room; the join goes
+    /// now when `bound`, else with the next session.
+    pub(super) fn join_room(
+        &mut self,
+        room: BareJid,
+        nick: String,
+        password: Option<String>,
+        bound: bool,
+    ) -> Vec<Stanza> {
+        let nick = nick.trim().to_string();
+        if nick.is_empty() || tokio_xmpp::jid::ResourcePart::new(&nick).is_err() {
+            self.emit_room(&room, RoomEvent::JoinFailed(JoinError::InvalidNickname));
+            return vec![];
+        }
+        self.rooms.insert(
+            room.clone(),
+            Room {
+                nick,
+                password,
+                joined: false,
+                joining: bound,
+            },
+        );
+        if !bound {
+            return vec![];
+        }
+        self.room_presence(&room, true)
+            .map(|p| vec![p.into()])
+            .unwrap_or_default()
+    }
+
+    /// Leaves a room: it is not joined again.
+    pub(super) fn leave_room(&mut self, room: &BareJid, bound: bool) -> Vec<Stanza> {
+        let mut out = vec![];
+        if bound && let Some(mut presence) = self.room_presence(room, false) {
+            presence.type_ = PresenceType::Unavailable;
+            presence.show = None;
+            out.push(presence.into());
+        }
+        if self.rooms.remove(room).is_some() {
+            self.emit_room(room, RoomEvent::Left(LeftReason::Requested));
+        }
+        out
+    }
+
+    /// A new session: the server forgot every room; join them all again.
+    pub(super) fn rejoin_rooms(&mut self) -> Vec<Stanza> {
+        let rooms: Vec<BareJid> = self.rooms.keys().cloned().collect();
+        if !rooms.is_empty() {
+            tracing::info!("joining {} rooms again", rooms.len());
+        }
+        rooms
+            .into_iter()
+            .filter_map(|room| {
+                if let Some(state) = self.rooms.get_mut(&room) {
+                    state.joined = false;
+                    state.joining = true;
+                }
+                self.room_presence(&room, true).map(Stanza::from)
+            })
+            .collect()
+    }
+
+    /// Our presence changed: the rooms we are in hear it too.
+    pub(super) fn room_presences(&self) -> Vec<Stanza> {
+        self.rooms
+            .iter()
+            .filter(|(_, r)| r.joined)
+            .filter_map(|(room, _)| self.room_presence(room, false).map(Stanza::from))
+            .collect()
+    }
+
+    /// Whether a message to a room must wait for the join: it stays in the
+    /// outbox, and goes once the room has us (see `on_room_presence`).
+    pub(super) fn waits_for_join(&self, record: &Record) -> bool {
+        let Some(conversation) = record.conversation() else {
+            return false;
+        };
+        conversation.kind() == Kind::Room
+            && !self
+                .rooms
+                .get(&conversation.bare())
+                .is_some_and(|room| room.joined)
+    }
+
+    /// A presence from a room we are in or joining; whether the app is there.
+    pub(super) fn on_room_presence(&mut self, presence: Presence) -> bool {
+        let Some(from) = presence.from.clone().and_then(|f| f.try_into_full().ok()) else {
+            return true;
+        };
+        let room = from.to_bare();
+        let nick = from.resource().as_str().to_string();
+        tracing::debug!("{:?} presence of {from}", presence.type_);
+        if presence.type_ == PresenceType::Error {
+            let joining = self.rooms.get(&room).is_some_and(|r| r.joining);
+            if !joining {
+                tracing::info!("an error presence from {from}, not answering a join");
+                return true;
+            }
+            self.rooms.remove(&room);
+            return self.emit_room(&room, RoomEvent::JoinFailed(join_error(&presence)));
+        }
+        let user = presence
+            .payloads
+            .iter()
+            .find_map(|p| MucUser::try_from(p.clone()).ok())
+            .unwrap_or_default();
+        let is_self = user.status.contains(&Status::SelfPresence);
+        let item = user.items.first();
+        if presence.type_ == PresenceType::Unavailable {
+            if is_self {
+                // Our nickname changed by us is a 303 on our own presence: still in.
+                if user.status.contains(&Status::NewNick) {
+                    if let (Some(new), Some(state)) =
+                        (item.and_then(|i| i.nick.clone()), self.rooms.get_mut(&room))
+                    {
+                        state.nick = new;
+                    }
+                    return true;
+                }
+                let reason = item.and_then(|i| i.reason.as_ref()).map(|r| r.0.clone());
+                let why = left_reason(&user.status, reason);
+                if matches!(why, LeftReason::Shutdown | LeftReason::Unexplained) {
+                    // Not our doing, nor a moderator's (Prosody going down
+                    // says nothing more): joined again with the next session.
+                    if let Some(state) = self.rooms.get_mut(&room) {
+                        state.joined = false;
+                    }
+                } else {
+                    self.rooms.remove(&room);
+                }
+                return self.emit_room(&room, RoomEvent::Left(why));
+            }
+            let new_nick = user
+                .status
+                .contains(&Status::NewNick)
+                .then(|| item.and_then(|i| i.nick.clone()))
+                .flatten();
+            return self.emit_room(&room, RoomEvent::OccupantLeft { nick, new_nick });
+        }
+        if presence.type_ != PresenceType::None {
+            return true;
+        }
+        let availability = match presence.show {
+            None => Availability::Available,
+            Some(Show::Chat) => Availability::Chat,
+            Some(Show::Away) => Availability::Away,
+            Some(Show::Xa) => Availability::ExtendedAway,
+            Some(Show::Dnd) => Availability::DoNotDisturb,
+        };
+        let occupant_id = presence
+            .payloads
+            .iter()
+            .find_map(|p| OccupantId::try_from(p.clone()).ok())
+            .map(|o| o.id);
+        let occupant = Occupant {
+            nick: nick.clone(),
+            jid: item.and_then(|i| i.jid.as_ref()).map(|j| j.to_bare()),
+            role: item.map_or(Role::None, |i| role(&i.role)),
+            affiliation: item.map_or(Affiliation::None, |i| affiliation(&i.affiliation)),
+            availability,
+            occupant_id,
+            is_self,
+        };
+        if !self.emit_room(&room, RoomEvent::Occupant(occupant)) {
+            return false;
+        }
+        if is_self && let Some(state) = self.rooms.get_mut(&room) {
+            // The service may give another nickname than the one asked (210).
+            state.nick = nick.clone();
+            state.joining = false;
+            if !state.joined {
+                state.joined = true;
+                // What the user wrote before the join goes now, in order.
+                let conversation = self.room_id(&room);
+                match self.store.outbox(self.account.as_str()) {
+                    Ok(waiting) => self.room_ready.extend(
+                        waiting
+                            .into_iter()
+                            .filter(|r| r.conversation().as_ref() == Some(&conversation)),
+                    ),
+                    Err(e) => tracing::error!("cannot read the outbox: {e}"),
+                }
+                // We created the room (201): it stays locked to others
+                // until its configuration is accepted. Take the defaults (an
+                // instant room, §10.1.2); joined once the room says so.
+                if user.status.contains(&Status::RoomHasBeenCreated) {
+                    tracing::debug!("created {room}: accepting its default configuration");
+                    self.room_unlocks.push(room);
+                    return true;
+                }
+                return self.emit_room(&room, RoomEvent::Joined { nick });
+            }
+        }
+        true
+    }
+
+    /// The room we created took (or refused, or ignored) its default
+    /// configuration: we are in it either way.
+    pub(super) fn on_room_unlocked(&mut self, room: &BareJid, outcome: Result<(), String>) -> bool {
+        tracing::debug!("{room} unlocked: {outcome:?}");
+        if let Err(why) = outcome {
+            tracing::warn!("the new room {room} kept its lock ({why}): others cannot join it yet");
+        }
+        match self.rooms.get(room) {
+            Some(state) if state.joined => {
+                let nick = state.nick.clone();
+                self.emit_room(room, RoomEvent::Joined { nick })
+            }
+            _ => true,
+        }
+    }
+
+    /// A groupchat message; whether the app is there.
+    pub(super) fn on_room_message(&mut self, mut message: Message) -> bool {
+        let Some(from) = message.from.clone() else {
+            return true;
+        };
+        let room = from.to_bare();
+        let Some(state) = self.rooms.get(&room) else {
+            tracing::debug!("ignoring a groupchat message from {from}: not in that room");
+            return true;
+        };
+        let own_nick = state.nick.clone();
+        let nick = from.resource().map(|r| r.as_str().to_string());
+        let conversation = self.room_id(&room);
+        // The room's own id for it (XEP-0359, `by` the room): what its
+        // archive knows it by, and what copies are told apart by.
+        let room_jid = Jid::from(room.clone());
+        let mut room_stanza_id = None;
+        while let Ok(Some(stanza_id)) = message.extract_payload::<StanzaId>() {
+            if stanza_id.by == room_jid {
+                room_stanza_id = Some(stanza_id.id);
+            }
+        }
+        let origin_id = match message.extract_payload::<OriginId>() {
+            Ok(Some(origin)) => Some(origin.id).filter(|id| !id.trim().is_empty()),
+            _ => None,
+        };
+        let Some((body, encryption)) = content(&message) else {
+            // The subject: a message with a subject and no body (XEP-0045 §8.1).
+            if let Some((_, subject)) = message.get_best_subject(vec![]) {
+                let subject = subject.chars().take(MAX_SUBJECT_CHARS).collect();
+                return self.emit_room(&room, RoomEvent::Subject { subject, by: nick });
+            }
+            return true;
+        };
+        let ours = nick.as_deref() == Some(own_nick.as_str());
+        // Our own message, reflected: it reached the room. (Its archive id is
+        // not kept yet: paging the room's archive is a later step.)
+        if ours
+            && let Some(origin) = &origin_id
+            && self
+                .update_state(&conversation, origin, Delivery::Delivered, None)
+                .is_some()
+        {
+            return true;
+        }
+        let delayed = message
+            .payloads
+            .iter()
+            .any(|p| p.is("delay", "urn:xmpp:delay"));
+        let time = message_time(&mut message);
+        let stanza_id = message.id.as_ref().map(|id| id.0.clone());
+        // Ours go by their origin-id, as this Tern stores what it sends;
+        // others' by the room's id, which no occupant can forge.
+        let id = if ours {
+            origin_id.clone().or_else(|| room_stanza_id.clone())
+        } else {
+            room_stanza_id.clone().or_else(|| origin_id.clone())
+        }
+        .or_else(|| stanza_id.clone())
+        .filter(|id| !id.trim().is_empty())
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let attachment = is_attachment(&mut message, &body);
+        let mut new = if ours {
+            // Ours from another device (or from before a restart).
+            let mut new = NewMessage::outgoing(&conversation, id, body, time);
+            new.state = Delivery::Delivered;
+            new.other_device = true;
+            new
+        } else {
+            NewMessage::incoming(&conversation, id, body, time)
+        };
+        let occupant_id = message
+            .payloads
+            .iter()
+            .find_map(|p| OccupantId::try_from(p.clone()).ok())
+            .map(|o| o.id);
+        new.sender = crate::store::Sender {
+            jid: None,
+            nick,
+            occupant_id,
+        };
+        new.stanza_id = stanza_id;
+        new.origin_id = origin_id;
+        new.archive_id = room_stanza_id;
+        new.attachment = attachment;
+        new.encryption = encryption;
+        // History the room sends on joining is not news.
+        new.unread = !ours && !delayed;
+        match self.store.insert(new) {
+            Ok(Some(record)) => {
+                let reported = reported([record]);
+                if delayed {
+                    self.emit(Event::Backfill(reported))
+                } else {
+                    self.emit(Event::Messages(reported))
+                }
+            }
+            Ok(None) => true,
+            Err(e) => {
+                tracing::error!("could not store a message from {from}: {e}");
+                true
+            }
+        }
+    }
+}

@@ -1,0 +1,241 @@
+//! Group chats against Prosody's MUC component (`conference.localhost` in
+//! the test server's configuration): Tern workers join one room, talk both
+//! ways with their own messages recognised by the room's reflection, see
+//! each other come and go, are refused a nickname already taken, and join
+//! again by themselves after the server restarts.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+#[path = "support/client.rs"]
+mod client;
+#[path = "support/prosody.rs"]
+mod prosody;
+
+use std::time::Duration;
+
+use client::{Client, sign_in};
+use prosody::Prosody;
+use tern::conversation::{Id, Kind};
+use tern::store::Delivery;
+use tern::xmpp::room::{JoinError, LeftReason, Role, RoomEvent};
+use tern::xmpp::{BareJid, ConnectionState, Event};
+
+const WAIT: Duration = Duration::from_secs(15);
+
+fn room(name: &str) -> BareJid {
+    format!("{name}@conference.localhost").parse().unwrap()
+}
+
+/// Waits for `room`'s event that `wanted` picks.
+async fn room_event(
+    client: &mut Client,
+    room: &BareJid,
+    wanted: impl Fn(&RoomEvent) -> bool,
+) -> Option<RoomEvent> {
+    let room = room.clone();
+    match client
+        .next_event(
+            WAIT,
+            move |e| matches!(e, Event::Room { room: r, event } if *r == room && wanted(event)),
+        )
+        .await
+    {
+        Some(Event::Room { event, .. }) => Some(event),
+        _ => None,
+    }
+}
+
+/// Waits for a message in `room` with `body`; its sender's nickname.
+async fn room_message(client: &mut Client, room: &BareJid, body: &str) -> Option<Option<String>> {
+    let id = Id::room(client.jid.clone(), room.clone());
+    let body = body.to_string();
+    let wanted = id.clone();
+    let found = client
+        .next_event(WAIT, move |e| {
+            matches!(e, Event::Messages(m) | Event::Backfill(m)
+                if m.iter().any(|m| m.conversation == wanted && m.body == body))
+        })
+        .await?;
+    match found {
+        Event::Messages(messages) | Event::Backfill(messages) => messages
+            .into_iter()
+            .find(|m| m.conversation == id)
+            .map(|m| m.sender),
+        _ => None,
+    }
+}
+
+/// Joins `room` as `nick`; what the room said of itself on the way in
+/// (its occupants come before our own presence).
+async fn join(client: &mut Client, room: &BareJid, nick: &str) -> Vec<RoomEvent> {
+    client.handle.join_room(room.clone(), nick.into(), None);
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let Some(event) = room_event(client, room, |_| true).await else {
+            panic!("{} did not join {room} as {nick}: {seen:?}", client.jid);
+        };
+        match event {
+            RoomEvent::Joined { nick: n } => {
+                assert_eq!(n, nick);
+                return seen;
+            }
+            RoomEvent::JoinFailed(e) => panic!("{} could not join {room}: {e}", client.jid),
+            other => seen.push(other),
+        }
+        assert!(!left.is_zero(), "{} did not join {room}", client.jid);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_tern_workers_live_in_one_room() {
+    let mut server = Prosody::start(&[
+        ("alice", "alicepass"),
+        ("bob", "bobpass"),
+        ("carol", "carolpass"),
+    ]);
+    let mut alice = sign_in(&server, "alice").await;
+    let mut bob = sign_in(&server, "bob").await;
+    let lounge = room("lounge");
+
+    // Alice writes before the room has her: it goes once she is in.
+    alice.handle.join_room(lounge.clone(), "Alice".into(), None);
+    alice
+        .handle
+        .send_to_room(lounge.clone(), "first, before the join".into());
+    assert!(
+        room_event(&mut alice, &lounge, |e| matches!(
+            e,
+            RoomEvent::Joined { .. }
+        ))
+        .await
+        .is_some()
+    );
+    // She created the room: its owner, a moderator.
+    let seen = join(&mut bob, &lounge, "Bob").await;
+    assert!(
+        seen.iter().any(|e| matches!(e, RoomEvent::Occupant(o)
+            if o.nick == "Alice" && o.role == Role::Moderator && !o.is_self)),
+        "bob sees alice as the room's moderator: {seen:?}"
+    );
+    assert!(
+        seen.iter()
+            .any(|e| matches!(e, RoomEvent::Occupant(o) if o.nick == "Bob" && o.is_self)),
+        "and himself: {seen:?}"
+    );
+    assert!(
+        room_event(
+            &mut alice,
+            &lounge,
+            |e| matches!(e, RoomEvent::Occupant(o) if o.nick == "Bob")
+        )
+        .await
+        .is_some(),
+        "alice sees bob come in"
+    );
+
+    // Both ways, each sender named; Alice's own copies are the room's
+    // reflection of hers, which marks them delivered instead of storing
+    // them twice.
+    alice
+        .handle
+        .send_to_room(lounge.clone(), "hello, room".into());
+    assert_eq!(
+        room_message(&mut bob, &lounge, "hello, room").await,
+        Some(Some("Alice".into()))
+    );
+    bob.handle
+        .send_to_room(lounge.clone(), "hello, Alice".into());
+    assert_eq!(
+        room_message(&mut alice, &lounge, "hello, Alice").await,
+        Some(Some("Bob".into()))
+    );
+    let conversation = Id::room(alice.jid.clone(), lounge.clone());
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let page = loop {
+        let page = alice.store.page(&conversation, None, 50).unwrap();
+        if page
+            .records
+            .iter()
+            .filter(|r| r.direction == tern::store::Direction::Out)
+            .all(|r| r.state == Delivery::Delivered)
+        {
+            break page;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "alice's messages were not reflected: {:?}",
+            page.records
+                .iter()
+                .map(|r| (&r.body, r.state))
+                .collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let bodies: Vec<&str> = page.records.iter().map(|r| r.body.as_str()).collect();
+    assert_eq!(
+        bodies,
+        ["first, before the join", "hello, room", "hello, Alice"],
+        "each message once, in order"
+    );
+    assert!(page.records.iter().all(|r| r.kind == Kind::Room));
+    let bobs = &page.records[2];
+    assert_eq!(bobs.sender.nick.as_deref(), Some("Bob"));
+
+    // A nickname already in the room is refused as such.
+    let mut carol = sign_in(&server, "carol").await;
+    carol.handle.join_room(lounge.clone(), "Alice".into(), None);
+    assert_eq!(
+        room_event(&mut carol, &lounge, |e| matches!(
+            e,
+            RoomEvent::JoinFailed(_)
+        ))
+        .await,
+        Some(RoomEvent::JoinFailed(JoinError::NicknameInUse))
+    );
+    join(&mut carol, &lounge, "Carol").await;
+
+    // Bob leaves: Alice sees him go.
+    bob.handle.leave_room(lounge.clone());
+    assert_eq!(
+        room_event(&mut bob, &lounge, |e| matches!(e, RoomEvent::Left(_))).await,
+        Some(RoomEvent::Left(LeftReason::Requested))
+    );
+    assert!(
+        room_event(
+            &mut alice,
+            &lounge,
+            |e| matches!(e, RoomEvent::OccupantLeft { nick, .. } if nick == "Bob")
+        )
+        .await
+        .is_some(),
+        "alice sees bob leave"
+    );
+
+    // The server restarts: Alice and Carol are back in the room by
+    // themselves and talk on.
+    server.restart();
+    for client in [&mut alice, &mut carol] {
+        client
+            .next_connection_state(Duration::from_secs(30), |s| {
+                matches!(s, ConnectionState::Online { .. })
+            })
+            .await;
+        let again = room_event(client, &lounge, |e| {
+            matches!(e, RoomEvent::Joined { .. } | RoomEvent::JoinFailed(_))
+        })
+        .await;
+        assert!(
+            matches!(again, Some(RoomEvent::Joined { .. })),
+            "{} joined again after the restart: {again:?}",
+            client.jid
+        );
+    }
+    alice
+        .handle
+        .send_to_room(lounge.clone(), "still here after the restart".into());
+    assert_eq!(
+        room_message(&mut carol, &lounge, "still here after the restart").await,
+        Some(Some("Alice".into()))
+    );
+}
