@@ -1213,10 +1213,11 @@ impl App {
                 }
                 Task::none()
             }
-            // The room view is not built yet (the worker's side is): rooms
-            // are only joined by tests and automation for now.
             Event::Room { room, event } => {
                 tracing::debug!("{account} in {room}: {event:?}");
+                if let Some(chat) = chat {
+                    chat.room_event(account, &room, event);
+                }
                 Task::none()
             }
             Event::Connection(state) => self.on_connection(account, state),

@@ -3,5 +3,6 @@
 pub mod chat;
 pub mod conversation;
 pub mod login;
+pub mod room;
 pub mod settings;
 pub mod sharing;

@@ -9,6 +9,8 @@
 mod client;
 #[path = "support/prosody.rs"]
 mod prosody;
+#[path = "support/ui.rs"]
+mod ui;
 
 use std::time::Duration;
 
@@ -238,4 +240,101 @@ async fn two_tern_workers_live_in_one_room() {
         room_message(&mut carol, &lounge, "still here after the restart").await,
         Some(Some("Alice".into()))
     );
+}
+
+/// The window: "Join a room" with a nickname already taken says so in the
+/// form; with another nickname the room opens, with its occupants beside
+/// the messages, each message under its writer's nickname.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_window_joins_a_room_and_shows_who_says_what() {
+    use iced_test::selector::id;
+    use std::time::Instant;
+    use tern::app::Flags;
+    use tern::profile::Profile;
+    use tern::screen::{conversation, room as room_screen};
+    use tern::xmpp::Trust;
+    ui::use_tiny_skia();
+    tern::i18n::select(&["en".parse().unwrap()]);
+    let server = Prosody::start(&[("alice", "alicepass"), ("bob", "bobpass")]);
+    let mut bob = sign_in(&server, "bob").await;
+    let team = room("team");
+    join(&mut bob, &team, "alice").await;
+
+    let profile = tempfile::tempdir().unwrap();
+    let mut h = ui::Harness::started(Flags {
+        profile: Profile::at(profile.path()),
+        trust: Trust::from_pem_file(&server.ca()).unwrap(),
+        open: None,
+        launched: Instant::now(),
+        instance: None,
+        credentials: false,
+    })
+    .await;
+    h.sign_in(server.port, "alice@localhost", "alicepass");
+    assert!(
+        h.pump_until(WAIT, |app| app.is_signed_in()).await,
+        "alice signed in"
+    );
+    h.settle().await;
+    h.interact(|ui| {
+        ui.click("+ Join a room").unwrap();
+    });
+    h.interact(|ui| {
+        ui.click(id(room_screen::ADDRESS_INPUT)).unwrap();
+        ui.typewrite("team@conference.localhost");
+        ui.click("Join").unwrap();
+    });
+    // Bob goes by "alice" there: the form says the nickname is taken.
+    let mut refused = false;
+    for _ in 0..50 {
+        h.settle().await;
+        if h.shows("That nickname is taken in this room: choose another.") {
+            refused = true;
+            break;
+        }
+    }
+    assert!(refused, "the form says the nickname is taken");
+    h.interact(|ui| {
+        ui.click("alice").unwrap();
+        ui.typewrite(" in Wonderland");
+        ui.click("Join").unwrap();
+    });
+    let mut joined = false;
+    for _ in 0..50 {
+        h.settle().await;
+        if h.shows("2 people") {
+            joined = true;
+            break;
+        }
+    }
+    assert!(joined, "the room opened with both in it");
+    assert_eq!(
+        h.app.open_id(),
+        Some(&Id::room("alice@localhost".parse().unwrap(), team.clone()))
+    );
+    assert!(h.shows("MODERATORS") || h.shows("PARTICIPANTS"));
+
+    bob.handle
+        .send_to_room(team.clone(), "welcome, Alice".into());
+    let mut shown = false;
+    for _ in 0..50 {
+        h.settle().await;
+        if h.shows("welcome, Alice") {
+            shown = true;
+            break;
+        }
+    }
+    assert!(shown, "bob's message in the room");
+    h.interact(|ui| {
+        ui.click(id(conversation::COMPOSER)).unwrap();
+        ui.typewrite("thank you");
+        ui.tap_key(iced::keyboard::key::Named::Enter);
+    });
+    assert_eq!(
+        room_message(&mut bob, &team, "thank you").await,
+        Some(Some("alice in Wonderland".into()))
+    );
+    h.settle().await;
+    let snap = h.snapshot(&tern::theme::for_mode(iced::theme::Mode::Light));
+    h.save_snapshot(&snap, "room");
 }

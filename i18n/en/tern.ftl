@@ -206,3 +206,36 @@ login-remember = Remember my password on this computer
 # The connection worker hit a bug
 worker-restarted = Tern's connection stopped on a bug and was started again. Your messages are safe; if this keeps happening, please report it with the log.
 worker-stopped = Tern's connection keeps stopping on a bug, so it stays offline until Tern is restarted. Your messages are safe; please report this with the log.
+
+# Group chats (rooms).
+room-join = + Join a room
+room-join-address = Room address, like team@conference.example.org
+room-join-nick = Your nickname in the room
+room-join-password = Password (if the room has one)
+room-join-submit = Join
+room-join-invalid = Enter a room address, like team@conference.example.org.
+room-joining = Joining…
+room-not-joined = Not in this room
+room-people = { $count ->
+    [one] 1 person
+   *[other] { $count } people
+}
+room-leave = Leave
+room-role-moderators = Moderators
+room-role-participants = Participants
+room-role-visitors = Visitors
+room-role-others = Others
+room-error-nick = That nickname is taken in this room: choose another.
+room-error-nick-invalid = Choose a nickname (letters, digits, spaces).
+room-error-password = The room needs a password, or the password is wrong.
+room-error-members = This room is for its members only: ask an owner to add you.
+room-error-banned = You are banned from this room.
+room-error-not-found = There is no such room on that service.
+room-error-full = The room is full.
+room-error-unreachable = The room's service cannot be reached ({ $reason }).
+room-error-offline = Not connected: the room is joined once the account is online.
+room-error-other = The room refused: { $reason }
+room-left-kicked = You were removed from the room. { $reason }
+room-left-banned = You were banned from the room. { $reason }
+room-left-member = You were removed from the room: it is for members only now.
+room-left-shutdown = The room's service went away; it is joined again when it is back.

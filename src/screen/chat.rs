@@ -13,13 +13,14 @@ use iced::{Alignment, Element, Fill, Length, Task};
 mod summary;
 
 use self::summary::Summary;
-use super::{conversation, sharing};
-use crate::conversation::{self as talk, Direction};
+use super::{conversation, room, sharing};
+use crate::conversation::{self as talk, Direction, Kind};
 use crate::fl;
 use crate::link::Target;
 use crate::roster::Roster;
 use crate::store::Store;
 use crate::theme;
+use crate::xmpp::room::RoomEvent;
 use crate::xmpp::{
     Availability, BareJid, Command, ConnectionState, Contact, Failure, OwnPresence, SaslCondition,
 };
@@ -39,6 +40,8 @@ pub struct State {
     open: Option<conversation::State>,
     window_focused: bool,
     add_contact: Option<AddContact>,
+    /// Every account's rooms, and the join form.
+    rooms: room::State,
     sharing: sharing::State,
     /// Something that went wrong outside the chat (the password not kept…), until dismissed.
     notice: Option<String>,
@@ -178,6 +181,7 @@ pub enum Message {
     Paste,
     /// The list pane scrolled or changed size.
     ListScrolled(scrollable::Viewport),
+    Room(room::Message),
 }
 
 pub enum Event {
@@ -258,6 +262,7 @@ impl State {
             open: None,
             window_focused: true,
             add_contact: None,
+            rooms: room::State::default(),
             sharing: sharing::State::new(sharing),
             notice: None,
             drafts: BTreeMap::new(),
@@ -297,9 +302,17 @@ impl State {
         Task::batch([self.load_conversations(&jid), self.load_drafts(&jid)])
     }
 
+    /// What an account's worker said of one of its rooms.
+    pub fn room_event(&mut self, account: &BareJid, room: &BareJid, event: RoomEvent) {
+        if self.has_account(account) {
+            self.rooms.on_event(account, room, event);
+        }
+    }
+
     /// No longer shows an account (signed out or removed): its chats and
     /// contacts leave the window, its history stays on disk.
     pub fn remove_account(&mut self, jid: &BareJid) {
+        self.rooms.remove_account(jid);
         self.accounts.retain(|a| &a.jid != jid);
         self.conversations.retain(|c| c.id.account() != jid);
         self.drafts.retain(|id, _| id.account() != jid);
@@ -864,6 +877,38 @@ impl State {
                 return (self.save_drafts(), None);
             }
             Message::MarkedRead => {}
+            Message::Room(message) => {
+                let accounts: Vec<BareJid> = self.accounts.iter().map(|a| a.jid.clone()).collect();
+                let (task, event) = self.rooms.update(message, &accounts);
+                let task = task.map(Message::Room);
+                return match event {
+                    None => (task, None),
+                    Some(room::Event::Join {
+                        room,
+                        nick,
+                        password,
+                    }) => {
+                        let account = room.account().clone();
+                        let command = Command::JoinRoom {
+                            room: room.bare(),
+                            nick,
+                            password,
+                        };
+                        let open = self.open_chat(room, None);
+                        (
+                            Task::batch([task, open]),
+                            Some(Event::Worker(account, command)),
+                        )
+                    }
+                    Some(room::Event::Leave(room)) => (
+                        task,
+                        Some(Event::Worker(
+                            room.account().clone(),
+                            Command::LeaveRoom { room: room.bare() },
+                        )),
+                    ),
+                };
+            }
             Message::ShowAddContact => {
                 self.tab = Tab::Contacts;
                 self.add_contact = Some(AddContact {
@@ -1067,12 +1112,19 @@ impl State {
         let main: Element<'_, Message> = match &self.open {
             Some(open) => {
                 let id = open.id();
-                let page: Element<'_, Message> = column![
-                    self.chat_header(id),
-                    open.view(self.peer_name(id), own_name(id.account()), &self.sharing)
-                        .map(Message::Conversation)
-                ]
-                .into();
+                // In a room we go by our nickname there.
+                let own = self
+                    .rooms
+                    .nick(id)
+                    .unwrap_or_else(|| own_name(id.account()));
+                let talk = open
+                    .view(self.peer_name(id), own, &self.sharing)
+                    .map(Message::Conversation);
+                let body: Element<'_, Message> = match self.rooms.occupants_view(id) {
+                    Some(occupants) => row![talk, occupants.map(Message::Room)].into(),
+                    None => talk,
+                };
+                let page: Element<'_, Message> = column![self.chat_header(id), body].into();
                 if self.sharing.is_hovering() {
                     iced::widget::stack![page, sharing::drop_zone(self.peer_name(id))].into()
                 } else {
@@ -1456,8 +1508,13 @@ impl State {
             // Beside the rows, not over their times and unread counts.
             .spacing(4)
             .on_scroll(Message::ListScrolled);
+        let accounts: Vec<BareJid> = self.accounts.iter().map(|a| a.jid.clone()).collect();
+        // Outside the list, whose rows are counted in fixed heights.
+        let join =
+            (self.tab == Tab::Chats).then(|| self.rooms.join_view(&accounts).map(Message::Room));
         column![]
             .push(self.filter_choice())
+            .push(join)
             .push(list)
             .spacing(6)
             .into()
@@ -1574,8 +1631,12 @@ impl State {
         let id = &c.id;
         let roster = self.roster(id.account());
         let bare = &c.bare;
-        let (availability, _) =
-            roster.map_or((Availability::Offline, None), |r| r.availability(bare));
+        // A room's dot says whether we are in it.
+        let availability = match id.kind() {
+            Kind::Room if self.rooms.is_joined(id) => Availability::Available,
+            Kind::Room => Availability::Offline,
+            _ => roster.map_or(Availability::Offline, |r| r.availability(bare).0),
+        };
         let selected = self.open_id() == Some(id);
         let name = roster.map_or_else(|| bare.to_string(), |r| r.display_name(bare));
         let time = c.last_time.map(format_list_time).unwrap_or_default();
@@ -1660,6 +1721,9 @@ impl State {
     }
 
     fn chat_header<'a>(&'a self, id: &'a talk::Id) -> Element<'a, Message> {
+        if id.kind() == Kind::Room {
+            return self.room_header(id);
+        }
         let peer = id.bare();
         let (availability, status) = self
             .roster(id.account())
@@ -1693,6 +1757,43 @@ impl State {
         .padding([10, 16])
         .style(theme::header)
         .into()
+    }
+
+    /// A room's header: its address, who is in it and its subject (or why
+    /// we are not in it), and "Leave".
+    fn room_header<'a>(&'a self, id: &'a talk::Id) -> Element<'a, Message> {
+        let mut detail = self.rooms.detail(id);
+        if self.several_accounts() {
+            detail = fl!(
+                "chat-via",
+                detail = detail,
+                account = id.account().to_string()
+            );
+        }
+        let mut line = row![
+            column![
+                text(id.bare().to_string()).size(17),
+                container(
+                    text(detail)
+                        .size(12)
+                        .wrapping(text::Wrapping::None)
+                        .style(theme::muted_text)
+                )
+                .clip(true),
+            ]
+            .spacing(2)
+            .width(Fill),
+        ]
+        .spacing(10)
+        .align_y(Alignment::Center);
+        if let Some(leave) = self.rooms.leave_button(id) {
+            line = line.push(leave.map(Message::Room));
+        }
+        container(line)
+            .width(Fill)
+            .padding([10, 16])
+            .style(theme::header)
+            .into()
     }
 }
 

@@ -403,20 +403,24 @@ impl State {
             }
             let grouped = previous.is_some_and(|p| {
                 p.direction == record.direction
+                    && p.sender == record.sender
                     && local_day(p.time) == day
                     && (record.time - p.time).num_seconds() < GROUP_WINDOW_SECS
             });
-            let name = match record.direction {
-                Direction::In => peer_name,
-                Direction::Out => own_name,
-            };
-            let sender_jid = match record.direction {
-                Direction::In => self.peer.as_str(),
-                Direction::Out => self.account.as_str(),
+            // In a room, each message names its writer by nickname, in the
+            // nickname's own colour (XEP-0392 keys it on the nickname there).
+            let (name, sender_key) = match (&record.sender, record.direction) {
+                (Some(nick), _) => (nick.as_str(), nick.as_str()),
+                (None, Direction::In) => (peer_name, self.peer.as_str()),
+                // Ours in a room: our nickname's colour, as the occupants see it.
+                (None, Direction::Out) if self.conversation.kind() == talk::Kind::Room => {
+                    (own_name, own_name)
+                }
+                (None, Direction::Out) => (own_name, self.account.as_str()),
             };
             list = list.push(message_view(
                 record,
-                (!grouped).then_some((name, sender_jid)),
+                (!grouped).then_some((name, sender_key)),
                 sharing,
             ));
             previous = Some(record);

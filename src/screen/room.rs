@@ -1,0 +1,419 @@
+//! Group chats in the window: the "Join a room" form, and what the window
+//! knows of each room (how the join went, its subject, who is in it).
+
+use std::collections::{BTreeMap, HashMap};
+
+use iced::widget::{
+    Space, button, column, container, pick_list, row, scrollable, text, text_input,
+};
+use iced::{Alignment, Element, Fill, Task};
+
+use crate::conversation::{self as talk, Kind};
+use crate::fl;
+use crate::theme;
+use crate::xmpp::BareJid;
+use crate::xmpp::room::{JoinError, LeftReason, Occupant, Role, RoomEvent};
+
+pub const ADDRESS_INPUT: &str = "join-room-address";
+
+/// The rooms of every account, and the join form.
+#[derive(Debug, Default)]
+pub struct State {
+    rooms: HashMap<talk::Id, Room>,
+    form: Option<Form>,
+}
+
+/// What the window knows of one room.
+#[derive(Debug, Default)]
+struct Room {
+    joined: bool,
+    /// Our nickname there, once the room gave it.
+    nick: Option<String>,
+    /// Who is in it, by nickname.
+    occupants: BTreeMap<String, Occupant>,
+    subject: String,
+    /// Why we are not in it (refused, kicked…), in the user's words.
+    problem: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Form {
+    account: Option<BareJid>,
+    address: String,
+    nick: String,
+    password: String,
+    error: Option<String>,
+    /// The room this form asked to join, waiting for the answer.
+    waiting: Option<talk::Id>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Message {
+    /// Opens the form; the account it joins with first (the user can change it).
+    Show(Option<BareJid>),
+    Account(super::chat::AccountChoice),
+    Address(String),
+    Nick(String),
+    Password(String),
+    Submit,
+    Cancel,
+    Leave(talk::Id),
+}
+
+pub enum Event {
+    /// Join (and show) this room as `nick`.
+    Join {
+        room: talk::Id,
+        nick: String,
+        password: Option<String>,
+    },
+    Leave(talk::Id),
+}
+
+/// The name the account has in rooms unless the user says otherwise.
+fn default_nick(account: &BareJid) -> String {
+    account
+        .node()
+        .map_or_else(|| account.to_string(), |n| n.as_str().to_string())
+}
+
+/// A join error as the form and the room's header say it.
+pub fn join_error_text(error: &JoinError) -> String {
+    match error {
+        JoinError::NicknameInUse => fl!("room-error-nick"),
+        JoinError::InvalidNickname => fl!("room-error-nick-invalid"),
+        JoinError::Password => fl!("room-error-password"),
+        JoinError::MembersOnly => fl!("room-error-members"),
+        JoinError::Banned => fl!("room-error-banned"),
+        JoinError::NotFound => fl!("room-error-not-found"),
+        JoinError::Full => fl!("room-error-full"),
+        JoinError::Unreachable(why) => fl!("room-error-unreachable", reason = why.clone()),
+        JoinError::Offline => fl!("room-error-offline"),
+        JoinError::Other(why) => fl!("room-error-other", reason = why.clone()),
+    }
+}
+
+fn left_text(reason: &LeftReason) -> Option<String> {
+    let reason_or = |r: &Option<String>| r.clone().unwrap_or_default();
+    match reason {
+        LeftReason::Requested => None,
+        LeftReason::Kicked(r) => Some(fl!("room-left-kicked", reason = reason_or(r))),
+        LeftReason::Banned(r) => Some(fl!("room-left-banned", reason = reason_or(r))),
+        LeftReason::NoLongerMember => Some(fl!("room-left-member")),
+        LeftReason::Shutdown | LeftReason::Unexplained => Some(fl!("room-left-shutdown")),
+    }
+}
+
+impl State {
+    pub fn is_open(&self) -> bool {
+        self.form.is_some()
+    }
+
+    /// Whether the account is in this room now.
+    pub fn is_joined(&self, room: &talk::Id) -> bool {
+        self.rooms.get(room).is_some_and(|r| r.joined)
+    }
+
+    /// Our nickname in the room.
+    pub fn nick(&self, room: &talk::Id) -> Option<&str> {
+        self.rooms.get(room)?.nick.as_deref()
+    }
+
+    /// Forgets an account's rooms (signed out, removed).
+    pub fn remove_account(&mut self, account: &BareJid) {
+        self.rooms.retain(|id, _| id.account() != account);
+        if self
+            .form
+            .as_ref()
+            .is_some_and(|f| f.account.as_ref() == Some(account))
+        {
+            self.form = None;
+        }
+    }
+
+    pub fn update(
+        &mut self,
+        message: Message,
+        accounts: &[BareJid],
+    ) -> (Task<Message>, Option<Event>) {
+        match message {
+            Message::Show(account) => {
+                let account = account.or_else(|| accounts.first().cloned());
+                self.form = Some(Form {
+                    nick: account.as_ref().map(default_nick).unwrap_or_default(),
+                    account,
+                    ..Form::default()
+                });
+                return (iced::widget::operation::focus(ADDRESS_INPUT), None);
+            }
+            Message::Account(super::chat::AccountChoice(account)) => {
+                if let Some(form) = &mut self.form {
+                    // A nickname the user did not change follows the account.
+                    if form.account.as_ref().map(default_nick).as_deref()
+                        == Some(form.nick.as_str())
+                    {
+                        form.nick = account.as_ref().map(default_nick).unwrap_or_default();
+                    }
+                    form.account = account;
+                }
+            }
+            Message::Address(v) => {
+                if let Some(form) = &mut self.form {
+                    form.address = v;
+                    form.error = None;
+                }
+            }
+            Message::Nick(v) => {
+                if let Some(form) = &mut self.form {
+                    form.nick = v;
+                    form.error = None;
+                }
+            }
+            Message::Password(v) => {
+                if let Some(form) = &mut self.form {
+                    form.password = v;
+                }
+            }
+            Message::Cancel => self.form = None,
+            Message::Submit => {
+                let Some(form) = &mut self.form else {
+                    return (Task::none(), None);
+                };
+                let address = form
+                    .address
+                    .trim()
+                    .trim_start_matches("xmpp:")
+                    .trim_end_matches("?join");
+                let room = address
+                    .parse::<BareJid>()
+                    .ok()
+                    .filter(|r| r.node().is_some());
+                let (Some(account), Some(room)) = (form.account.clone(), room) else {
+                    form.error = Some(fl!("room-join-invalid"));
+                    return (Task::none(), None);
+                };
+                let nick = form.nick.trim().to_string();
+                if nick.is_empty() {
+                    form.error = Some(fl!("room-error-nick-invalid"));
+                    return (Task::none(), None);
+                }
+                let id = talk::Id::room(account, room);
+                form.waiting = Some(id.clone());
+                form.error = None;
+                let password = Some(form.password.clone()).filter(|p| !p.is_empty());
+                self.rooms.entry(id.clone()).or_default().problem = None;
+                return (
+                    Task::none(),
+                    Some(Event::Join {
+                        room: id,
+                        nick,
+                        password,
+                    }),
+                );
+            }
+            Message::Leave(id) => {
+                self.rooms.remove(&id);
+                return (Task::none(), Some(Event::Leave(id)));
+            }
+        }
+        (Task::none(), None)
+    }
+
+    /// What the account's worker said of a room.
+    pub fn on_event(&mut self, account: &BareJid, room: &BareJid, event: RoomEvent) {
+        let id = talk::Id::room(account.clone(), room.clone());
+        let waiting = self
+            .form
+            .as_ref()
+            .is_some_and(|f| f.waiting.as_ref() == Some(&id));
+        let state = self.rooms.entry(id.clone()).or_default();
+        match event {
+            RoomEvent::Joined { nick } => {
+                state.joined = true;
+                state.nick = Some(nick);
+                state.problem = None;
+                if waiting {
+                    self.form = None;
+                }
+            }
+            RoomEvent::JoinFailed(error) => {
+                let said = join_error_text(&error);
+                state.joined = false;
+                state.occupants.clear();
+                state.problem = Some(said.clone());
+                if waiting && let Some(form) = &mut self.form {
+                    form.waiting = None;
+                    form.error = Some(said);
+                }
+            }
+            RoomEvent::Occupant(occupant) => {
+                state.occupants.insert(occupant.nick.clone(), occupant);
+            }
+            RoomEvent::OccupantLeft { nick, .. } => {
+                state.occupants.remove(&nick);
+            }
+            RoomEvent::Subject { subject, .. } => state.subject = subject,
+            RoomEvent::Left(reason) => {
+                state.joined = false;
+                state.occupants.clear();
+                state.problem = left_text(&reason);
+                if reason == LeftReason::Requested {
+                    self.rooms.remove(&id);
+                }
+            }
+        }
+    }
+
+    /// The room's line under its name: who is in it and its subject, or
+    /// why we are not in it.
+    pub fn detail(&self, id: &talk::Id) -> String {
+        let Some(room) = self.rooms.get(id) else {
+            return fl!("room-not-joined");
+        };
+        if let Some(problem) = &room.problem {
+            return problem.clone();
+        }
+        if !room.joined {
+            return fl!("room-joining");
+        }
+        let people = fl!("room-people", count = room.occupants.len());
+        match room.subject.lines().next() {
+            Some(subject) if !subject.trim().is_empty() => format!("{people} · {subject}"),
+            _ => people,
+        }
+    }
+
+    /// Who is in the room, moderators first, each in their nickname's colour.
+    pub fn occupants_view(&self, id: &talk::Id) -> Option<Element<'_, Message>> {
+        if id.kind() != Kind::Room {
+            return None;
+        }
+        let room = self.rooms.get(id)?;
+        let mut by_role: Vec<&Occupant> = room.occupants.values().collect();
+        by_role.sort_by(|a, b| a.role.cmp(&b.role).then_with(|| a.nick.cmp(&b.nick)));
+        let mut list = column![].spacing(4).padding([10, 12]);
+        let mut last_role = None;
+        for occupant in by_role {
+            if last_role != Some(occupant.role) {
+                last_role = Some(occupant.role);
+                let title = match occupant.role {
+                    Role::Moderator => fl!("room-role-moderators"),
+                    Role::Participant => fl!("room-role-participants"),
+                    Role::Visitor => fl!("room-role-visitors"),
+                    Role::None => fl!("room-role-others"),
+                };
+                list = list.push(
+                    container(text(title.to_uppercase()).size(11).style(theme::muted_text))
+                        .padding([6, 0]),
+                );
+            }
+            let nick = occupant.nick.clone();
+            let dot_availability = occupant.availability;
+            list = list.push(
+                row![
+                    container(Space::new().width(8).height(8)).style(move |t: &iced::Theme| {
+                        theme::dot(theme::availability(t, dot_availability))(t)
+                    }),
+                    text(occupant.nick.clone())
+                        .size(13)
+                        .style(move |t| text::Style {
+                            color: Some(theme::jid_color(t, &nick)),
+                        }),
+                ]
+                .spacing(6)
+                .align_y(Alignment::Center),
+            );
+        }
+        Some(
+            container(scrollable(list).height(Fill))
+                .width(180)
+                .height(Fill)
+                .style(theme::header)
+                .into(),
+        )
+    }
+
+    /// "Join a room" above the list, or its form.
+    pub fn join_view<'a>(&'a self, accounts: &[BareJid]) -> Element<'a, Message> {
+        let Some(form) = &self.form else {
+            return button(text(fl!("room-join")).size(13))
+                .padding([2, 8])
+                .style(theme::link_button)
+                .on_press(Message::Show(None))
+                .into();
+        };
+        let mut tools = column![].spacing(6).padding([4, 4]);
+        if accounts.len() > 1 {
+            let choices: Vec<super::chat::AccountChoice> = accounts
+                .iter()
+                .map(|a| super::chat::AccountChoice(Some(a.clone())))
+                .collect();
+            tools = tools.push(
+                pick_list(
+                    choices,
+                    Some(super::chat::AccountChoice(form.account.clone())),
+                    Message::Account,
+                )
+                .text_size(13)
+                .padding([4, 8])
+                .width(Fill),
+            );
+        }
+        let input = |placeholder: String, value: &str, on: fn(String) -> Message| {
+            text_input(&placeholder, value)
+                .on_input(on)
+                .on_submit(Message::Submit)
+                .size(13)
+                .padding([4, 8])
+                .style(theme::input)
+        };
+        tools = tools
+            .push(
+                input(fl!("room-join-address"), &form.address, Message::Address).id(ADDRESS_INPUT),
+            )
+            .push(input(fl!("room-join-nick"), &form.nick, Message::Nick))
+            .push(input(fl!("room-join-password"), &form.password, Message::Password).secure(true));
+        if let Some(error) = &form.error {
+            tools = tools.push(text(error.clone()).size(12).style(|t| text::Style {
+                color: Some(theme::danger_text(t)),
+            }));
+        }
+        let submit = button(
+            text(if form.waiting.is_some() {
+                fl!("room-joining")
+            } else {
+                fl!("room-join-submit")
+            })
+            .size(13),
+        )
+        .padding([4, 12])
+        .style(theme::primary_button);
+        tools
+            .push(
+                row![
+                    if form.waiting.is_some() {
+                        submit
+                    } else {
+                        submit.on_press(Message::Submit)
+                    },
+                    button(text(fl!("contacts-add-cancel")).size(13))
+                        .padding([4, 8])
+                        .style(theme::link_button)
+                        .on_press(Message::Cancel),
+                ]
+                .spacing(8),
+            )
+            .into()
+    }
+
+    /// "Leave" in the room's header.
+    pub fn leave_button(&self, id: &talk::Id) -> Option<Element<'_, Message>> {
+        (id.kind() == Kind::Room && self.rooms.contains_key(id)).then(|| {
+            button(text(fl!("room-leave")).size(12))
+                .padding(0)
+                .style(theme::link_button)
+                .on_press(Message::Leave(id.clone()))
+                .into()
+        })
+    }
+}
