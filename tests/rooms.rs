@@ -338,3 +338,47 @@ async fn the_window_joins_a_room_and_shows_who_says_what() {
     let snap = h.snapshot(&tern::theme::for_mode(iced::theme::Mode::Light));
     h.save_snapshot(&snap, "room");
 }
+
+/// Rooms follow the account (XEP-0402): joined on one client, bookmarked,
+/// and joined by the account's other client as it signs in; left on one,
+/// the other leaves too; and a client started later joins nothing left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bookmarks_take_rooms_to_the_accounts_other_clients() {
+    let server = Prosody::start(&[("alice", "alicepass")]);
+    let mut laptop = sign_in(&server, "alice").await;
+    let book = room("bookclub");
+    join(&mut laptop, &book, "Alice").await;
+
+    // The desk computer signs in: the room comes with the account.
+    let mut desk = sign_in(&server, "alice").await;
+    let joined = room_event(&mut desk, &book, |e| {
+        matches!(e, RoomEvent::Joined { .. } | RoomEvent::JoinFailed(_))
+    })
+    .await;
+    assert!(
+        matches!(&joined, Some(RoomEvent::Joined { .. })),
+        "the second client joined from the bookmark: {joined:?}"
+    );
+
+    // Left on the laptop: the desk leaves too (the bookmark's autojoin is off).
+    laptop.handle.leave_room(book.clone());
+    assert_eq!(
+        room_event(&mut desk, &book, |e| matches!(e, RoomEvent::Left(_))).await,
+        Some(RoomEvent::Left(LeftReason::Requested)),
+        "the other client left with it"
+    );
+
+    // A third start joins nothing: no room waits for it.
+    let mut later = sign_in(&server, "alice").await;
+    let wanted = book.clone();
+    let anything = later
+        .next_event(
+            Duration::from_secs(3),
+            move |e| matches!(e, Event::Room { room, .. } if *room == wanted),
+        )
+        .await;
+    assert!(
+        anything.is_none(),
+        "a room left is not joined again: {anything:?}"
+    );
+}

@@ -28,6 +28,9 @@ pub const FEATURES: &[&str] = &[
     ns::RECEIPTS,
     // Files shared as a link in the body and as out-of-band data.
     ns::OOB,
+    // Group chats, and our room bookmarks' changes pushed to us (XEP-0402 §3.3).
+    ns::MUC,
+    "urn:xmpp:bookmarks:1+notify",
 ];
 
 /// Our disco#info, for `node` (none, or our caps `node#ver`).

@@ -15,11 +15,13 @@
 //! - `archive`: catch-up from the server's archive and older pages (XEP-0313);
 //! - `contacts`: roster and presence (RFC 6121);
 //! - `rooms`: group chats (XEP-0045): joins, occupants, the room's messages;
+//! - `bookmarks`: the rooms to join, kept in PEP and shared with our other clients (XEP-0402);
 //! - `upload`: the file sharing service and its slots (XEP-0363);
 //! - `iq`: answers to our requests (tracked in `xmpp::requests`) and requests to us;
 //! - `inbound`: the inbound path driven by raw bytes, for the fuzz targets.
 
 mod archive;
+mod bookmarks;
 mod commands;
 mod contacts;
 pub mod inbound;
@@ -252,6 +254,8 @@ enum Pending {
     OwnFeatures,
     /// The default configuration of a room we created (see `on_room_unlocked`).
     RoomUnlock(BareJid),
+    /// Our room bookmarks (XEP-0402).
+    Bookmarks,
 }
 
 /// How long an answer to a question that the session waits on (roster,

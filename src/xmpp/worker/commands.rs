@@ -52,11 +52,20 @@ impl Worker {
                 nick,
                 password,
             } => {
-                for stanza in self.join_room(room, nick, password, bound) {
+                let stanzas = self.join_room(room.clone(), nick, password, bound);
+                // Bookmarked once the room has us (see `on_room_presence`).
+                if let Some(state) = self.rooms.get_mut(&room) {
+                    state.bookmark = true;
+                }
+                for stanza in stanzas {
                     self.outq.push_back(Box::new(stanza));
                 }
             }
             Command::LeaveRoom { room } => {
+                // Our other clients leave it too, and none joins it again.
+                if bound && let Some(unbookmark) = self.publish_bookmark(&room, false) {
+                    self.outq.push_back(Box::new(unbookmark));
+                }
                 for stanza in self.leave_room(&room, bound) {
                     self.outq.push_back(Box::new(stanza));
                 }

@@ -154,6 +154,11 @@ impl Worker {
         if let Ok(Some(result)) = message.extract_payload::<ArchiveResult>() {
             return self.on_archive_result(message.from.as_ref(), result);
         }
+        // PEP notifications (our bookmarks changed elsewhere) come from our
+        // own account, which a server may leave unsaid.
+        if let Ok(Some(event)) = message.extract_payload::<tokio_xmpp::parsers::pubsub::Event>() {
+            return (true, self.on_pep_event(message.from.as_ref(), event));
+        }
         let Some(from) = message.from.clone() else {
             return (true, vec![]);
         };

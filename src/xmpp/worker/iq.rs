@@ -150,6 +150,7 @@ impl Worker {
                 (true, vec![])
             }
             (Pending::RoomUnlock(room), _) => (self.on_room_unlocked(&room, Ok(())), vec![]),
+            (Pending::Bookmarks, payload) => (true, self.on_bookmarks(payload)),
         }
     }
 
@@ -209,6 +210,11 @@ impl Worker {
                 let why = format!("{:?}", error.defined_condition);
                 (self.on_room_unlocked(&room, Err(why)), vec![])
             }
+            // No bookmarks yet (item-not-found), or no PEP: nothing to join.
+            Pending::Bookmarks => {
+                tracing::debug!("no bookmarks: {:?}", error.defined_condition);
+                (true, vec![])
+            }
         }
     }
 
@@ -254,6 +260,10 @@ impl Worker {
                 self.on_room_unlocked(&room, Err("no answer".into())),
                 vec![],
             ),
+            Pending::Bookmarks => {
+                tracing::warn!("the server did not send the bookmarks");
+                (true, vec![])
+            }
             // Never given a deadline: the link's own liveness check covers them.
             Pending::Barrier(_) | Pending::Probe => (true, vec![]),
         }

@@ -32,6 +32,8 @@ pub(super) struct Room {
     /// A join went and is not answered yet: only then is an error presence
     /// the room's refusal (one at other times says nothing of our place).
     pub(super) joining: bool,
+    /// The user joined it here: bookmark it for autojoin once in.
+    pub(super) bookmark: bool,
 }
 
 fn role(role: &MucRole) -> Role {
@@ -166,6 +168,7 @@ impl Worker {
                 password,
                 joined: false,
                 joining: bound,
+                bookmark: false,
             },
         );
         if !bound {
@@ -318,6 +321,7 @@ impl Worker {
             state.joining = false;
             if !state.joined {
                 state.joined = true;
+                let bookmark = std::mem::take(&mut state.bookmark);
                 // What the user wrote before the join goes now, in order.
                 let conversation = self.room_id(&room);
                 match self.store.outbox(self.account.as_str()) {
@@ -327,6 +331,9 @@ impl Worker {
                             .filter(|r| r.conversation().as_ref() == Some(&conversation)),
                     ),
                     Err(e) => tracing::error!("cannot read the outbox: {e}"),
+                }
+                if bookmark && let Some(publish) = self.publish_bookmark(&room, true) {
+                    self.outq.push_back(Box::new(publish));
                 }
                 // We created the room (201): it stays locked to others
                 // until its configuration is accepted. Take the defaults (an

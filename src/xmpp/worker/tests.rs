@@ -555,6 +555,48 @@ fn every_feature_has_a_handler() {
                 );
                 assert!(is_attachment(&mut shared, url));
             }
+            ns::MUC => {
+                let join = worker.join_room(
+                    "team@conference.example.org".parse().unwrap(),
+                    "Alice".into(),
+                    None,
+                    true,
+                );
+                assert!(matches!(&join[..], [Stanza::Presence(p)]
+                    if p.payloads.iter().any(|e| e.is("x", ns::MUC))));
+            }
+            "urn:xmpp:bookmarks:1+notify" => {
+                use tokio_xmpp::parsers::bookmarks2::Conference;
+                use tokio_xmpp::parsers::pubsub::event::{Item, Payload};
+                use tokio_xmpp::parsers::pubsub::{Event as PubSubEvent, ItemId, NodeName};
+                let event = |room: &str| PubSubEvent {
+                    payload: Payload::Items {
+                        node: NodeName(ns::BOOKMARKS2.into()),
+                        published: vec![Item {
+                            id: Some(ItemId(room.into())),
+                            publisher: None,
+                            payload: Some(
+                                Conference {
+                                    autojoin: true,
+                                    ..Conference::new()
+                                }
+                                .into(),
+                            ),
+                        }],
+                        retracted: vec![],
+                    },
+                };
+                // Another client of ours bookmarked a room: we join it.
+                let own = jid(ALICE);
+                let joins = worker.on_pep_event(Some(&own), event("club@conference.example.org"));
+                assert!(matches!(&joins[..], [Stanza::Presence(p)]
+                    if p.to.as_ref().map(|j| j.as_str()) == Some("club@conference.example.org/alice")));
+                // Anyone else's "bookmarks" are not ours.
+                let mallory = jid("mallory@example.org");
+                let joins =
+                    worker.on_pep_event(Some(&mallory), event("trap@conference.example.org"));
+                assert!(joins.is_empty());
+            }
             other => panic!("{other} is announced but no test shows its handler"),
         }
     }

@@ -1,0 +1,171 @@
+//! Room bookmarks (XEP-0402, in PEP): every room joined is bookmarked for
+//! autojoin, leaving clears its autojoin, the user's other clients see both,
+//! and their changes apply here live. Fetched after each new session.
+
+use tokio_xmpp::parsers::bookmarks2::Conference;
+use tokio_xmpp::parsers::data_forms::{DataForm, DataFormType, Field, FieldType};
+use tokio_xmpp::parsers::pubsub::event::Payload as EventPayload;
+use tokio_xmpp::parsers::pubsub::pubsub::{Item, Items, Publish, PublishOptions};
+use tokio_xmpp::parsers::pubsub::{Event as PubSubEvent, ItemId, NodeName, PubSub};
+
+use super::*;
+
+/// How many bookmarks are taken from the server (a list of rooms, not a flood).
+pub(super) const MAX_BOOKMARKS: usize = 500;
+
+/// The publish options XEP-0402 §3 requires: kept, as many as there are,
+/// and readable by no one but the account.
+fn publish_options() -> PublishOptions {
+    let field = |var: &str, value: &str| Field::new(var, FieldType::TextSingle).with_value(value);
+    PublishOptions {
+        form: Some(DataForm::new(
+            DataFormType::Submit,
+            "http://jabber.org/protocol/pubsub#publish-options",
+            vec![
+                field("pubsub#persist_items", "true"),
+                field("pubsub#max_items", "max"),
+                field("pubsub#send_last_published_item", "never"),
+                field("pubsub#access_model", "whitelist"),
+            ],
+        )),
+    }
+}
+
+/// A bookmark as the worker acts on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Bookmark {
+    pub(super) room: BareJid,
+    pub(super) autojoin: bool,
+    pub(super) nick: Option<String>,
+    pub(super) password: Option<String>,
+}
+
+/// The bookmark an item holds; `None` for an item that is not one (its id
+/// must be the room's address, its payload a conference).
+fn bookmark(
+    id: Option<&ItemId>,
+    payload: Option<&tokio_xmpp::minidom::Element>,
+) -> Option<Bookmark> {
+    let room: BareJid = id?.0.parse().ok()?;
+    room.node()?;
+    let conference = Conference::try_from(payload?.clone()).ok()?;
+    Some(Bookmark {
+        room,
+        autojoin: conference.autojoin,
+        nick: conference.nick.map(|n| n.to_string()),
+        password: conference.password,
+    })
+}
+
+impl Worker {
+    /// Asks for the account's bookmarks (after the roster, with the rest of `announce`).
+    pub(super) fn fetch_bookmarks(&mut self, pending: &mut Requests<Pending>) -> Stanza {
+        let id = pending.add(
+            None,
+            Pending::Bookmarks,
+            Some(REPLY_TIMEOUT),
+            Instant::now(),
+        );
+        Iq::from_get(id, PubSub::Items(Items::new(ns::BOOKMARKS2))).into()
+    }
+
+    /// Publishes (or updates) a room's bookmark: autojoin while we are in it.
+    pub(super) fn publish_bookmark(&self, room: &BareJid, autojoin: bool) -> Option<Stanza> {
+        let state = self.rooms.get(room);
+        let conference = Conference {
+            autojoin,
+            name: None,
+            nick: state.and_then(|r| r.nick.parse::<tokio_xmpp::jid::ResourcePart>().ok()),
+            password: state.and_then(|r| r.password.clone()),
+            extensions: None,
+        };
+        let publish = PubSub::Publish {
+            publish: Publish {
+                node: NodeName(ns::BOOKMARKS2.to_string()),
+                items: vec![Item {
+                    id: Some(ItemId(room.to_string())),
+                    publisher: None,
+                    payload: Some(conference.into()),
+                }],
+            },
+            publish_options: Some(publish_options()),
+        };
+        // Its answer matters to no one: a failure leaves the bookmark as it was.
+        Some(Iq::from_set(requests::new_id(), publish).into())
+    }
+
+    /// The bookmarks the server holds: join those marked autojoin that we
+    /// are not in.
+    pub(super) fn on_bookmarks(
+        &mut self,
+        payload: Option<tokio_xmpp::minidom::Element>,
+    ) -> Vec<Stanza> {
+        let Some(PubSub::Items(items)) = payload.and_then(|p| PubSub::try_from(p).ok()) else {
+            return vec![];
+        };
+        let bookmarks: Vec<Bookmark> = items
+            .items
+            .iter()
+            .take(MAX_BOOKMARKS)
+            .filter_map(|item| bookmark(item.id.as_ref(), item.payload.as_ref()))
+            .collect();
+        tracing::debug!("{} bookmarks", bookmarks.len());
+        bookmarks
+            .into_iter()
+            .flat_map(|b| self.apply_bookmark(b))
+            .collect()
+    }
+
+    /// One bookmark, from the server or another client: in the room if it
+    /// says autojoin, out of it if it no longer does.
+    fn apply_bookmark(&mut self, bookmark: Bookmark) -> Vec<Stanza> {
+        let joined = self.rooms.contains_key(&bookmark.room);
+        match (bookmark.autojoin, joined) {
+            (true, false) => {
+                let nick = bookmark.nick.unwrap_or_else(|| {
+                    self.account
+                        .node()
+                        .map_or_else(|| self.account.to_string(), |n| n.as_str().to_string())
+                });
+                // From the bookmark itself: nothing to publish back.
+                self.join_room(bookmark.room, nick, bookmark.password, true)
+            }
+            (false, true) => self.leave_room(&bookmark.room, true),
+            _ => vec![],
+        }
+    }
+
+    /// A PEP notification (XEP-0163) from our own account: another client
+    /// changed the bookmarks. Anyone else's is not ours to act on.
+    pub(super) fn on_pep_event(&mut self, from: Option<&Jid>, event: PubSubEvent) -> Vec<Stanza> {
+        if from.is_some_and(|f| f.as_str() != self.account.as_str()) {
+            tracing::warn!("ignoring bookmarks from {from:?}, not our account");
+            return vec![];
+        }
+        let EventPayload::Items {
+            node,
+            published,
+            retracted,
+        } = event.payload
+        else {
+            return vec![];
+        };
+        if node.0 != ns::BOOKMARKS2 {
+            return vec![];
+        }
+        let mut out: Vec<Stanza> = published
+            .iter()
+            .take(MAX_BOOKMARKS)
+            .filter_map(|item| bookmark(item.id.as_ref(), item.payload.as_ref()))
+            .flat_map(|b| self.apply_bookmark(b))
+            .collect();
+        for id in retracted.iter().take(MAX_BOOKMARKS) {
+            if let Ok(room) = id.0.parse::<BareJid>()
+                && self.rooms.contains_key(&room)
+            {
+                out.extend(self.leave_room(&room, true));
+            }
+        }
+        out
+    }
+}
