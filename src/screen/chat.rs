@@ -304,9 +304,17 @@ impl State {
 
     /// What an account's worker said of one of its rooms.
     pub fn room_event(&mut self, account: &BareJid, room: &BareJid, event: RoomEvent) {
-        if self.has_account(account) {
-            self.rooms.on_event(account, room, event);
+        if !self.has_account(account) {
+            return;
         }
+        // A room joined (from a bookmark, say) is in the list before anyone speaks.
+        if matches!(event, RoomEvent::Joined { .. }) {
+            let id = talk::Id::room(account.clone(), room.clone());
+            if !self.conversations.iter().any(|c| c.id == id) {
+                self.conversations.push(Summary::empty(&id));
+            }
+        }
+        self.rooms.on_event(account, room, event);
     }
 
     /// No longer shows an account (signed out or removed): its chats and
@@ -846,8 +854,14 @@ impl State {
                 let mut merged = std::mem::take(&mut self.conversations);
                 let known = |c: &Summary| self.has_account(c.id.account());
                 for c in list {
-                    if known(&c) && !merged.iter().any(|m| m.id == c.id) {
-                        merged.push(c);
+                    if !known(&c) {
+                        continue;
+                    }
+                    match merged.iter_mut().find(|m| m.id == c.id) {
+                        // Only a place held for it (a room joined): the stored one says more.
+                        Some(m) if m.last_time.is_none() => *m = c,
+                        Some(_) => {}
+                        None => merged.push(c),
                     }
                 }
                 merged.sort_by_key(|c| std::cmp::Reverse(c.last_time));
@@ -2043,6 +2057,31 @@ mod tests {
             state.presence_of(&later),
             Some(&presence(Availability::Away, "at the harbour"))
         );
+    }
+
+    /// A room joined from a bookmark is listed before anyone speaks; its
+    /// stored summary, coming later, takes the place held for it.
+    #[test]
+    fn a_joined_room_is_listed_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut state = window(dir.path());
+        let me = BareJid::new("me@example.org").unwrap();
+        let room = BareJid::new("team@conference.example.org").unwrap();
+        let _ = state.add_account(me.clone(), 0);
+        state.room_event(&me, &room, RoomEvent::Joined { nick: "me".into() });
+        let id = talk::Id::room(me.clone(), room.clone());
+        assert_eq!(state.conversations.len(), 1);
+        assert_eq!(state.conversations[0].id, id);
+        let mut stored = Summary::empty(&id);
+        stored.last_body = "see you there".into();
+        stored.last_time = chrono::DateTime::from_timestamp(1_700_000_000, 0);
+        let _ = state.update(Message::ConversationsLoaded(Ok(vec![stored])));
+        assert_eq!(state.conversations.len(), 1);
+        assert_eq!(state.conversations[0].last_body, "see you there");
+        // Another account's room is not this window's to list.
+        let other = BareJid::new("eve@example.org").unwrap();
+        state.room_event(&other, &room, RoomEvent::Joined { nick: "eve".into() });
+        assert_eq!(state.conversations.len(), 1);
     }
 
     /// What a flood of messages from strangers (each a new conversation)
