@@ -1117,10 +1117,12 @@ impl App {
             .open_id()
             .filter(|id| id.account() == account)
             .map(|id| id.peer().to_string());
+        let nicks = |room: &crate::conversation::Id| chat.room_nick(room).map(str::to_string);
         let context = crate::notification::Context {
             window_focused: self.chat_visible(),
             open_peer: open_peer.as_deref(),
             contact_name: &names,
+            room_nick: &nicks,
         };
         let several = chat.accounts().count() > 1;
         let notices = crate::notification::decide(&records, true, &context, self.notifications);

@@ -237,3 +237,39 @@ mod tests {
         assert!(!Sent.may_become(Sent));
     }
 }
+
+/// Whether `body` names `nick` (a room message mentioning the user): the
+/// nickname as a word of its own, whatever its case, so that "ann" is not
+/// found in "banner" and "Ann," is.
+pub fn mentions(body: &str, nick: &str) -> bool {
+    let nick = nick.trim();
+    if nick.is_empty() {
+        return false;
+    }
+    let (body, nick) = (body.to_lowercase(), nick.to_lowercase());
+    let is_word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+    body.match_indices(&nick).any(|(at, found)| {
+        !is_word(body[..at].chars().next_back())
+            && !is_word(body[at + found.len()..].chars().next())
+    })
+}
+
+#[cfg(test)]
+mod mention_tests {
+    use super::mentions;
+
+    #[test]
+    fn a_mention_is_the_nickname_as_a_word() {
+        assert!(mentions("Ann, are you there?", "ann"));
+        assert!(mentions("ping @Ann", "Ann"));
+        assert!(mentions(
+            "thanks alice in wonderland!",
+            "Alice in Wonderland"
+        ));
+        assert!(mentions("ÉLODIE: lunch?", "élodie"));
+        assert!(!mentions("a banner", "ann"));
+        assert!(!mentions("annotation", "ann"));
+        assert!(!mentions("anything", ""));
+        assert!(mentions("ann ann_2", "ann_2"));
+    }
+}

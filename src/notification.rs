@@ -63,6 +63,9 @@ pub struct Context<'a> {
     pub open_peer: Option<&'a str>,
     /// A peer's roster name, if it has one.
     pub contact_name: &'a dyn Fn(&str) -> Option<String>,
+    /// Our nickname in a room we are in: room messages notify only when
+    /// they mention it (a busy room would otherwise notify all day).
+    pub room_nick: &'a dyn Fn(&conversation::Id) -> Option<String>,
 }
 
 /// One notification to show.
@@ -108,8 +111,16 @@ pub fn decide(records: &[Message], news: bool, ctx: &Context, policy: Policy) ->
         .into_iter()
         .map(|(conversation, count, last)| {
             let peer = conversation.peer().to_string();
+            let title = match (conversation.kind(), &last.sender) {
+                (conversation::Kind::Room, Some(nick)) => fl!(
+                    "notification-room",
+                    nick = one_line(nick, PREVIEW_CHARS),
+                    room = title(&peer, ctx)
+                ),
+                _ => title(&peer, ctx),
+            };
             Notice {
-                title: title(&peer, ctx),
+                title,
                 peer,
                 body: body(last, count, policy),
             }
@@ -127,7 +138,12 @@ fn notifies(record: &Message, ctx: &Context) -> bool {
         && ctx
             .open_peer
             .is_some_and(|open| open == record.conversation.peer().to_string());
-    record.direction == Direction::In && !record.other_device && !reading
+    let wanted = match record.conversation.kind() {
+        conversation::Kind::Room => (ctx.room_nick)(&record.conversation)
+            .is_some_and(|nick| conversation::mentions(&record.body, &nick)),
+        _ => true,
+    };
+    record.direction == Direction::In && !record.other_device && !reading && wanted
 }
 
 fn title(peer: &str, ctx: &Context) -> String {
@@ -411,6 +427,7 @@ mod tests {
             window_focused: false,
             open_peer: None,
             contact_name: &no_names,
+            room_nick: &|_| None,
         }
     }
 
@@ -474,6 +491,7 @@ mod tests {
             window_focused: true,
             open_peer: Some(BOB),
             contact_name: &no_names,
+            room_nick: &|_| None,
         };
         let records = [
             incoming(BOB, "you see this"),
@@ -490,6 +508,7 @@ mod tests {
             window_focused: false,
             open_peer: Some(BOB),
             contact_name: &no_names,
+            room_nick: &|_| None,
         };
         let notices = decide(&[incoming(BOB, "are you there?")], true, &ctx, on());
         assert_eq!(notices.len(), 1);
@@ -502,6 +521,7 @@ mod tests {
             window_focused: true,
             open_peer: None,
             contact_name: &no_names,
+            room_nick: &|_| None,
         };
         assert_eq!(decide(&[incoming(BOB, "hi")], true, &ctx, on()).len(), 1);
     }
@@ -568,6 +588,7 @@ mod tests {
             window_focused: false,
             open_peer: None,
             contact_name: &names,
+            room_nick: &|_| None,
         };
         let records = [
             incoming(BOB, "hi"),
@@ -781,5 +802,45 @@ mod tests {
             stdout.contains("no-bus check done") && stdout.contains("1 passed"),
             "the child did not run the check:\n{stdout}\n{stderr}"
         );
+    }
+
+    /// In a room, only what mentions our nickname notifies, titled with who
+    /// wrote it and where.
+    #[test]
+    fn room_messages_notify_when_they_mention_us() {
+        let room = conversation::Id::room(
+            ME.parse().unwrap(),
+            "team@conference.example.org".parse().unwrap(),
+        );
+        let said = |body: &str| Message {
+            conversation: room.clone(),
+            sender: Some("Bob".into()),
+            ..incoming(BOB, body)
+        };
+        let nick = |id: &conversation::Id| {
+            (id.kind() == conversation::Kind::Room).then(|| "Ann".to_string())
+        };
+        let ctx = Context {
+            window_focused: false,
+            open_peer: None,
+            contact_name: &no_names,
+            room_nick: &nick,
+        };
+        let records = [
+            said("lunch at noon?"),
+            said("ann, are you coming?"),
+            said("a banner"),
+        ];
+        let notices = decide(&records, true, &ctx, Policy::default());
+        assert_eq!(notices.len(), 1);
+        assert_eq!(notices[0].body, "ann, are you coming?");
+        assert!(notices[0].title.contains("Bob"), "{}", notices[0].title);
+        assert!(notices[0].title.contains("team@conference.example.org"));
+        // A room whose nickname is unknown (not joined) says nothing.
+        let ctx = Context {
+            room_nick: &|_| None,
+            ..ctx
+        };
+        assert!(decide(&records, true, &ctx, Policy::default()).is_empty());
     }
 }

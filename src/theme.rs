@@ -317,6 +317,23 @@ pub fn composer(theme: &Theme, status: text_editor::Status) -> text_editor::Styl
     style
 }
 
+/// A room message that mentions the user: marked at its edge, softly filled.
+pub fn mention(theme: &Theme) -> container::Style {
+    let p = theme.extended_palette();
+    container::Style {
+        background: Some(Background::Color(Color {
+            a: 0.12,
+            ..p.primary.base.color
+        })),
+        border: Border {
+            color: p.primary.base.color,
+            width: 0.0,
+            radius: 6.0.into(),
+        },
+        ..container::Style::default()
+    }
+}
+
 /// A shared file in the conversation: a quiet card around its preview or name.
 pub fn attachment(theme: &Theme) -> container::Style {
     let p = theme.extended_palette();

@@ -334,7 +334,17 @@ async fn the_window_joins_a_room_and_shows_who_says_what() {
         room_message(&mut bob, &team, "thank you").await,
         Some(Some("alice in Wonderland".into()))
     );
-    h.settle().await;
+    bob.handle
+        .send_to_room(team.clone(), "alice in Wonderland: the agenda is up".into());
+    let mut mentioned = false;
+    for _ in 0..50 {
+        h.settle().await;
+        if h.shows("alice in Wonderland: the agenda is up") {
+            mentioned = true;
+            break;
+        }
+    }
+    assert!(mentioned, "the mention arrived");
     let snap = h.snapshot(&tern::theme::for_mode(iced::theme::Mode::Light));
     h.save_snapshot(&snap, "room");
 }

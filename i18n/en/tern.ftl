@@ -149,6 +149,7 @@ file-program-not-opened = A program: Tern does not run it. Open it from its fold
 preview-file = 📎 { $name }
 
 ## Notifications
+notification-room = { $nick } in { $room }
 notification-new-message = New message
 notification-new-messages = { $count } new messages
 notification-more = { $preview } (+{ $more } more)

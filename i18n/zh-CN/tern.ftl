@@ -147,6 +147,7 @@ file-program-not-opened = 这是一个程序：Tern 不会运行它。只有在�
 preview-file = 📎 { $name }
 
 ## Notifications
+notification-room = { $nick }（{ $room }）
 notification-new-message = 新消息
 notification-new-messages = { $count } 条新消息
 notification-more = { $preview }（另有 { $more } 条）

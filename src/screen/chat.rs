@@ -302,6 +302,11 @@ impl State {
         Task::batch([self.load_conversations(&jid), self.load_drafts(&jid)])
     }
 
+    /// Our nickname in a room the window knows.
+    pub fn room_nick(&self, room: &talk::Id) -> Option<&str> {
+        self.rooms.nick(room)
+    }
+
     /// What an account's worker said of one of its rooms.
     pub fn room_event(&mut self, account: &BareJid, room: &BareJid, event: RoomEvent) {
         if !self.has_account(account) {

@@ -418,11 +418,16 @@ impl State {
                 }
                 (None, Direction::Out) => (own_name, self.account.as_str()),
             };
-            list = list.push(message_view(
-                record,
-                (!grouped).then_some((name, sender_key)),
-                sharing,
-            ));
+            let view = message_view(record, (!grouped).then_some((name, sender_key)), sharing);
+            // Someone in the room names us: the message stands out.
+            let mentioned = record.sender.is_some()
+                && record.direction == Direction::In
+                && talk::mentions(&record.body, own_name);
+            list = list.push(if mentioned {
+                container(view).padding([2, 6]).style(theme::mention).into()
+            } else {
+                view
+            });
             previous = Some(record);
         }
 
