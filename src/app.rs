@@ -712,6 +712,7 @@ impl App {
             return Task::none();
         }
         match self.pending_open.take() {
+            Some(uri) if uri.join => chat.open_join(&uri.jid).map(Message::Chat),
             Some(uri) => chat.open_link(uri.jid, uri.body).map(Message::Chat),
             None => Task::none(),
         }
@@ -1158,6 +1159,7 @@ impl App {
         };
         let close = self.close_settings();
         let open = match &mut self.screen {
+            Screen::Chat(chat) if uri.join => chat.open_join(&uri.jid).map(Message::Chat),
             Screen::Chat(chat) => chat.open_link(uri.jid, uri.body).map(Message::Chat),
             _ => {
                 // Opened after sign-in, as a link given on the command line is.

@@ -593,24 +593,7 @@ async fn unified_list_screenshot() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let pid = tern.id().to_string();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let window = loop {
-        let found = Command::new("xdotool")
-            .args(["search", "--onlyvisible", "--pid", &pid])
-            .env("DISPLAY", &display.name)
-            .output()
-            .unwrap();
-        let id = String::from_utf8_lossy(&found.stdout)
-            .lines()
-            .next()
-            .map(str::to_string);
-        if let Some(id) = id {
-            break id;
-        }
-        assert!(Instant::now() < deadline, "no window");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let window = xvfb::window_of(&display.name, tern.id());
     // Signed in on both (their peers see them), then news on both.
     tokio::time::sleep(Duration::from_secs(3)).await;
     bob.handle
@@ -619,31 +602,13 @@ async fn unified_list_screenshot() {
         .send_message(jid(WANDA), "The build is green, shipping at five.".into());
     tokio::time::sleep(Duration::from_secs(3)).await;
     // Wanda busy at work: her own choice, from the list on her line.
-    let click = |x: u32, y: u32| {
-        let status = Command::new("xdotool")
-            .args(["mousemove", "--window", &window])
-            .args([x.to_string(), y.to_string()])
-            .args(["click", "1"])
-            .env("DISPLAY", &display.name)
-            .status()
-            .unwrap();
-        assert!(status.success(), "xdotool failed");
-    };
-    click(220, 115);
+    xvfb::click(&display.name, &window, 220, 115);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    click(190, 213); // "Busy", the menu's last line
+    xvfb::click(&display.name, &window, 190, 213); // "Busy", the menu's last line
     // The pointer away from the list, so that no row is drawn hovered.
-    let _ = Command::new("xdotool")
-        .args(["mousemove", "--window", &window, "700", "600"])
-        .env("DISPLAY", &display.name)
-        .status();
+    xvfb::point(&display.name, &window, 700, 600);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let shot = Command::new("import")
-        .args(["-window", &window, &out])
-        .env("DISPLAY", &display.name)
-        .status()
-        .unwrap();
-    assert!(shot.success(), "import failed");
+    xvfb::screenshot(&display.name, &window, &out);
     println!("screenshot written to {out}");
     xvfb::stop(&mut tern);
 }

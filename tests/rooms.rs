@@ -11,6 +11,8 @@ mod client;
 mod prosody;
 #[path = "support/ui.rs"]
 mod ui;
+#[path = "support/xvfb.rs"]
+mod xvfb;
 
 use std::time::Duration;
 
@@ -391,4 +393,97 @@ async fn bookmarks_take_rooms_to_the_accounts_other_clients() {
         anything.is_none(),
         "a room left is not joined again: {anything:?}"
     );
+}
+
+/// A room as the release build draws it, under Xvfb, for
+/// `resources/screenshots/` (needs `xvfb`, `xdotool` and imagemagick): the
+/// room comes from the account's bookmark, its people talk, one mentions us.
+///
+/// ```sh
+/// cargo build --release
+/// TERN_BIN=target/release/tern SCREENSHOT=resources/screenshots/room.png \
+///     cargo test --test rooms room_screenshot -- --ignored --nocapture
+/// ```
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a screenshot of the release build; see its comment"]
+async fn room_screenshot() {
+    use std::process::{Command, Stdio};
+    use tern::config::{AccountConfig, Config};
+    use tern::profile::Profile;
+    let out = std::env::var("SCREENSHOT").unwrap_or_else(|_| "room.png".into());
+    let server = Prosody::start(&[
+        ("alice", "alicepass"),
+        ("bob", "bobpass"),
+        ("carol", "carolpass"),
+        ("dave", "davepass"),
+    ]);
+    // Alice's phone joined the room: her bookmark brings it to the desktop.
+    let team = room("release-team");
+    let mut phone = sign_in(&server, "alice").await;
+    join(&mut phone, &team, "Alice").await;
+    let mut bob = sign_in(&server, "bob").await;
+    join(&mut bob, &team, "Bob").await;
+    let mut carol = sign_in(&server, "carol").await;
+    join(&mut carol, &team, "Carol").await;
+    let mut dave = sign_in(&server, "dave").await;
+    join(&mut dave, &team, "Dave").await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    drop(phone.quit().await);
+
+    let dir = tempfile::tempdir().unwrap();
+    let profile = Profile::at(dir.path().join("profile"));
+    profile.create().unwrap();
+    let password = dir.path().join("alice.password");
+    std::fs::write(&password, "alicepass").unwrap();
+    let mut config = Config::default();
+    config.upsert_account(AccountConfig {
+        jid: "alice@localhost".into(),
+        host: Some("127.0.0.1".into()),
+        port: Some(server.port),
+        direct_tls: false,
+        password_file: Some(password),
+    });
+    config.save(&profile.config_file()).unwrap();
+    let display = xvfb::Xvfb::start();
+    let bin = std::env::var("TERN_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_tern").into());
+    let mut tern = Command::new(bin)
+        .arg("--profile")
+        .arg(dir.path().join("profile"))
+        .env("DISPLAY", &display.name)
+        .env("SSL_CERT_FILE", server.ca())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let window = xvfb::window_of(&display.name, tern.id());
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    for (who, body) in [
+        (&bob.handle, "The release candidate is tagged."),
+        (
+            &carol.handle,
+            "Changelog is in the wiki, please have a look.",
+        ),
+        (&bob.handle, "Alice, can you sign the .deb tonight?"),
+        (
+            &dave.handle,
+            "I will run the Windows build under Wine meanwhile.",
+        ),
+    ] {
+        who.send_to_room(team.clone(), body.into());
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let row = std::env::var("ROOM_ROW").unwrap_or_else(|_| "150,190".into());
+    let (x, y) = row.split_once(',').unwrap();
+    xvfb::click(
+        &display.name,
+        &window,
+        x.parse().unwrap(),
+        y.parse().unwrap(),
+    );
+    xvfb::point(&display.name, &window, 700, 40);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    xvfb::screenshot(&display.name, &window, &out);
+    println!("screenshot written to {out}");
+    xvfb::stop(&mut tern);
 }

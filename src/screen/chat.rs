@@ -622,6 +622,26 @@ impl State {
         self.open_chat(talk::Id::chat(account, peer), body)
     }
 
+    /// An `xmpp:…?join` link: the join form, filled in with the room (the
+    /// user chooses the nickname and account, and presses Join).
+    pub fn open_join(&mut self, room: &BareJid) -> Task<Message> {
+        let accounts: Vec<BareJid> = self.accounts.iter().map(|a| a.jid.clone()).collect();
+        // Already in it: the link opens it.
+        if let Some(id) = accounts
+            .iter()
+            .map(|a| talk::Id::room(a.clone(), room.clone()))
+            .find(|id| self.rooms.is_joined(id))
+        {
+            return self.open_chat(id, None);
+        }
+        self.tab = Tab::Chats;
+        let (show, _) = self.rooms.update(room::Message::Show(None), &accounts);
+        let _ = self
+            .rooms
+            .update(room::Message::Address(room.to_string()), &accounts);
+        show.map(Message::Room)
+    }
+
     /// The link waiting for the user to choose an account, for tests and automation.
     pub fn choosing_account_for(&self) -> Option<&BareJid> {
         self.choosing.as_ref().map(|(peer, _)| peer)
@@ -2087,6 +2107,26 @@ mod tests {
         let other = BareJid::new("eve@example.org").unwrap();
         state.room_event(&other, &room, RoomEvent::Joined { nick: "eve".into() });
         assert_eq!(state.conversations.len(), 1);
+    }
+
+    /// A `?join` link fills the join form in; for a room we are in, it opens it.
+    #[test]
+    fn a_join_link_fills_the_form_or_opens_the_room() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut state = window(dir.path());
+        let me = BareJid::new("me@example.org").unwrap();
+        let room = BareJid::new("team@conference.example.org").unwrap();
+        let _ = state.add_account(me.clone(), 0);
+        let _ = state.open_join(&room);
+        assert!(state.rooms.is_open());
+        let mut ui = iced_test::simulator(state.view());
+        assert!(ui.find("team@conference.example.org").is_ok());
+        drop(ui);
+        let _ = state.update(Message::Room(room::Message::Cancel));
+        state.room_event(&me, &room, RoomEvent::Joined { nick: "me".into() });
+        let _ = state.open_join(&room);
+        assert!(!state.rooms.is_open());
+        assert_eq!(state.open_id(), Some(&talk::Id::room(me, room)));
     }
 
     /// What a flood of messages from strangers (each a new conversation)

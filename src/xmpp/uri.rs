@@ -11,6 +11,8 @@ pub struct XmppUri {
     pub jid: BareJid,
     /// The `body` of a `?message;body=…` query, as a draft for the composer.
     pub body: Option<String>,
+    /// A `?join` link: the address is a room to join (XEP-0147).
+    pub join: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -48,9 +50,11 @@ impl FromStr for XmppUri {
             .map_err(|_| Error::Encoding)?;
         let jid = Jid::new(&decoded).map_err(|e| Error::Jid(e.to_string()))?;
         let body = query.and_then(message_body);
+        let join = query.is_some_and(|q| q.split([';', '#']).next() == Some("join"));
         Ok(Self {
             jid: jid.to_bare(),
             body,
+            join,
         })
     }
 }
@@ -110,6 +114,18 @@ mod tests {
         assert_eq!(uri.jid.as_str(), "café@example.org");
         assert_eq!(uri.body.as_deref(), Some("hi there"));
         assert_eq!(parse("xmpp:bob@example.org?join").unwrap().body, None);
+        assert!(parse("xmpp:team@conference.example.org?join").unwrap().join);
+        assert!(
+            parse("xmpp:team@conference.example.org?join;password=x")
+                .unwrap()
+                .join
+        );
+        assert!(
+            !parse("xmpp:bob@example.org?message;body=join")
+                .unwrap()
+                .join
+        );
+        assert!(!parse("xmpp:bob@example.org").unwrap().join);
         assert_eq!(parse("xmpp:bob@example.org?message").unwrap().body, None);
     }
 

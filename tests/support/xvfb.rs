@@ -58,3 +58,51 @@ impl Drop for Xvfb {
         stop(&mut self.child);
     }
 }
+
+/// The first visible window of process `pid` on `display`, within 20 s.
+pub fn window_of(display: &str, pid: u32) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let found = Command::new("xdotool")
+            .args(["search", "--onlyvisible", "--pid", &pid.to_string()])
+            .env("DISPLAY", display)
+            .output()
+            .expect("xdotool (Debian: xdotool)");
+        if let Some(id) = String::from_utf8_lossy(&found.stdout).lines().next() {
+            return id.to_string();
+        }
+        assert!(Instant::now() < deadline, "no window");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Clicks at `x`, `y` in `window` (then leaves the pointer there).
+pub fn click(display: &str, window: &str, x: u32, y: u32) {
+    let status = Command::new("xdotool")
+        .args(["mousemove", "--window", window])
+        .args([x.to_string(), y.to_string()])
+        .args(["click", "1"])
+        .env("DISPLAY", display)
+        .status()
+        .expect("xdotool");
+    assert!(status.success(), "xdotool failed");
+}
+
+/// Moves the pointer to `x`, `y` in `window` (off the widgets before a shot).
+pub fn point(display: &str, window: &str, x: u32, y: u32) {
+    let _ = Command::new("xdotool")
+        .args(["mousemove", "--window", window])
+        .args([x.to_string(), y.to_string()])
+        .env("DISPLAY", display)
+        .status();
+}
+
+/// Writes `window` as a PNG to `out` (imagemagick's `import`).
+pub fn screenshot(display: &str, window: &str, out: &str) {
+    let shot = Command::new("import")
+        .args(["-window", window, out])
+        .env("DISPLAY", display)
+        .status()
+        .expect("import (Debian: imagemagick)");
+    assert!(shot.success(), "import failed");
+}
