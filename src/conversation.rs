@@ -59,6 +59,13 @@ impl Id {
         }
     }
 
+    /// A private conversation with the occupant `nick` of `room`; `None`
+    /// for a nickname that cannot be an address's resource.
+    pub fn private_with(account: BareJid, room: &BareJid, nick: &str) -> Option<Self> {
+        let resource = jid::ResourcePart::new(nick).ok()?;
+        Some(Self::private(account, room.with_resource(&resource)))
+    }
+
     /// The id named by stored strings; `None` when they do not make one (a
     /// damaged record, or a full JID where a bare one belongs).
     pub fn parse(account: &str, kind: Kind, peer: &str) -> Option<Self> {

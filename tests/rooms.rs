@@ -186,6 +186,48 @@ async fn two_tern_workers_live_in_one_room() {
     let bobs = &page.records[2];
     assert_eq!(bobs.sender.nick.as_deref(), Some("Bob"));
 
+    // Privately, through the room: a conversation of its own on each side.
+    let to_alice = Id::private_with(bob.jid.clone(), &lounge, "Alice").unwrap();
+    bob.handle.send(tern::xmpp::Command::SendMessage {
+        to: to_alice,
+        body: "just between us".into(),
+    });
+    let from_bob = Id::private_with(alice.jid.clone(), &lounge, "Bob").unwrap();
+    let wanted = from_bob.clone();
+    let private = alice
+        .next_event(
+            WAIT,
+            move |e| matches!(e, Event::Messages(m) if m.iter().any(|m| m.conversation == wanted)),
+        )
+        .await;
+    assert!(
+        matches!(&private, Some(Event::Messages(m))
+            if m.iter().any(|m| m.body == "just between us" && m.sender.as_deref() == Some("Bob"))),
+        "alice has bob's private message in its own conversation: {private:?}"
+    );
+    alice.handle.send(tern::xmpp::Command::SendMessage {
+        to: from_bob,
+        body: "agreed".into(),
+    });
+    let back = Id::private_with(bob.jid.clone(), &lounge, "Alice").unwrap();
+    let private = bob
+        .next_event(WAIT, move |e| {
+            matches!(e, Event::Messages(m) if m.iter().any(|m| m.conversation == back && m.body == "agreed"))
+        })
+        .await;
+    assert!(private.is_some(), "bob has alice's answer, privately");
+    let lounge_id = Id::room(alice.jid.clone(), lounge.clone());
+    assert!(
+        !alice
+            .store
+            .page(&lounge_id, None, 50)
+            .unwrap()
+            .records
+            .iter()
+            .any(|r| r.body == "agreed" || r.body == "just between us"),
+        "nothing private in the room's history"
+    );
+
     // A nickname already in the room is refused as such.
     let mut carol = sign_in(&server, "carol").await;
     carol.handle.join_room(lounge.clone(), "Alice".into(), None);

@@ -240,3 +240,4 @@ room-left-kicked = You were removed from the room. { $reason }
 room-left-banned = You were banned from the room. { $reason }
 room-left-member = You were removed from the room: it is for members only now.
 room-left-shutdown = The room's service went away; it is joined again when it is back.
+room-private = Private messages, through { $room }

@@ -231,3 +231,4 @@ room-left-kicked = 你已被移出群聊。{ $reason }
 room-left-banned = 你已被群聊封禁。{ $reason }
 room-left-member = 你已被移出群聊：它现在仅限成员。
 room-left-shutdown = 群聊服务已离线；恢复后会重新加入。
+room-private = 通过 { $room } 的私聊

@@ -939,6 +939,10 @@ impl State {
                             Some(Event::Worker(account, command)),
                         )
                     }
+                    Some(room::Event::Open(id)) => {
+                        let open = self.open_chat(id, None);
+                        (Task::batch([task, open]), None)
+                    }
                     Some(room::Event::Leave(room)) => (
                         task,
                         Some(Event::Worker(
@@ -1764,6 +1768,19 @@ impl State {
             return self.room_header(id);
         }
         let peer = id.bare();
+        // Someone in a room, written to privately: where they are, not a roster presence.
+        if id.kind() == Kind::Private {
+            return container(column![
+                text(self.peer_name(id)).size(17),
+                text(fl!("room-private", room = peer.to_string()))
+                    .size(12)
+                    .style(theme::muted_text),
+            ])
+            .width(Fill)
+            .padding([10, 16])
+            .style(theme::header)
+            .into();
+        }
         let (availability, status) = self
             .roster(id.account())
             .map_or((Availability::Offline, None), |r| r.availability(&peer));

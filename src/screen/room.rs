@@ -58,6 +58,8 @@ pub enum Message {
     Submit,
     Cancel,
     Leave(talk::Id),
+    /// A private message to an occupant (the conversation with them).
+    Private(talk::Id),
 }
 
 pub enum Event {
@@ -68,6 +70,8 @@ pub enum Event {
         password: Option<String>,
     },
     Leave(talk::Id),
+    /// Open this conversation (a private one with an occupant).
+    Open(talk::Id),
 }
 
 /// The name the account has in rooms unless the user says otherwise.
@@ -215,6 +219,7 @@ impl State {
                 self.rooms.remove(&id);
                 return (Task::none(), Some(Event::Leave(id)));
             }
+            Message::Private(id) => return (Task::none(), Some(Event::Open(id))),
         }
         (Task::none(), None)
     }
@@ -309,19 +314,28 @@ impl State {
             }
             let nick = occupant.nick.clone();
             let dot_availability = occupant.availability;
-            list = list.push(
-                row![
-                    container(Space::new().width(8).height(8)).style(move |t: &iced::Theme| {
-                        theme::dot(theme::availability(t, dot_availability))(t)
+            // A click writes to them privately (not to ourselves).
+            let private = (!occupant.is_self)
+                .then(|| talk::Id::private_with(id.account().clone(), &id.bare(), &occupant.nick))
+                .flatten();
+            let line = row![
+                container(Space::new().width(8).height(8)).style(move |t: &iced::Theme| {
+                    theme::dot(theme::availability(t, dot_availability))(t)
+                }),
+                text(occupant.nick.clone())
+                    .size(13)
+                    .style(move |t| text::Style {
+                        color: Some(theme::jid_color(t, &nick)),
                     }),
-                    text(occupant.nick.clone())
-                        .size(13)
-                        .style(move |t| text::Style {
-                            color: Some(theme::jid_color(t, &nick)),
-                        }),
-                ]
-                .spacing(6)
-                .align_y(Alignment::Center),
+            ]
+            .spacing(6)
+            .align_y(Alignment::Center);
+            list = list.push(
+                button(line)
+                    .padding([2, 4])
+                    .width(Fill)
+                    .style(theme::list_item(false))
+                    .on_press_maybe(private.map(Message::Private)),
             );
         }
         Some(

@@ -190,6 +190,12 @@ impl Worker {
         if peer == self.account {
             return (true, vec![]);
         }
+        // From an occupant of a room we are in: a private message (XEP-0045 §7.5).
+        if self.rooms.contains_key(&peer)
+            && let Ok(occupant) = from.clone().try_into_full()
+        {
+            return (self.on_private_message(occupant, message), vec![]);
+        }
         if let Ok(Some(receipt)) = message.extract_payload::<Receipt>() {
             self.update_state(&self.chat(&peer), &receipt.id, Delivery::Delivered, None);
         }

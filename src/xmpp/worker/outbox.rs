@@ -43,7 +43,7 @@ impl Worker {
         body: String,
         attachment: bool,
     ) -> Option<Record> {
-        if to.account() != &self.account || to.kind() == Kind::Private {
+        if to.account() != &self.account {
             tracing::warn!("a message for {to} reached the worker of {}", self.account);
             return None;
         }
@@ -110,7 +110,15 @@ impl Worker {
         let mut message = match conversation.kind() {
             // No receipt asked: the room's reflection says it went out (XEP-0045 §7.4).
             Kind::Room => Message::groupchat(Some(Jid::from(to.clone()))),
-            Kind::Chat | Kind::Private => {
+            // To one occupant, through the room: marked as such (XEP-0045 §7.5).
+            Kind::Private => {
+                let mut message = Message::chat(Some(conversation.peer().clone()));
+                message
+                    .payloads
+                    .push(tokio_xmpp::parsers::muc::user::MucUser::new().into());
+                message
+            }
+            Kind::Chat => {
                 let mut message = Message::chat(Some(conversation.peer().clone()));
                 message.payloads.push(ReceiptRequest.into());
                 message

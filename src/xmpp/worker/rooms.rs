@@ -226,7 +226,7 @@ impl Worker {
         let Some(conversation) = record.conversation() else {
             return false;
         };
-        conversation.kind() == Kind::Room
+        matches!(conversation.kind(), Kind::Room | Kind::Private)
             && !self
                 .rooms
                 .get(&conversation.bare())
@@ -362,6 +362,35 @@ impl Worker {
                 self.emit_room(room, RoomEvent::Joined { nick })
             }
             _ => true,
+        }
+    }
+
+    /// A private message from an occupant of a room we are in, in a
+    /// conversation of its own; whether the app is there.
+    pub(super) fn on_private_message(&mut self, occupant: FullJid, mut message: Message) -> bool {
+        let Some((body, encryption)) = content(&message) else {
+            return true;
+        };
+        let conversation = ConversationId::private(self.account.clone(), occupant.clone());
+        let time = message_time(&mut message);
+        let mut new = super::incoming::stored_form(&conversation, &mut message, body, time, false);
+        new.encryption = encryption;
+        new.sender = crate::store::Sender {
+            jid: None,
+            nick: Some(occupant.resource().as_str().to_string()),
+            occupant_id: message
+                .payloads
+                .iter()
+                .find_map(|p| OccupantId::try_from(p.clone()).ok())
+                .map(|o| o.id),
+        };
+        match self.store.insert(new) {
+            Ok(Some(record)) => self.emit(Event::Messages(reported([record]))),
+            Ok(None) => true,
+            Err(e) => {
+                tracing::error!("could not store a private message from {occupant}: {e}");
+                true
+            }
         }
     }
 
