@@ -357,6 +357,8 @@ async fn the_window_joins_a_room_and_shows_who_says_what() {
         Some(&Id::room("alice@localhost".parse().unwrap(), team.clone()))
     );
     assert!(h.shows("MODERATORS") || h.shows("PARTICIPANTS"));
+    // The account's archive is no room's: nothing older is offered from it.
+    assert!(!h.shows("Load older messages"));
 
     bob.handle
         .send_to_room(team.clone(), "welcome, Alice".into());

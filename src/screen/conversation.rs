@@ -170,7 +170,13 @@ impl State {
             loaded: false,
             early: Vec::new(),
             loading_older: false,
-            archive: Archive::Unknown,
+            // The account's archive holds chats; a room's own archive is not
+            // paged yet, so a room offers only what is stored here.
+            archive: if conversation.kind() == talk::Kind::Chat {
+                Archive::Unknown
+            } else {
+                Archive::Exhausted
+            },
             composer: text_editor::Content::new(),
         };
         if let Some(draft) = draft {
