@@ -446,6 +446,7 @@ async fn bookmarks_take_rooms_to_the_accounts_other_clients() {
 /// ```sh
 /// cargo build --release
 /// TERN_BIN=target/release/tern SCREENSHOT=resources/screenshots/room.png \
+///     SCREENSHOT_JOIN=resources/screenshots/room-join.png \
 ///     cargo test --test rooms room_screenshot -- --ignored --nocapture
 /// ```
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -529,5 +530,15 @@ async fn room_screenshot() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     xvfb::screenshot(&display.name, &window, &out);
     println!("screenshot written to {out}");
+    // The join form, filled in, over the same window.
+    if let Ok(join_out) = std::env::var("SCREENSHOT_JOIN") {
+        xvfb::click(&display.name, &window, 62, 158); // "+ Join a room"
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        xvfb::type_text(&display.name, &window, "design@conference.localhost");
+        xvfb::point(&display.name, &window, 700, 40);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        xvfb::screenshot(&display.name, &window, &join_out);
+        println!("screenshot written to {join_out}");
+    }
     xvfb::stop(&mut tern);
 }

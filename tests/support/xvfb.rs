@@ -106,3 +106,19 @@ pub fn screenshot(display: &str, window: &str, out: &str) {
         .expect("import (Debian: imagemagick)");
     assert!(shot.success(), "import failed");
 }
+
+/// Types `text` into `window`'s focused field. Real key events (XTEST), with
+/// the X focus given to the window first: with no window manager on the
+/// display, nothing else gives it, and synthetic events are not taken.
+pub fn type_text(display: &str, window: &str, text: &str) {
+    let _ = Command::new("xdotool")
+        .args(["windowfocus", "--sync", window])
+        .env("DISPLAY", display)
+        .status();
+    let status = Command::new("xdotool")
+        .args(["type", "--delay", "20", text])
+        .env("DISPLAY", display)
+        .status()
+        .expect("xdotool");
+    assert!(status.success(), "xdotool failed");
+}
