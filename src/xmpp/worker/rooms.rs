@@ -19,6 +19,10 @@ use crate::xmpp::room::{Affiliation, JoinError, LeftReason, Occupant, Role, Room
 /// How much of a room's subject is kept (a subject is a line, not an essay).
 pub(super) const MAX_SUBJECT_CHARS: usize = 4096;
 
+/// How many occupants of one room are reported: far above any real room,
+/// and a bound on what a hostile service can make the window hold.
+pub(super) const MAX_OCCUPANTS: usize = 20_000;
+
 /// The room history asked for on a join when the room has none of ours yet.
 pub(super) const JOIN_HISTORY: u32 = 50;
 
@@ -34,6 +38,8 @@ pub(super) struct Room {
     pub(super) joining: bool,
     /// The user joined it here: bookmark it for autojoin once in.
     pub(super) bookmark: bool,
+    /// The nicknames in it, to bound how many are reported (`MAX_OCCUPANTS`).
+    pub(super) occupants: HashSet<String>,
 }
 
 fn role(role: &MucRole) -> Role {
@@ -169,6 +175,7 @@ impl Worker {
                 joined: false,
                 joining: bound,
                 bookmark: false,
+                occupants: HashSet::new(),
             },
         );
         if !bound {
@@ -205,6 +212,7 @@ impl Worker {
                 if let Some(state) = self.rooms.get_mut(&room) {
                     state.joined = false;
                     state.joining = true;
+                    state.occupants.clear();
                 }
                 self.room_presence(&room, true).map(Stanza::from)
             })
@@ -275,11 +283,15 @@ impl Worker {
                     // says nothing more): joined again with the next session.
                     if let Some(state) = self.rooms.get_mut(&room) {
                         state.joined = false;
+                        state.occupants.clear();
                     }
                 } else {
                     self.rooms.remove(&room);
                 }
                 return self.emit_room(&room, RoomEvent::Left(why));
+            }
+            if let Some(state) = self.rooms.get_mut(&room) {
+                state.occupants.remove(&nick);
             }
             let new_nick = user
                 .status
@@ -298,6 +310,15 @@ impl Worker {
             Some(Show::Xa) => Availability::ExtendedAway,
             Some(Show::Dnd) => Availability::DoNotDisturb,
         };
+        if let Some(state) = self.rooms.get_mut(&room)
+            && !state.occupants.contains(&nick)
+        {
+            if state.occupants.len() >= MAX_OCCUPANTS && !is_self {
+                tracing::warn!("{room} has over {MAX_OCCUPANTS} occupants; {nick} is not shown");
+                return true;
+            }
+            state.occupants.insert(nick.clone());
+        }
         let occupant_id = presence
             .payloads
             .iter()

@@ -951,6 +951,30 @@ mod rooms {
         assert_eq!(page.records[1].archive_id.as_deref(), Some("r2"));
     }
 
+    /// A room that claims ever more occupants makes the window hold a
+    /// bounded number of them; those who leave make room for others.
+    #[test]
+    fn occupants_are_bounded() {
+        use super::super::rooms::MAX_OCCUPANTS;
+        let (mut worker, mut events, _dir) = joined();
+        for n in 0..MAX_OCCUPANTS + 50 {
+            worker.on_presence(occupant(&format!("bot{n}"), vec![], PresenceType::None));
+        }
+        let shown = room_events(&mut events)
+            .into_iter()
+            .filter(|e| matches!(e, RoomEvent::Occupant(_)))
+            .count();
+        // Bob and Alice were in already.
+        assert_eq!(shown, MAX_OCCUPANTS - 2);
+        worker.on_presence(occupant("bot0", vec![], PresenceType::Unavailable));
+        worker.on_presence(occupant("latecomer", vec![], PresenceType::None));
+        assert!(
+            room_events(&mut events)
+                .iter()
+                .any(|e| matches!(e, RoomEvent::Occupant(o) if o.nick == "latecomer"))
+        );
+    }
+
     #[test]
     fn rooms_not_joined_say_nothing_and_messages_wait_for_the_join() {
         let (mut worker, mut events, _dir) = test_worker();
