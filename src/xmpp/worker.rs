@@ -565,6 +565,9 @@ impl Worker {
                         for stanza in self.retry_catch_up(&mut pending, now) {
                             self.outq.push_back(Box::new(stanza));
                         }
+                        for stanza in self.due_rejoins(now) {
+                            self.outq.push_back(Box::new(stanza));
+                        }
                     }
                     if negotiating.is_some_and(|since| since.elapsed() >= NEGOTIATION_TIMEOUT) {
                         tracing::warn!("the server does not answer the session's negotiation; starting a new session");

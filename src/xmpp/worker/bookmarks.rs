@@ -128,7 +128,12 @@ impl Worker {
                         .map_or_else(|| self.account.to_string(), |n| n.as_str().to_string())
                 });
                 // From the bookmark itself: nothing to publish back.
-                self.join_room(bookmark.room, nick, bookmark.password, true)
+                let room = bookmark.room.clone();
+                let join = self.join_room(bookmark.room, nick, bookmark.password, true);
+                if let Some(state) = self.rooms.get_mut(&room) {
+                    state.automatic = true;
+                }
+                join
             }
             (false, true) => self.leave_room(&bookmark.room, true),
             _ => vec![],

@@ -23,6 +23,16 @@ pub(super) const MAX_SUBJECT_CHARS: usize = 4096;
 /// and a bound on what a hostile service can make the window hold.
 pub(super) const MAX_OCCUPANTS: usize = 20_000;
 
+/// How often, and after how long, a room joined by itself (after a new
+/// session, from a bookmark) is tried again when it is not there: after a
+/// server restart, whoever comes back first makes the room anew, and it is
+/// locked to everyone else until its maker has set it up.
+pub(super) const REJOIN_DELAYS: [Duration; 3] = [
+    Duration::from_secs(2),
+    Duration::from_secs(10),
+    Duration::from_secs(30),
+];
+
 /// The room history asked for on a join when the room has none of ours yet.
 pub(super) const JOIN_HISTORY: u32 = 50;
 
@@ -40,6 +50,11 @@ pub(super) struct Room {
     pub(super) bookmark: bool,
     /// The nicknames in it, to bound how many are reported (`MAX_OCCUPANTS`).
     pub(super) occupants: HashSet<String>,
+    /// Joined by itself (not by the user just now): a room not there yet is
+    /// tried again (see `REJOIN_DELAYS`); how many times so far, and when next.
+    pub(super) automatic: bool,
+    pub(super) retries: usize,
+    pub(super) retry_at: Option<Instant>,
 }
 
 fn role(role: &MucRole) -> Role {
@@ -176,6 +191,9 @@ impl Worker {
                 joining: bound,
                 bookmark: false,
                 occupants: HashSet::new(),
+                automatic: false,
+                retries: 0,
+                retry_at: None,
             },
         );
         if !bound {
@@ -213,6 +231,28 @@ impl Worker {
                     state.joined = false;
                     state.joining = true;
                     state.occupants.clear();
+                    state.automatic = true;
+                    state.retries = 0;
+                    state.retry_at = None;
+                }
+                self.room_presence(&room, true).map(Stanza::from)
+            })
+            .collect()
+    }
+
+    /// The joins whose time to try again has come.
+    pub(super) fn due_rejoins(&mut self, now: Instant) -> Vec<Stanza> {
+        let due: Vec<BareJid> = self
+            .rooms
+            .iter()
+            .filter(|(_, r)| r.retry_at.is_some_and(|at| at <= now))
+            .map(|(room, _)| room.clone())
+            .collect();
+        due.into_iter()
+            .filter_map(|room| {
+                if let Some(state) = self.rooms.get_mut(&room) {
+                    state.retry_at = None;
+                    state.joining = true;
                 }
                 self.room_presence(&room, true).map(Stanza::from)
             })
@@ -255,8 +295,20 @@ impl Worker {
                 tracing::info!("an error presence from {from}, not answering a join");
                 return true;
             }
+            let error = join_error(&presence);
+            if matches!(error, JoinError::NotFound | JoinError::Unreachable(_))
+                && let Some(state) = self.rooms.get_mut(&room)
+                && state.automatic
+                && let Some(delay) = REJOIN_DELAYS.get(state.retries)
+            {
+                tracing::info!("{room} is not there yet ({error}); trying again in {delay:?}");
+                state.joining = false;
+                state.retries += 1;
+                state.retry_at = Some(Instant::now() + *delay);
+                return true;
+            }
             self.rooms.remove(&room);
-            return self.emit_room(&room, RoomEvent::JoinFailed(join_error(&presence)));
+            return self.emit_room(&room, RoomEvent::JoinFailed(error));
         }
         let user = presence
             .payloads

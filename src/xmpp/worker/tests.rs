@@ -951,6 +951,52 @@ mod rooms {
         assert_eq!(page.records[1].archive_id.as_deref(), Some("r2"));
     }
 
+    /// Joined again by itself after a new session, a room not there yet
+    /// (locked while its new maker sets it up) is tried again, a few times;
+    /// a join the user asked for says "not found" at once.
+    #[test]
+    fn a_room_not_there_yet_is_tried_again_after_a_new_session() {
+        use super::super::rooms::REJOIN_DELAYS;
+        let not_found = || {
+            let mut error = Presence::new(PresenceType::Error);
+            error.from = Some(jid(&format!("{ROOM}/Alice")));
+            error.payloads.push(
+                StanzaError::new(
+                    ErrorType::Cancel,
+                    DefinedCondition::ItemNotFound,
+                    "en",
+                    "no",
+                )
+                .into(),
+            );
+            error
+        };
+        let (mut worker, mut events, _dir) = joined();
+        assert_eq!(worker.rejoin_rooms().len(), 1);
+        let start = Instant::now();
+        for tries in 0..REJOIN_DELAYS.len() {
+            worker.on_presence(not_found());
+            assert!(room_events(&mut events).is_empty(), "not a failure yet");
+            assert!(worker.due_rejoins(start).is_empty(), "not at once");
+            let later =
+                start + REJOIN_DELAYS[..=tries].iter().sum::<Duration>() + Duration::from_secs(1);
+            assert_eq!(worker.due_rejoins(later).len(), 1, "try {tries}");
+        }
+        worker.on_presence(not_found());
+        assert_eq!(
+            room_events(&mut events),
+            [RoomEvent::JoinFailed(JoinError::NotFound)]
+        );
+        assert!(worker.rooms.is_empty());
+        // Asked for by the user: said at once.
+        worker.join_room(room(), "Alice".into(), None, true);
+        worker.on_presence(not_found());
+        assert_eq!(
+            room_events(&mut events),
+            [RoomEvent::JoinFailed(JoinError::NotFound)]
+        );
+    }
+
     /// A room that claims ever more occupants makes the window hold a
     /// bounded number of them; those who leave make room for others.
     #[test]
