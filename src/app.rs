@@ -1291,12 +1291,12 @@ impl App {
                 Task::none()
             }
             Event::History {
-                peer,
+                conversation,
                 records,
                 more,
             } => match chat {
                 Some(chat) => chat
-                    .history(account, &peer, records, more)
+                    .history(&conversation, records, more)
                     .map(Message::Chat),
                 None => Task::none(),
             },

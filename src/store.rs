@@ -36,7 +36,8 @@ use sled::{Transactional, Tree};
 use crate::conversation;
 use keys::{
     account_prefix, archive_key, archive_of, conversation_key_of, conversation_prefix_of, id_key,
-    message_key, message_seq, meta_cursor_key, meta_since_key, prefix_end,
+    message_key, message_seq, meta_cursor_key, meta_room_cursor_key, meta_room_cursor_prefix,
+    meta_since_key, prefix_end,
 };
 
 /// The version of the on-disk layout this build reads and writes.
@@ -253,6 +254,13 @@ impl Store {
         }
         self.meta.remove(meta_cursor_key(account))?;
         self.meta.remove(meta_since_key(account))?;
+        for key in self
+            .meta
+            .scan_prefix(meta_room_cursor_prefix(account))
+            .keys()
+        {
+            self.meta.remove(key?)?;
+        }
         self.db.flush()?;
         Ok(messages)
     }
@@ -637,6 +645,32 @@ impl Store {
         Ok(())
     }
 
+    /// The room's archive id up to which everything the room's own archive
+    /// holds is stored (see [`Store::set_room_cursor`]).
+    pub fn room_cursor(&self, room: &conversation::Id) -> Result<Option<String>, Error> {
+        let key = meta_room_cursor_key(room.account().as_str(), room.peer().as_str());
+        Ok(self
+            .meta
+            .get(key)?
+            .and_then(|v| String::from_utf8(v.to_vec()).ok()))
+    }
+
+    /// Records how far a room's messages are stored, in its archive's terms.
+    /// Call only once everything up to `id` is stored.
+    pub fn set_room_cursor(&self, room: &conversation::Id, id: &str) -> Result<(), Error> {
+        let key = meta_room_cursor_key(room.account().as_str(), room.peer().as_str());
+        self.meta.insert(key, id.as_bytes())?;
+        Ok(())
+    }
+
+    /// Forgets a room's archive position (the room no longer knows it, or has
+    /// no archive any more): the next join asks for the room's own history.
+    pub fn clear_room_cursor(&self, room: &conversation::Id) -> Result<(), Error> {
+        let key = meta_room_cursor_key(room.account().as_str(), room.peer().as_str());
+        self.meta.remove(key)?;
+        Ok(())
+    }
+
     /// The newest page of a conversation (`before = None`) or the page before `before`.
     pub fn page(
         &self,
@@ -885,6 +919,38 @@ mod tests {
             Direction::In => NewMessage::incoming(&chat("me@example.org", peer), id, body, time),
             Direction::Out => NewMessage::outgoing(&chat("me@example.org", peer), id, body, time),
         }
+    }
+
+    #[test]
+    fn room_cursors_are_kept_per_room_and_go_with_their_account() {
+        let tmp = tempfile::tempdir().unwrap();
+        let room = |account: &str, room: &str| {
+            conversation::Id::room(account.parse().unwrap(), room.parse().unwrap())
+        };
+        let lounge = room("me@example.org", "lounge@muc.example.org");
+        let team = room("me@example.org", "team@muc.example.org");
+        let theirs = room("other@example.org", "lounge@muc.example.org");
+        {
+            let store = Store::open(tmp.path()).unwrap();
+            assert_eq!(store.room_cursor(&lounge).unwrap(), None);
+            store.set_room_cursor(&lounge, "r-1").unwrap();
+            store.set_room_cursor(&lounge, "r-2").unwrap();
+            store.set_room_cursor(&team, "t-1").unwrap();
+            store.set_room_cursor(&theirs, "o-1").unwrap();
+            store.flush().unwrap();
+        }
+        let store = Store::open(tmp.path()).unwrap();
+        assert_eq!(store.room_cursor(&lounge).unwrap().as_deref(), Some("r-2"));
+        assert_eq!(store.room_cursor(&team).unwrap().as_deref(), Some("t-1"));
+        store.clear_room_cursor(&team).unwrap();
+        assert_eq!(store.room_cursor(&team).unwrap(), None);
+        store.delete_account("me@example.org").unwrap();
+        assert_eq!(store.room_cursor(&lounge).unwrap(), None);
+        assert_eq!(
+            store.room_cursor(&theirs).unwrap().as_deref(),
+            Some("o-1"),
+            "another account's room keeps its position"
+        );
     }
 
     #[test]

@@ -159,11 +159,11 @@ pub enum Command {
         conversation: crate::conversation::Id,
         id: String,
     },
-    /// Fetches the page of history with `peer` that precedes `before` (the
-    /// oldest message shown) from the server's archive; answered with
-    /// [`Event::History`].
+    /// Fetches the page of a conversation's history that precedes `before`
+    /// (the oldest message shown) from its archive (the account's for a chat,
+    /// the room's own for a room); answered with [`Event::History`].
     FetchOlder {
-        peer: BareJid,
+        conversation: crate::conversation::Id,
         before: Option<Oldest>,
     },
     /// Sends the link to a file uploaded to a slot's `get` URL (stored in the
@@ -272,11 +272,11 @@ pub enum Event {
     Backfill(Vec<Message>),
     /// A stored message changed (delivery state, archive id).
     Updated(Box<Message>),
-    /// Older history with `peer` fetched from the archive and stored (see
-    /// [`Command::FetchOlder`]); `more` unless the archive holds nothing older.
-    /// Empty with `more` when it could not be fetched (offline, refused).
+    /// Older history of a conversation fetched from its archive and stored
+    /// (see [`Command::FetchOlder`]); `more` unless the archive holds nothing
+    /// older. Empty with `more` when it could not be fetched (offline, refused).
     History {
-        peer: BareJid,
+        conversation: crate::conversation::Id,
         records: Vec<Message>,
         more: bool,
     },
@@ -462,8 +462,15 @@ impl Handle {
         })
     }
 
-    pub fn fetch_older(&self, peer: BareJid, before: Option<Oldest>) -> bool {
-        self.send(Command::FetchOlder { peer, before })
+    pub fn fetch_older(
+        &self,
+        conversation: crate::conversation::Id,
+        before: Option<Oldest>,
+    ) -> bool {
+        self.send(Command::FetchOlder {
+            conversation,
+            before,
+        })
     }
 
     pub fn share_file(&self, to: BareJid, url: String) -> bool {

@@ -9,6 +9,8 @@
 mod client;
 #[path = "support/prosody.rs"]
 mod prosody;
+#[path = "support/raw.rs"]
+mod raw;
 #[path = "support/ui.rs"]
 mod ui;
 #[path = "support/xvfb.rs"]
@@ -357,8 +359,23 @@ async fn the_window_joins_a_room_and_shows_who_says_what() {
         Some(&Id::room("alice@localhost".parse().unwrap(), team.clone()))
     );
     assert!(h.shows("MODERATORS") || h.shows("PARTICIPANTS"));
-    // The account's archive is no room's: nothing older is offered from it.
-    assert!(!h.shows("Load older messages"));
+    // The room's own archive may hold more: asked, it has nothing older.
+    assert!(h.shows("Load older messages"));
+    h.interact(|ui| {
+        ui.click("Load older messages").unwrap();
+    });
+    let mut exhausted = false;
+    for _ in 0..50 {
+        h.settle().await;
+        if !h.shows("Load older messages") {
+            exhausted = true;
+            break;
+        }
+    }
+    assert!(
+        exhausted,
+        "the room's archive has nothing older, and says so"
+    );
 
     bob.handle
         .send_to_room(team.clone(), "welcome, Alice".into());
@@ -541,4 +558,206 @@ async fn room_screenshot() {
         println!("screenshot written to {join_out}");
     }
     xvfb::stop(&mut tern);
+}
+
+/// Closed while the room talked on: on its next start Tern joins again (from
+/// the bookmark) and fetches what it missed from the room's own archive,
+/// 1,000 messages, each once and in order, with what comes live meanwhile.
+/// A second computer of the account, new to the room, gets the room's join
+/// history and pages back through the room's archive on demand.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rooms_archive_brings_what_was_said_while_tern_was_closed() {
+    const MISSED: usize = 1_000;
+    let server = Prosody::start(&[("alice", "alicepass"), ("bob", "bobpass")]);
+    let mut alice = sign_in(&server, "alice").await;
+    let hall = room("hall");
+    join(&mut alice, &hall, "Alice").await;
+    let mut bob = raw::Raw::connect(client::settings(
+        &server.address(),
+        &server.ca(),
+        "bob@localhost",
+        "bobpass",
+    ))
+    .await;
+    bob.send_xml(
+        "<presence to='hall@conference.localhost/Bob'>\
+         <x xmlns='http://jabber.org/protocol/muc'><history maxstanzas='0'/></x></presence>",
+    )
+    .await;
+    assert!(
+        room_event(
+            &mut alice,
+            &hall,
+            |e| matches!(e, RoomEvent::Occupant(o) if o.nick == "Bob")
+        )
+        .await
+        .is_some(),
+        "bob is in the hall"
+    );
+    let say = |n: usize| {
+        format!(
+            "<message type='groupchat' to='hall@conference.localhost' id='b{n}'>\
+             <body>said {n:04}</body></message>"
+        )
+    };
+    bob.send_message_xml(&say(0)).await;
+    assert_eq!(
+        room_message(&mut alice, &hall, "said 0000").await,
+        Some(Some("Bob".into()))
+    );
+    alice
+        .handle
+        .send_to_room(hall.clone(), "alice, before closing".into());
+    assert!(
+        alice
+            .next_event(
+                WAIT,
+                |e| matches!(e, Event::Updated(r) if r.state == Delivery::Delivered)
+            )
+            .await
+            .is_some(),
+        "the room reflected hers"
+    );
+    let dir = alice.quit().await;
+
+    // Tern is closed; the room talks on.
+    for n in 1..=MISSED {
+        bob.send_message_xml(&say(n)).await;
+        // The room reflects each one; reading them keeps bob's stream moving.
+        if n % 100 == 0 {
+            let wanted = format!("said {n:04}");
+            assert!(
+                bob.next_message(WAIT, |m| m.bodies.values().any(|b| *b == wanted))
+                    .await
+                    .is_some(),
+                "the room took bob's message {n}"
+            );
+        }
+    }
+
+    // Tern starts again on the same history.
+    let started = std::time::Instant::now();
+    let mut alice = Client::spawn_in(
+        client::settings(
+            &server.address(),
+            &server.ca(),
+            "alice@localhost",
+            "alicepass",
+        ),
+        dir,
+    );
+    alice.handle.connect(alice.settings.clone(), false);
+    alice.wait_online(Duration::from_secs(10)).await;
+    let conversation = Id::room(alice.jid.clone(), hall.clone());
+    let expected: Vec<String> = (0..=MISSED).map(|n| format!("said {n:04}")).collect();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let bodies = loop {
+        let page = alice.store.page(&conversation, None, 5_000).unwrap();
+        let bodies: Vec<String> = page.records.iter().map(|r| r.body.clone()).collect();
+        if bodies.iter().filter(|b| b.starts_with("said ")).count() > MISSED {
+            break bodies;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "alice caught up with {} of {MISSED} messages",
+            bodies.len()
+        );
+        // Events are read so that the worker never waits on us.
+        let _ = alice
+            .next_event(Duration::from_millis(200), |_| false)
+            .await;
+    };
+    eprintln!(
+        "caught up with {MISSED} room messages in {} ms",
+        started.elapsed().as_millis()
+    );
+    let said: Vec<&String> = bodies.iter().filter(|b| b.starts_with("said ")).collect();
+    assert_eq!(
+        said,
+        expected.iter().collect::<Vec<_>>(),
+        "every message once, in order"
+    );
+    assert_eq!(
+        bodies
+            .iter()
+            .filter(|b| *b == "alice, before closing")
+            .count(),
+        1,
+        "her own message is not fetched back as another"
+    );
+    let unread = alice
+        .store
+        .conversations(alice.jid.as_str())
+        .unwrap()
+        .into_iter()
+        .find(|c| c.id().as_ref() == Some(&conversation))
+        .map(|c| c.unread);
+    assert_eq!(unread, Some(1 + MISSED as u32), "what she missed is unread");
+
+    // Live again, and the position moves with it: said once more, stored once.
+    bob.send_message_xml(&say(MISSED + 1)).await;
+    let last = format!("said {:04}", MISSED + 1);
+    assert_eq!(
+        room_message(&mut alice, &hall, &last).await,
+        Some(Some("Bob".into()))
+    );
+
+    // Her desk, new to the room: the room's join history, then older pages.
+    let mut desk = sign_in(&server, "alice").await;
+    let joined = room_event(&mut desk, &hall, |e| {
+        matches!(e, RoomEvent::Joined { .. } | RoomEvent::JoinFailed(_))
+    })
+    .await;
+    assert!(
+        matches!(joined, Some(RoomEvent::Joined { .. })),
+        "{joined:?}"
+    );
+    assert!(room_message(&mut desk, &hall, &last).await.is_some());
+    let desk_room = Id::room(desk.jid.clone(), hall.clone());
+    let mut pages = 0;
+    let mut more = true;
+    while more && pages < 3 {
+        let page = desk.store.page(&desk_room, None, 5_000).unwrap();
+        let oldest = page.records.first().expect("the join history");
+        let before = tern::xmpp::Oldest {
+            time: oldest.time,
+            archive_id: oldest.archive_id.clone(),
+        };
+        assert!(
+            before.archive_id.is_some(),
+            "the room's history has its ids"
+        );
+        desk.handle.fetch_older(desk_room.clone(), Some(before));
+        let wanted = desk_room.clone();
+        match desk
+            .next_event(WAIT, move |e| matches!(e, Event::History { conversation, .. } if *conversation == wanted))
+            .await
+        {
+            Some(Event::History { records, more: m, .. }) => {
+                assert!(!records.is_empty(), "an older page of the room");
+                more = m;
+            }
+            other => panic!("no older page: {other:?}"),
+        }
+        pages += 1;
+    }
+    let page = desk.store.page(&desk_room, None, 5_000).unwrap();
+    let said: Vec<&String> = page
+        .records
+        .iter()
+        .map(|r| &r.body)
+        .filter(|b| b.starts_with("said "))
+        .collect();
+    let tail: Vec<String> = expected.iter().cloned().chain([last.clone()]).collect();
+    let tail = &tail[tail.len() - said.len()..];
+    assert!(
+        said.len() > 200,
+        "three pages back: {} messages",
+        said.len()
+    );
+    assert_eq!(
+        said,
+        tail.iter().collect::<Vec<_>>(),
+        "older pages in order, none twice"
+    );
 }

@@ -886,7 +886,8 @@ async fn fetch_older(
     before: Option<(chrono::DateTime<chrono::Utc>, Option<String>)>,
 ) -> (Vec<tern::conversation::Message>, bool) {
     let before = before.map(|(time, archive_id)| tern::xmpp::Oldest { time, archive_id });
-    client.handle.fetch_older(bob_jid(), before);
+    let chat = tern::conversation::Id::chat(client.jid.clone(), bob_jid());
+    client.handle.fetch_older(chat.clone(), before);
     match client
         .next_event(Duration::from_secs(10), |e| {
             matches!(e, Event::History { .. })
@@ -894,11 +895,11 @@ async fn fetch_older(
         .await
     {
         Some(Event::History {
-            peer,
+            conversation,
             records,
             more,
         }) => {
-            assert_eq!(peer, bob_jid());
+            assert_eq!(conversation, chat);
             (records, more)
         }
         _ => panic!("no answer to a fetch of older history"),

@@ -506,14 +506,12 @@ impl State {
     /// conversation shows it.
     pub fn history(
         &mut self,
-        account: &BareJid,
-        peer: &BareJid,
+        conversation: &talk::Id,
         records: Vec<talk::Message>,
         more: bool,
     ) -> Task<Message> {
         if let Some(open) = &mut self.open
-            && open.id().account() == account
-            && open.peer() == peer
+            && open.id() == conversation
         {
             open.history(records.into_iter().map(Into::into).collect(), more);
         }
@@ -1107,7 +1105,7 @@ impl State {
                         Some(Event::Worker(
                             open.id().account().clone(),
                             Command::FetchOlder {
-                                peer: open.peer().clone(),
+                                conversation: open.id().clone(),
                                 before,
                             },
                         )),

@@ -170,9 +170,9 @@ impl State {
             loaded: false,
             early: Vec::new(),
             loading_older: false,
-            // The account's archive holds chats; a room's own archive is not
-            // paged yet, so a room offers only what is stored here.
-            archive: if conversation.kind() == talk::Kind::Chat {
+            // The account's archive holds chats, a room's own archive the
+            // room's; private messages in a room are in neither.
+            archive: if conversation.kind() != talk::Kind::Private {
                 Archive::Unknown
             } else {
                 Archive::Exhausted

@@ -108,6 +108,22 @@ pub fn meta_since_key(account: &str) -> Vec<u8> {
     key
 }
 
+/// Added within layout 3: where the catch-up from one room's own archive
+/// resumes. A build without it sees none and joins with the room's bounded
+/// history instead, losing nothing it had.
+pub fn meta_room_cursor_key(account: &str, room: &str) -> Vec<u8> {
+    let mut key = meta_room_cursor_prefix(account);
+    key.extend_from_slice(room.as_bytes());
+    key
+}
+
+pub fn meta_room_cursor_prefix(account: &str) -> Vec<u8> {
+    let mut key = b"room-archive-cursor\0".to_vec();
+    key.extend_from_slice(account.as_bytes());
+    key.push(0);
+    key
+}
+
 pub fn meta_cursor_key(account: &str) -> Vec<u8> {
     let mut key = b"archive-cursor\0".to_vec();
     key.extend_from_slice(account.as_bytes());

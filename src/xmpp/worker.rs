@@ -28,6 +28,7 @@ pub mod inbound;
 mod incoming;
 mod iq;
 mod outbox;
+mod room_archive;
 mod rooms;
 mod upload;
 
@@ -148,6 +149,8 @@ impl Worker {
             rooms: HashMap::new(),
             room_ready: Vec::new(),
             room_unlocks: Vec::new(),
+            room_catch_ups: HashMap::new(),
+            room_catch_ups_due: Vec::new(),
         }
     }
 }
@@ -209,6 +212,10 @@ struct Worker {
     room_ready: Vec<Record>,
     /// Rooms we just created, whose default configuration is to be accepted.
     room_unlocks: Vec<BareJid>,
+    /// Catch-ups from rooms' own archives running, by query id.
+    room_catch_ups: HashMap<String, room_archive::RoomCatchUp>,
+    /// Rooms just joined whose archive is to be caught up with.
+    room_catch_ups_due: Vec<BareJid>,
 }
 
 /// How a session ended.
@@ -256,6 +263,8 @@ enum Pending {
     RoomUnlock(BareJid),
     /// Our room bookmarks (XEP-0402).
     Bookmarks,
+    /// A page of a room's catch-up (the query id of a `RoomCatchUp`).
+    RoomArchive(String),
 }
 
 /// How long an answer to a question that the session waits on (roster,
@@ -621,10 +630,14 @@ impl Worker {
         // session's: stored now, it would go before what the archive still
         // holds of the same moments (the position has not moved past those).
         self.catch_up = None;
+        // Rooms' catch-ups too: each join of the next session goes on from
+        // where the last complete page left the room's position.
+        self.room_catch_ups.clear();
+        self.room_catch_ups_due.clear();
         // Fetches of older history die with the session: say so.
         for (_, fetch) in self.older.drain() {
             let _ = self.events.send(Event::History {
-                peer: fetch.peer,
+                conversation: fetch.conversation,
                 records: vec![],
                 more: true,
             });
@@ -665,6 +678,11 @@ impl Worker {
                     );
                     let iq = Iq::from_set(id, super::muc_owner::OwnerQuery::instant()).with_to(to);
                     self.outq.push_back(Box::new(iq.into()));
+                }
+                for room in std::mem::take(&mut self.room_catch_ups_due) {
+                    for stanza in self.start_room_catch_up(room, pending) {
+                        self.outq.push_back(Box::new(stanza));
+                    }
                 }
                 alive
             }

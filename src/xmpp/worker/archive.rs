@@ -25,9 +25,9 @@ pub(super) const CATCH_UP_BACKOFF_MAX: Duration = Duration::from_secs(300);
 /// that pages on and on.
 pub(super) const CATCH_UP_PAGES: usize = 500;
 
-/// Older history with one peer being fetched from the archive.
+/// Older history of one conversation being fetched from its archive.
 pub(super) struct OlderFetch {
-    pub(super) peer: BareJid,
+    pub(super) conversation: crate::conversation::Id,
     /// The page's messages, oldest first, stored when the page is complete.
     pub(super) messages: Vec<NewMessage>,
     /// Pages fetched that held only copies of what we have.
@@ -82,15 +82,19 @@ pub(super) enum Paging {
     Backward { limit: usize },
 }
 
-/// A query for the page of history with `peer` before the archive id `before`
-/// (empty: the newest), up to the second `end` when given (XEP-0313 §4.1.1).
+/// A query for the page of history before the archive id `before` (empty:
+/// the newest), up to the second `end` when given (XEP-0313 §4.1.1): with
+/// `with` in the account's archive, everything in a room's.
 pub(super) fn older_query(
     query_id: &str,
-    peer: &BareJid,
+    with: Option<&BareJid>,
     before: String,
     end: Option<chrono::DateTime<Utc>>,
 ) -> ArchiveQuery {
-    let mut fields = vec![Field::new("with", FieldType::JidSingle).with_value(peer.as_str())];
+    let mut fields = Vec::new();
+    if let Some(peer) = with {
+        fields.push(Field::new("with", FieldType::JidSingle).with_value(peer.as_str()));
+    }
     if let Some(end) = end {
         fields.push(Field::text_single(
             "end",
@@ -109,6 +113,12 @@ pub(super) fn older_query(
         }),
         flip_page: false,
     }
+}
+
+/// Whom an older page is filtered on: the peer in the account's archive;
+/// nobody in a room's own archive, which holds only the room.
+fn older_with(conversation: &crate::conversation::Id) -> Option<BareJid> {
+    (conversation.kind() != Kind::Room).then(|| conversation.bare())
 }
 
 impl Worker {
@@ -239,21 +249,24 @@ impl Worker {
         vec![Iq::from_set(id, query).into()]
     }
 
-    /// One message from the archive (XEP-0313 §4.2).
+    /// One message from an archive (XEP-0313 §4.2).
     pub(super) fn on_archive_result(
         &mut self,
         from: Option<&Jid>,
         result: ArchiveResult,
     ) -> (bool, Vec<Stanza>) {
+        if let Some(query) = &result.queryid {
+            if self.older.contains_key(&query.0) {
+                self.on_older_result(from, result);
+                return (true, vec![]);
+            }
+            if self.room_catch_ups.contains_key(&query.0) {
+                return (self.on_room_archive_result(from, result), vec![]);
+            }
+        }
         // Results come from our own archive, for the query we are running.
         if from.is_some_and(|f| f.as_str() != self.account.as_str()) {
             tracing::warn!("ignoring archive results from {from:?}");
-            return (true, vec![]);
-        }
-        if let Some(query) = &result.queryid
-            && self.older.contains_key(&query.0)
-        {
-            self.on_older_result(result);
             return (true, vec![]);
         }
         let Some(catch_up) = &mut self.catch_up else {
@@ -398,18 +411,28 @@ impl Worker {
         (peer != self.account).then_some((peer, sent_by_us))
     }
 
-    /// Asks the archive for the page of history with `peer` before `before`.
+    /// Asks the conversation's archive for the page before `before`.
     ///
     /// From an archive id, RSM pages back from exactly there; from a time only
     /// (a message we sent from here has no id in our archive) the page ends at
     /// that second, and copies of what we hold are dropped on storing.
     pub(super) fn fetch_older(
         &mut self,
-        peer: BareJid,
+        conversation: crate::conversation::Id,
         before: Option<Oldest>,
         pending: &mut Requests<Pending>,
     ) -> Vec<Stanza> {
-        if self.older.values().any(|f| f.peer == peer) {
+        if conversation.account() != &self.account || conversation.kind() == Kind::Private {
+            // Nothing to page: say so, or the view waits for ever.
+            tracing::debug!("no archive to page for {conversation:?}");
+            self.emit(Event::History {
+                conversation,
+                records: vec![],
+                more: false,
+            });
+            return vec![];
+        }
+        if self.older.values().any(|f| f.conversation == conversation) {
             return vec![]; // one at a time; the running one answers
         }
         let query_id = requests::new_id();
@@ -424,12 +447,17 @@ impl Worker {
             Some(Oldest { time, .. }) => (String::new(), Some(time + chrono::Duration::seconds(1))),
             None => (String::new(), None),
         };
-        tracing::debug!("fetching older history with {peer} ({query_id})");
-        let query = older_query(&query_id, &peer, before_id, end);
+        tracing::debug!("fetching older history of {conversation:?} ({query_id})");
+        let query = older_query(
+            &query_id,
+            older_with(&conversation).as_ref(),
+            before_id,
+            end,
+        );
         self.older.insert(
             query_id.clone(),
             OlderFetch {
-                peer,
+                conversation,
                 messages: Vec::new(),
                 empty_pages: 0,
                 before: shown_from,
@@ -444,21 +472,58 @@ impl Worker {
         query: ArchiveQuery,
         pending: &mut Requests<Pending>,
     ) -> Vec<Stanza> {
+        // A room's archive is the room's; the account's is our server's.
+        let to = self
+            .older
+            .get(&query_id)
+            .filter(|f| f.conversation.kind() == Kind::Room)
+            .map(|f| Jid::from(f.conversation.bare()));
         let id = pending.add(
-            None,
+            to.clone(),
             Pending::Older(query_id),
             Some(REPLY_TIMEOUT),
             Instant::now(),
         );
-        vec![Iq::from_set(id, query).into()]
+        let iq = Iq::from_set(id, query);
+        vec![
+            match to {
+                Some(to) => iq.with_to(to),
+                None => iq,
+            }
+            .into(),
+        ]
     }
 
     /// One message of older history: kept with its fetch until the page ends.
-    pub(super) fn on_older_result(&mut self, result: ArchiveResult) {
+    pub(super) fn on_older_result(&mut self, from: Option<&Jid>, result: ArchiveResult) {
         let Some(fetch) = result.queryid.as_ref().and_then(|q| self.older.get(&q.0)) else {
             return;
         };
-        let expected = fetch.peer.clone();
+        let conversation = fetch.conversation.clone();
+        if conversation.kind() == Kind::Room {
+            let room = conversation.bare();
+            // Only the room speaks for its archive.
+            if from.is_none_or(|f| f.as_str() != room.as_str()) {
+                tracing::warn!("ignoring {room}'s older history from {from:?}");
+                return;
+            }
+            let Some(new) = self.archived_room_message(&room, result.forwarded, result.id, false)
+            else {
+                return;
+            };
+            if let Some(fetch) = result.queryid.and_then(|q| self.older.get_mut(&q.0))
+                && fetch.messages.len() < ARCHIVE_PAGE
+            {
+                fetch.messages.push(new);
+            }
+            return;
+        }
+        // Results from the account's archive come from the account.
+        if from.is_some_and(|f| f.as_str() != self.account.as_str()) {
+            tracing::warn!("ignoring archive results from {from:?}");
+            return;
+        }
+        let expected = conversation.bare();
         let mut inner = result.forwarded.message;
         let Some((peer, sent_by_us)) = self.archived_with(&inner) else {
             return;
@@ -527,17 +592,18 @@ impl Worker {
             && let Some(first) = fin.and_then(|f| f.set.first)
         {
             fetch.empty_pages += 1;
-            let query = older_query(query_id, &fetch.peer, first.item, None);
+            let with = older_with(&fetch.conversation);
+            let query = older_query(query_id, with.as_ref(), first.item, None);
             self.older.insert(query_id.to_owned(), fetch);
             return (true, self.older_iq(query_id.to_owned(), query, pending));
         }
         tracing::debug!(
-            "older history with {}: {} new, more: {more}",
-            fetch.peer,
+            "older history of {:?}: {} new, more: {more}",
+            fetch.conversation,
             records.len()
         );
         let alive = self.emit(Event::History {
-            peer: fetch.peer,
+            conversation: fetch.conversation,
             records: reported(records),
             more,
         });

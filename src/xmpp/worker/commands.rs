@@ -104,15 +104,18 @@ impl Worker {
                 }
             },
             // The archive is on the server: nothing to fetch offline.
-            Command::FetchOlder { peer, before } => match session {
+            Command::FetchOlder {
+                conversation,
+                before,
+            } => match session {
                 Some(session) if session.bound => {
-                    for stanza in self.fetch_older(peer, before, session.pending) {
+                    for stanza in self.fetch_older(conversation, before, session.pending) {
                         self.outq.push_back(Box::new(stanza));
                     }
                 }
                 _ => {
                     self.emit(Event::History {
-                        peer,
+                        conversation,
                         records: vec![],
                         more: true,
                     });

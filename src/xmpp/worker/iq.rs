@@ -151,6 +151,10 @@ impl Worker {
             }
             (Pending::RoomUnlock(room), _) => (self.on_room_unlocked(&room, Ok(())), vec![]),
             (Pending::Bookmarks, payload) => (true, self.on_bookmarks(payload)),
+            (Pending::RoomArchive(query_id), payload) => {
+                let fin = payload.and_then(|p| Fin::try_from(p).ok());
+                self.on_room_archive_page(&query_id, fin, None, pending)
+            }
         }
     }
 
@@ -215,6 +219,9 @@ impl Worker {
                 tracing::debug!("no bookmarks: {:?}", error.defined_condition);
                 (true, vec![])
             }
+            Pending::RoomArchive(query_id) => {
+                self.on_room_archive_page(&query_id, None, Some(error), pending)
+            }
         }
     }
 
@@ -263,6 +270,9 @@ impl Worker {
             Pending::Bookmarks => {
                 tracing::warn!("the server did not send the bookmarks");
                 (true, vec![])
+            }
+            Pending::RoomArchive(query_id) => {
+                self.on_room_archive_page(&query_id, None, None, pending)
             }
             // Never given a deadline: the link's own liveness check covers them.
             Pending::Barrier(_) | Pending::Probe => (true, vec![]),

@@ -11,7 +11,7 @@ use tokio_xmpp::parsers::muc::user::{
 use tokio_xmpp::parsers::occupant_id::OccupantId;
 use tokio_xmpp::parsers::stanza_error::DefinedCondition;
 
-use super::incoming::{content, is_attachment, message_time, reported};
+use super::incoming::{content, is_attachment, message_time, reported, stamp_time};
 use super::*;
 use crate::conversation::Id as ConversationId;
 use crate::xmpp::room::{Affiliation, JoinError, LeftReason, Occupant, Role, RoomEvent};
@@ -55,6 +55,34 @@ pub(super) struct Room {
     pub(super) automatic: bool,
     pub(super) retries: usize,
     pub(super) retry_at: Option<Instant>,
+    /// Our own occupant-id (XEP-0421), which tells our messages from others'
+    /// in the room's archive whatever nickname we had then.
+    pub(super) occupant_id: Option<String>,
+    /// This join resumes from the room's archive (we have a position in it):
+    /// the room is asked for no history, and the catch-up starts once in.
+    pub(super) catch_up: bool,
+    /// Everything the room said since our position came live, in order: each
+    /// message moves the position (see `on_room_message`).
+    pub(super) synced: bool,
+}
+
+impl Room {
+    pub(super) fn new(nick: String, password: Option<String>) -> Self {
+        Self {
+            nick,
+            password,
+            joined: false,
+            joining: false,
+            bookmark: false,
+            occupants: HashSet::new(),
+            automatic: false,
+            retries: 0,
+            retry_at: None,
+            occupant_id: None,
+            catch_up: false,
+            synced: false,
+        }
+    }
 }
 
 fn role(role: &MucRole) -> Role {
@@ -148,14 +176,16 @@ impl Worker {
         let mut presence = self.own_presence();
         presence.to = Some(Jid::from(to));
         if joining {
-            // Live history from the room only for what we do not have; the
-            // room's own archive fills the rest (a later step).
+            // With a position in the room's archive, the archive brings what
+            // we lack, in order and complete; the room's own join history is
+            // bounded (Prosody sends 20) and would only repeat part of it.
             let last = self
                 .store
                 .page(&self.room_id(room), None, 1)
                 .ok()
                 .and_then(|page| page.records.last().map(|r| r.time));
             let history = match last {
+                _ if state.catch_up => History::new().with_maxstanzas(0),
                 Some(time) => History::new().with_since(tokio_xmpp::parsers::date::DateTime(
                     (time + chrono::Duration::seconds(1)).fixed_offset(),
                 )),
@@ -166,6 +196,23 @@ impl Worker {
             presence.payloads.push(muc.into());
         }
         Some(presence)
+    }
+
+    /// The presence that joins `room`: it resumes from the room's archive
+    /// when we have a position there (see `Room::catch_up`).
+    fn join_presence(&mut self, room: &BareJid) -> Option<Presence> {
+        let cursor = match self.store.room_cursor(&self.room_id(room)) {
+            Ok(cursor) => cursor,
+            Err(e) => {
+                tracing::warn!("cannot read {room}'s archive position: {e}");
+                None
+            }
+        };
+        let state = self.rooms.get_mut(room)?;
+        state.joining = true;
+        state.synced = false;
+        state.catch_up = cursor.is_some();
+        self.room_presence(room, true)
     }
 
     /// Joins (or changes the nickname or password for) a room; the join goes
@@ -182,24 +229,11 @@ impl Worker {
             self.emit_room(&room, RoomEvent::JoinFailed(JoinError::InvalidNickname));
             return vec![];
         }
-        self.rooms.insert(
-            room.clone(),
-            Room {
-                nick,
-                password,
-                joined: false,
-                joining: bound,
-                bookmark: false,
-                occupants: HashSet::new(),
-                automatic: false,
-                retries: 0,
-                retry_at: None,
-            },
-        );
+        self.rooms.insert(room.clone(), Room::new(nick, password));
         if !bound {
             return vec![];
         }
-        self.room_presence(&room, true)
+        self.join_presence(&room)
             .map(|p| vec![p.into()])
             .unwrap_or_default()
     }
@@ -229,13 +263,12 @@ impl Worker {
             .filter_map(|room| {
                 if let Some(state) = self.rooms.get_mut(&room) {
                     state.joined = false;
-                    state.joining = true;
                     state.occupants.clear();
                     state.automatic = true;
                     state.retries = 0;
                     state.retry_at = None;
                 }
-                self.room_presence(&room, true).map(Stanza::from)
+                self.join_presence(&room).map(Stanza::from)
             })
             .collect()
     }
@@ -252,9 +285,8 @@ impl Worker {
             .filter_map(|room| {
                 if let Some(state) = self.rooms.get_mut(&room) {
                     state.retry_at = None;
-                    state.joining = true;
                 }
-                self.room_presence(&room, true).map(Stanza::from)
+                self.join_presence(&room).map(Stanza::from)
             })
             .collect()
     }
@@ -385,15 +417,26 @@ impl Worker {
             occupant_id,
             is_self,
         };
-        if !self.emit_room(&room, RoomEvent::Occupant(occupant)) {
+        if !self.emit_room(&room, RoomEvent::Occupant(occupant.clone())) {
             return false;
         }
         if is_self && let Some(state) = self.rooms.get_mut(&room) {
             // The service may give another nickname than the one asked (210).
             state.nick = nick.clone();
             state.joining = false;
+            if occupant.occupant_id.is_some() {
+                state.occupant_id = occupant.occupant_id.clone();
+            }
             if !state.joined {
                 state.joined = true;
+                // What the room said while we were away: from its archive,
+                // after our position; without one, the join's history is
+                // what there is, and from now on all comes live.
+                if state.catch_up {
+                    self.room_catch_ups_due.push(room.clone());
+                } else {
+                    state.synced = true;
+                }
                 let bookmark = std::mem::take(&mut state.bookmark);
                 // What the user wrote before the join goes now, in order.
                 let conversation = self.room_id(&room);
@@ -467,7 +510,7 @@ impl Worker {
         }
     }
 
-    /// A groupchat message; whether the app is there.
+    /// A live groupchat message; whether the app is there.
     pub(super) fn on_room_message(&mut self, mut message: Message) -> bool {
         let Some(from) = message.from.clone() else {
             return true;
@@ -477,9 +520,7 @@ impl Worker {
             tracing::debug!("ignoring a groupchat message from {from}: not in that room");
             return true;
         };
-        let own_nick = state.nick.clone();
-        let nick = from.resource().map(|r| r.as_str().to_string());
-        let conversation = self.room_id(&room);
+        let synced = state.synced;
         // The room's own id for it (XEP-0359, `by` the room): what its
         // archive knows it by, and what copies are told apart by.
         let room_jid = Jid::from(room.clone());
@@ -489,27 +530,13 @@ impl Worker {
                 room_stanza_id = Some(stanza_id.id);
             }
         }
-        let origin_id = match message.extract_payload::<OriginId>() {
-            Ok(Some(origin)) => Some(origin.id).filter(|id| !id.trim().is_empty()),
-            _ => None,
-        };
-        let Some((body, encryption)) = content(&message) else {
+        if content(&message).is_none() {
             // The subject: a message with a subject and no body (XEP-0045 §8.1).
             if let Some((_, subject)) = message.get_best_subject(vec![]) {
                 let subject = subject.chars().take(MAX_SUBJECT_CHARS).collect();
-                return self.emit_room(&room, RoomEvent::Subject { subject, by: nick });
+                let by = from.resource().map(|r| r.as_str().to_string());
+                return self.emit_room(&room, RoomEvent::Subject { subject, by });
             }
-            return true;
-        };
-        let ours = nick.as_deref() == Some(own_nick.as_str());
-        // Our own message, reflected: it reached the room. (Its archive id is
-        // not kept yet: paging the room's archive is a later step.)
-        if ours
-            && let Some(origin) = &origin_id
-            && self
-                .update_state(&conversation, origin, Delivery::Delivered, None)
-                .is_some()
-        {
             return true;
         }
         let delayed = message
@@ -517,9 +544,109 @@ impl Worker {
             .iter()
             .any(|p| p.is("delay", "urn:xmpp:delay"));
         let time = message_time(&mut message);
+        // History the room sends on joining is not news.
+        let Some(new) = self.room_message(&room, message, room_stanza_id.clone(), time, !delayed)
+        else {
+            return true;
+        };
+        let stored = self.store.insert(new);
+        // Everything since the join came live, in order: the room's archive
+        // has nothing before this that we lack (see `Room::synced`).
+        if synced
+            && stored.is_ok()
+            && let Some(id) = &room_stanza_id
+            && let Err(e) = self.store.set_room_cursor(&self.room_id(&room), id)
+        {
+            tracing::warn!("cannot store {room}'s archive position: {e}");
+        }
+        match stored {
+            Ok(Some(record)) => {
+                let reported = reported([record]);
+                if delayed {
+                    self.emit(Event::Backfill(reported))
+                } else {
+                    self.emit(Event::Messages(reported))
+                }
+            }
+            Ok(None) => true,
+            Err(e) => {
+                tracing::error!("could not store a message from {from}: {e}");
+                true
+            }
+        }
+    }
+
+    /// A message from a room's own archive (XEP-0313 in a MUC), in the form
+    /// it is stored in; `None` for what says nothing or is not the room's.
+    pub(super) fn archived_room_message(
+        &mut self,
+        room: &BareJid,
+        forwarded: tokio_xmpp::parsers::forwarding::Forwarded,
+        archive_id: String,
+        news: bool,
+    ) -> Option<NewMessage> {
+        let mut inner = forwarded.message;
+        if inner.type_ != MessageType::Groupchat
+            || inner.from.as_ref().is_none_or(|f| f.to_bare() != *room)
+        {
+            tracing::debug!("ignoring a message in {room}'s archive that is not the room's");
+            return None;
+        }
+        // The archive's own stamp; a stanza-id inside is the same id or
+        // someone else's (only the result's id is the room's word).
+        let time = match &forwarded.delay {
+            Some(delay) => stamp_time(&delay.stamp),
+            None => message_time(&mut inner),
+        };
+        while let Ok(Some(_)) = inner.extract_payload::<StanzaId>() {}
+        content(&inner)?;
+        self.room_message(room, inner, Some(archive_id), time, news)
+    }
+
+    /// What a groupchat message with text is, to store: ours (reflected, from
+    /// another device, or from the archive) or someone else's. A reflection
+    /// of a message in the outbox marks it delivered on the way.
+    fn room_message(
+        &mut self,
+        room: &BareJid,
+        mut message: Message,
+        room_stanza_id: Option<String>,
+        time: chrono::DateTime<Utc>,
+        news: bool,
+    ) -> Option<NewMessage> {
+        let state = self.rooms.get(room);
+        let own_nick = state.map(|s| s.nick.clone());
+        let own_occupant = state.and_then(|s| s.occupant_id.clone());
+        let (body, encryption) = content(&message)?;
+        let nick = message
+            .from
+            .as_ref()
+            .and_then(|f| f.resource())
+            .map(|r| r.as_str().to_string());
+        let conversation = self.room_id(room);
+        let origin_id = match message.extract_payload::<OriginId>() {
+            Ok(Some(origin)) => Some(origin.id).filter(|id| !id.trim().is_empty()),
+            _ => None,
+        };
+        let occupant_id = message
+            .payloads
+            .iter()
+            .find_map(|p| OccupantId::try_from(p.clone()).ok())
+            .map(|o| o.id);
+        // Who said it: the room's occupant-id where both sides have one
+        // (stable across nickname changes), else the nickname.
+        let ours = match (&occupant_id, &own_occupant) {
+            (Some(theirs), Some(own)) => theirs == own,
+            _ => nick.is_some() && nick == own_nick,
+        };
+        // Our own message, reflected: it reached the room.
+        if ours && let Some(origin) = &origin_id {
+            self.update_state(&conversation, origin, Delivery::Delivered, None);
+        }
         let stanza_id = message.id.as_ref().map(|id| id.0.clone());
         // Ours go by their origin-id, as this Tern stores what it sends;
-        // others' by the room's id, which no occupant can forge.
+        // others' by the room's id, which no occupant can forge. A copy of
+        // ours (the reflection) brings the room's id to the stored one.
         let id = if ours {
             origin_id.clone().or_else(|| room_stanza_id.clone())
         } else {
@@ -538,11 +665,6 @@ impl Worker {
         } else {
             NewMessage::incoming(&conversation, id, body, time)
         };
-        let occupant_id = message
-            .payloads
-            .iter()
-            .find_map(|p| OccupantId::try_from(p.clone()).ok())
-            .map(|o| o.id);
         new.sender = crate::store::Sender {
             jid: None,
             nick,
@@ -553,22 +675,7 @@ impl Worker {
         new.archive_id = room_stanza_id;
         new.attachment = attachment;
         new.encryption = encryption;
-        // History the room sends on joining is not news.
-        new.unread = !ours && !delayed;
-        match self.store.insert(new) {
-            Ok(Some(record)) => {
-                let reported = reported([record]);
-                if delayed {
-                    self.emit(Event::Backfill(reported))
-                } else {
-                    self.emit(Event::Messages(reported))
-                }
-            }
-            Ok(None) => true,
-            Err(e) => {
-                tracing::error!("could not store a message from {from}: {e}");
-                true
-            }
-        }
+        new.unread = !ours && news;
+        Some(new)
     }
 }

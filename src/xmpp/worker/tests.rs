@@ -750,7 +750,7 @@ fn commands_take_one_path_offline_and_in_a_session() {
     worker.on_command(slot(), None);
     worker.on_command(
         Command::FetchOlder {
-            peer: bob.clone(),
+            conversation: crate::conversation::Id::chat(worker.account.clone(), bob.clone()),
             before: None,
         },
         None,
@@ -819,6 +819,7 @@ mod rooms {
     use super::*;
     use crate::conversation::Id as ConversationId;
     use crate::xmpp::room::{JoinError, LeftReason, RoomEvent};
+    use tokio_xmpp::parsers::muc::Muc;
     use tokio_xmpp::parsers::muc::user::{
         Affiliation as MucAffiliation, Item, MucUser, Role as MucRole, Status,
     };
@@ -949,6 +950,126 @@ mod rooms {
             ]
         );
         assert_eq!(page.records[1].archive_id.as_deref(), Some("r2"));
+    }
+
+    /// One message of the room's archive, as the room sends it for `query`.
+    fn room_archived(query: &ArchiveQuery, from: &str, n: usize) -> Message {
+        let stamp = chrono::DateTime::parse_from_rfc3339("2026-11-30T10:00:00Z").unwrap()
+            + chrono::Duration::seconds(i64::try_from(n).unwrap());
+        let mut inner = groupchat("Bob", &format!("bob {n:04}"), None, &format!("r-{n:04}"));
+        inner.payloads.clear();
+        let result = ArchiveResult {
+            id: format!("r-{n:04}"),
+            queryid: query.queryid.clone(),
+            forwarded: Forwarded {
+                delay: Some(Delay {
+                    from: None,
+                    stamp: tokio_xmpp::parsers::date::DateTime(stamp),
+                    data: None,
+                }),
+                message: inner,
+            },
+        };
+        let mut m = Message::new(Some(jid("alice@example.org/tern")));
+        m.from = Some(jid(from));
+        m.payloads.push(result.into());
+        m
+    }
+
+    fn room_fin(complete: bool, last: usize) -> Option<tokio_xmpp::minidom::Element> {
+        Some(
+            Fin {
+                complete,
+                set: SetResult {
+                    first: None,
+                    last: Some(format!("r-{last:04}")),
+                    count: None,
+                },
+            }
+            .into(),
+        )
+    }
+
+    /// With a position in the room's archive, a join asks the room for no
+    /// history and catches up from the archive once in: only the room's
+    /// results count, each page moves the position, and live messages move
+    /// it only once the catch-up is done.
+    #[test]
+    fn a_join_with_a_position_catches_up_from_the_rooms_archive() {
+        let (mut worker, mut events, _dir) = test_worker();
+        let mut pending = Requests::new(worker.account.clone());
+        let conversation = ConversationId::room(ALICE.parse().unwrap(), room());
+        worker
+            .store
+            .set_room_cursor(&conversation, "r-0000")
+            .unwrap();
+        let join = worker.join_room(room(), "Alice".into(), None, true);
+        let history = match &join[..] {
+            [Stanza::Presence(p)] => p
+                .payloads
+                .iter()
+                .find_map(|p| Muc::try_from(p.clone()).ok())
+                .and_then(|m| m.history),
+            other => panic!("not a join: {other:?}"),
+        };
+        assert_eq!(history.and_then(|h| h.maxstanzas), Some(0));
+        worker.on_presence(occupant(
+            "Alice",
+            vec![Status::SelfPresence],
+            PresenceType::None,
+        ));
+        let due = std::mem::take(&mut worker.room_catch_ups_due);
+        assert_eq!(due, [room()]);
+        let asked = worker.start_room_catch_up(room(), &mut pending);
+        let (iq, query) = query_in(&asked);
+        assert!(
+            matches!(&asked[..], [Stanza::Iq(Iq::Set { to: Some(to), .. })] if to.as_str() == ROOM)
+        );
+        assert_eq!(query.set.as_ref().unwrap().after.as_deref(), Some("r-0000"));
+        // A live message during the catch-up (the archive lists it too) is
+        // stored but moves nothing.
+        worker.on_message(groupchat("Bob", "bob 0003", None, "r-0003"));
+        // Results for our query from anyone but the room are forgeries.
+        worker.on_message(room_archived(&query, "mallory@example.org/x", 1));
+        worker.on_message(room_archived(&query, ALICE, 1));
+        for n in 1..=2 {
+            worker.on_message(room_archived(&query, ROOM, n));
+        }
+        // Its answer from anyone but the room, too.
+        let (_, next) = worker.on_iq(
+            answer(&iq, Some("mallory@example.org/x"), room_fin(false, 2)),
+            &mut pending,
+        );
+        assert!(next.is_empty());
+        let cursor = |worker: &Worker| worker.store.room_cursor(&conversation).unwrap();
+        assert_eq!(cursor(&worker).as_deref(), Some("r-0000"));
+        let (_, next) = worker.on_iq(answer(&iq, Some(ROOM), room_fin(false, 2)), &mut pending);
+        assert_eq!(cursor(&worker).as_deref(), Some("r-0002"));
+        let (iq, query) = query_in(&next);
+        assert_eq!(query.set.as_ref().unwrap().after.as_deref(), Some("r-0002"));
+        worker.on_message(room_archived(&query, ROOM, 3));
+        worker.on_iq(answer(&iq, Some(ROOM), room_fin(true, 3)), &mut pending);
+        assert!(worker.room_catch_ups.is_empty());
+        assert_eq!(cursor(&worker).as_deref(), Some("r-0003"));
+        let bodies: Vec<String> = worker
+            .store
+            .page(&conversation, None, 10)
+            .unwrap()
+            .records
+            .into_iter()
+            .map(|r| r.body)
+            .collect();
+        assert_eq!(bodies, ["bob 0001", "bob 0002", "bob 0003"]);
+        let shown: usize = std::iter::from_fn(|| events.try_recv().ok())
+            .map(|e| match e {
+                Event::Messages(m) => m.len(),
+                _ => 0,
+            })
+            .sum();
+        assert_eq!(shown, 3, "each one shown once");
+        // Caught up: live messages move the position now.
+        worker.on_message(groupchat("Bob", "live after", None, "r-0005"));
+        assert_eq!(cursor(&worker).as_deref(), Some("r-0005"));
     }
 
     /// Joined again by itself after a new session, a room not there yet
