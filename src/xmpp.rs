@@ -57,6 +57,10 @@ pub struct Settings {
 pub struct Liveness {
     pub probe_after: Duration,
     pub answer_within: Duration,
+    /// A room silent this long is asked whether we are still in it
+    /// (XEP-0410 self-ping): a room service that restarted, or dropped us,
+    /// says nothing, and the room would stay silent for ever.
+    pub room_silence: Duration,
 }
 
 impl Default for Liveness {
@@ -64,6 +68,7 @@ impl Default for Liveness {
         Self {
             probe_after: Duration::from_secs(30),
             answer_within: Duration::from_secs(15),
+            room_silence: Duration::from_secs(10 * 60),
         }
     }
 }

@@ -761,3 +761,51 @@ async fn the_rooms_archive_brings_what_was_said_while_tern_was_closed() {
         "older pages in order, none twice"
     );
 }
+
+/// The room's service forgets Tern without a word (as after its restart
+/// behind a server that stayed up): the room is silent, Tern asks whether it
+/// is still in (XEP-0410), hears that it is not, and joins again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_room_that_forgot_us_is_found_out_and_joined_again() {
+    let server = Prosody::start(&[("alice", "alicepass")]);
+    let mut settings = client::settings(
+        &server.address(),
+        &server.ca(),
+        "alice@localhost",
+        "alicepass",
+    );
+    settings.liveness.room_silence = Duration::from_secs(3);
+    let mut alice = Client::online(settings).await;
+    let attic = room("attic");
+    join(&mut alice, &attic, "Alice").await;
+    // Still in: a silent room is asked, answers, and nothing happens.
+    let nothing = room_event(&mut alice, &attic, |e| matches!(e, RoomEvent::Rejoining)).await;
+    assert!(nothing.is_none(), "{nothing:?}");
+    // The room drops her, telling no one.
+    let said = server.shell(
+        "> local room = prosody.hosts['conference.localhost'].modules.muc.get_room_from_jid('attic@conference.localhost'); \
+         local occupant = room:get_occupant_by_nick('attic@conference.localhost/Alice'); \
+         occupant.role = nil; room:save_occupant(occupant); \
+         return room:get_occupant_by_nick('attic@conference.localhost/Alice') == nil",
+    );
+    assert!(said.contains("true"), "the room forgot alice: {said}");
+    assert!(
+        room_event(&mut alice, &attic, |e| matches!(e, RoomEvent::Rejoining))
+            .await
+            .is_some(),
+        "alice found out"
+    );
+    assert!(
+        room_event(&mut alice, &attic, |e| matches!(
+            e,
+            RoomEvent::Joined { .. }
+        ))
+        .await
+        .is_some(),
+        "and is in again"
+    );
+    let said = server.shell(
+        "> return prosody.hosts['conference.localhost'].modules.muc.get_room_from_jid('attic@conference.localhost'):get_occupant_by_nick('attic@conference.localhost/Alice') ~= nil",
+    );
+    assert!(said.contains("true"), "the room has her again: {said}");
+}

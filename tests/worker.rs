@@ -501,6 +501,7 @@ async fn a_silent_dead_link_is_noticed_and_nothing_is_lost() {
     alice_settings.liveness = tern::xmpp::Liveness {
         probe_after: Duration::from_secs(2),
         answer_within: Duration::from_secs(2),
+        ..Default::default()
     };
     let mut alice = Client::online(alice_settings).await;
     let mut bob = sign_in(&server, "bob").await;

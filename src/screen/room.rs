@@ -258,6 +258,11 @@ impl State {
                 state.occupants.remove(&nick);
             }
             RoomEvent::Subject { subject, .. } => state.subject = subject,
+            RoomEvent::Rejoining => {
+                state.joined = false;
+                state.occupants.clear();
+                state.problem = None;
+            }
             RoomEvent::Left(reason) => {
                 state.joined = false;
                 state.occupants.clear();

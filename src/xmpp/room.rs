@@ -23,6 +23,10 @@ pub enum RoomEvent {
     Subject { subject: String, by: Option<String> },
     /// The account is no longer in the room.
     Left(LeftReason),
+    /// The room forgot us without a word (its service restarted, say: found
+    /// by asking, XEP-0410); we join it again, and what was said meanwhile
+    /// comes from its archive.
+    Rejoining,
 }
 
 /// Someone in a room.

@@ -151,6 +151,7 @@ impl Worker {
             room_unlocks: Vec::new(),
             room_catch_ups: HashMap::new(),
             room_catch_ups_due: Vec::new(),
+            room_silence: crate::xmpp::Liveness::default().room_silence,
         }
     }
 }
@@ -216,6 +217,8 @@ struct Worker {
     room_catch_ups: HashMap<String, room_archive::RoomCatchUp>,
     /// Rooms just joined whose archive is to be caught up with.
     room_catch_ups_due: Vec<BareJid>,
+    /// How long a room may be silent before we ask whether we are in it.
+    room_silence: Duration,
 }
 
 /// How a session ended.
@@ -265,6 +268,8 @@ enum Pending {
     Bookmarks,
     /// A page of a room's catch-up (the query id of a `RoomCatchUp`).
     RoomArchive(String),
+    /// Are we still in this room (XEP-0410)?
+    SelfPing(BareJid),
 }
 
 /// How long an answer to a question that the session waits on (roster,
@@ -365,6 +370,7 @@ impl Worker {
         let started = Instant::now();
         self.window = settings.catch_up;
         self.share_os = settings.share_os;
+        self.room_silence = settings.liveness.room_silence;
         self.in_crate.clear();
         let online_once = Arc::new(AtomicBool::new(!interactive));
         let (report_tx, mut reports) = mpsc::unbounded_channel();
@@ -575,6 +581,9 @@ impl Worker {
                             self.outq.push_back(Box::new(stanza));
                         }
                         for stanza in self.due_rejoins(now) {
+                            self.outq.push_back(Box::new(stanza));
+                        }
+                        for stanza in self.due_self_pings(now, &mut pending) {
                             self.outq.push_back(Box::new(stanza));
                         }
                     }

@@ -178,6 +178,23 @@ impl Prosody {
         }
     }
 
+    /// Runs one command in the running server's admin shell (a line of Lua
+    /// when it starts with `>`); what it printed.
+    pub fn shell(&self, command: &str) -> String {
+        let output = self
+            .command("prosodyctl")
+            .arg("shell")
+            .arg(command)
+            .stdin(Stdio::null())
+            .output()
+            .expect("prosodyctl shell");
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    }
+
     /// Stops the server (SIGTERM, then SIGKILL after 5 s).
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {

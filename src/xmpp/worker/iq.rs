@@ -151,6 +151,7 @@ impl Worker {
             }
             (Pending::RoomUnlock(room), _) => (self.on_room_unlocked(&room, Ok(())), vec![]),
             (Pending::Bookmarks, payload) => (true, self.on_bookmarks(payload)),
+            (Pending::SelfPing(room), _) => (self.on_self_ping(&room, Ok(())), vec![]),
             (Pending::RoomArchive(query_id), payload) => {
                 let fin = payload.and_then(|p| Fin::try_from(p).ok());
                 self.on_room_archive_page(&query_id, fin, None, pending)
@@ -222,6 +223,10 @@ impl Worker {
             Pending::RoomArchive(query_id) => {
                 self.on_room_archive_page(&query_id, None, Some(error), pending)
             }
+            Pending::SelfPing(room) => {
+                let condition = error.defined_condition.clone();
+                (self.on_self_ping(&room, Err(Some(condition))), vec![])
+            }
         }
     }
 
@@ -274,6 +279,7 @@ impl Worker {
             Pending::RoomArchive(query_id) => {
                 self.on_room_archive_page(&query_id, None, None, pending)
             }
+            Pending::SelfPing(room) => (self.on_self_ping(&room, Err(None)), vec![]),
             // Never given a deadline: the link's own liveness check covers them.
             Pending::Barrier(_) | Pending::Probe => (true, vec![]),
         }

@@ -64,6 +64,10 @@ pub(super) struct Room {
     /// Everything the room said since our position came live, in order: each
     /// message moves the position (see `on_room_message`).
     pub(super) synced: bool,
+    /// When the room last said anything to us (see `due_self_pings`).
+    pub(super) heard: Instant,
+    /// A self-ping is out (XEP-0410).
+    pub(super) pinging: bool,
 }
 
 impl Room {
@@ -81,6 +85,8 @@ impl Room {
             occupant_id: None,
             catch_up: false,
             synced: false,
+            heard: Instant::now(),
+            pinging: false,
         }
     }
 }
@@ -291,6 +297,87 @@ impl Worker {
             .collect()
     }
 
+    /// The rooms silent for longer than `room_silence`: each is asked
+    /// whether we are still in it, by a ping to our own nickname there
+    /// (XEP-0410), which the room answers itself.
+    pub(super) fn due_self_pings(
+        &mut self,
+        now: Instant,
+        pending: &mut Requests<Pending>,
+    ) -> Vec<Stanza> {
+        let silence = self.room_silence;
+        let mut out = Vec::new();
+        for (room, state) in &mut self.rooms {
+            if !state.joined || state.pinging || now.duration_since(state.heard) < silence {
+                continue;
+            }
+            let Ok(nick) = tokio_xmpp::jid::ResourcePart::new(&state.nick) else {
+                continue;
+            };
+            let to = Jid::from(FullJid::from_parts(room.node(), room.domain(), &nick));
+            tracing::debug!("{room} has been silent for {silence:?}: are we still in it?");
+            state.pinging = true;
+            let id = pending.add(
+                Some(to.clone()),
+                Pending::SelfPing(room.clone()),
+                Some(REPLY_TIMEOUT),
+                now,
+            );
+            out.push(
+                Iq::from_get(id, tokio_xmpp::parsers::ping::Ping)
+                    .with_to(to)
+                    .into(),
+            );
+        }
+        out
+    }
+
+    /// The room's answer to a self-ping: `Ok` we are in; an error says
+    /// whether we are (XEP-0410 §3.2); `Err(None)`: no answer in time.
+    pub(super) fn on_self_ping(
+        &mut self,
+        room: &BareJid,
+        answer: Result<(), Option<DefinedCondition>>,
+    ) -> bool {
+        let Some(state) = self.rooms.get_mut(room) else {
+            return true;
+        };
+        state.pinging = false;
+        state.heard = Instant::now();
+        let joined = match &answer {
+            Ok(()) => true,
+            // The room passed it on to our client, which did not understand:
+            // we are in.
+            Err(Some(
+                DefinedCondition::ServiceUnavailable | DefinedCondition::FeatureNotImplemented,
+            )) => true,
+            // The room's service cannot be reached, or did not answer: we
+            // cannot tell; asked again after the next silence.
+            Err(
+                None
+                | Some(
+                    DefinedCondition::RemoteServerNotFound | DefinedCondition::RemoteServerTimeout,
+                ),
+            ) => {
+                tracing::info!("{room} did not answer whether we are in it");
+                true
+            }
+            // not-acceptable (not an occupant), item-not-found, anything else.
+            Err(Some(_)) => false,
+        };
+        if joined || !state.joined {
+            return true;
+        }
+        tracing::info!("{room} forgot us ({answer:?}); joining it again");
+        state.joined = false;
+        state.occupants.clear();
+        let Some(presence) = self.join_presence(room) else {
+            return true;
+        };
+        self.outq.push_back(Box::new(presence.into()));
+        self.emit_room(room, RoomEvent::Rejoining)
+    }
+
     /// Our presence changed: the rooms we are in hear it too.
     pub(super) fn room_presences(&self) -> Vec<Stanza> {
         self.rooms
@@ -321,6 +408,9 @@ impl Worker {
         let room = from.to_bare();
         let nick = from.resource().as_str().to_string();
         tracing::debug!("{:?} presence of {from}", presence.type_);
+        if let Some(state) = self.rooms.get_mut(&room) {
+            state.heard = Instant::now();
+        }
         if presence.type_ == PresenceType::Error {
             let joining = self.rooms.get(&room).is_some_and(|r| r.joining);
             if !joining {
@@ -521,6 +611,9 @@ impl Worker {
             return true;
         };
         let synced = state.synced;
+        if let Some(state) = self.rooms.get_mut(&room) {
+            state.heard = Instant::now();
+        }
         // The room's own id for it (XEP-0359, `by` the room): what its
         // archive knows it by, and what copies are told apart by.
         let room_jid = Jid::from(room.clone());

@@ -1072,6 +1072,92 @@ mod rooms {
         assert_eq!(cursor(&worker).as_deref(), Some("r-0005"));
     }
 
+    /// A silent room is asked whether we are in it (XEP-0410): once per
+    /// silence, to our own nickname there; only the room's answer counts, and
+    /// only an error that says "not in" makes us join again.
+    #[test]
+    fn a_silent_room_is_self_pinged_and_rejoined_only_when_it_forgot_us() {
+        let (mut worker, mut events, _dir) = joined();
+        let mut pending = Requests::new(worker.account.clone());
+        let now = Instant::now();
+        assert!(
+            worker.due_self_pings(now, &mut pending).is_empty(),
+            "not silent yet"
+        );
+        let later = now + worker.room_silence + Duration::from_secs(1);
+        let ping = worker.due_self_pings(later, &mut pending);
+        let id = match &ping[..] {
+            [
+                Stanza::Iq(Iq::Get {
+                    id, to: Some(to), ..
+                }),
+            ] => {
+                assert_eq!(to.as_str(), "lounge@conference.example.org/Alice");
+                id.clone()
+            }
+            other => panic!("not a self-ping: {other:?}"),
+        };
+        assert!(
+            worker.due_self_pings(later, &mut pending).is_empty(),
+            "one at a time"
+        );
+        let error = |from: &str, condition| Iq::Error {
+            from: Some(jid(from)),
+            to: None,
+            id: id.clone(),
+            error: StanzaError::new(ErrorType::Cancel, condition, "en", ""),
+            payload: None,
+        };
+        // Someone else saying we are out changes nothing.
+        worker.on_iq(
+            error(
+                "lounge@conference.example.org/Bob",
+                DefinedCondition::NotAcceptable,
+            ),
+            &mut pending,
+        );
+        assert!(worker.outq.is_empty());
+        assert!(worker.rooms[&room()].joined);
+        // "Passed on to your client, which did not understand": still in.
+        worker.on_iq(
+            error(
+                "lounge@conference.example.org/Alice",
+                DefinedCondition::ServiceUnavailable,
+            ),
+            &mut pending,
+        );
+        assert!(worker.outq.is_empty() && worker.rooms[&room()].joined);
+        // Asked again after the next silence; "not an occupant": join again.
+        let later = Instant::now() + worker.room_silence + Duration::from_secs(1);
+        let ping = worker.due_self_pings(later, &mut pending);
+        let [Stanza::Iq(Iq::Get { id, .. })] = &ping[..] else {
+            panic!("no second self-ping: {ping:?}");
+        };
+        let _ = room_events(&mut events);
+        worker.on_iq(
+            Iq::Error {
+                from: Some(jid("lounge@conference.example.org/Alice")),
+                to: None,
+                id: id.clone(),
+                error: StanzaError::new(
+                    ErrorType::Cancel,
+                    DefinedCondition::NotAcceptable,
+                    "en",
+                    "",
+                ),
+                payload: None,
+            },
+            &mut pending,
+        );
+        assert_eq!(room_events(&mut events), [RoomEvent::Rejoining]);
+        assert!(
+            matches!(worker.outq.front().map(|s| &**s), Some(Stanza::Presence(p))
+            if p.to.as_ref().map(|j| j.as_str()) == Some("lounge@conference.example.org/Alice")
+                && p.payloads.iter().any(|p| p.is("x", "http://jabber.org/protocol/muc")))
+        );
+        assert!(!worker.rooms[&room()].joined);
+    }
+
     /// Joined again by itself after a new session, a room not there yet
     /// (locked while its new maker sets it up) is tried again, a few times;
     /// a join the user asked for says "not found" at once.
