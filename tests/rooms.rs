@@ -441,6 +441,37 @@ async fn bookmarks_take_rooms_to_the_accounts_other_clients() {
         "the other client left with it"
     );
 
+    // Joined again on the desk, then left there while offline: the
+    // bookmark loses its autojoin as soon as the desk is back, before it
+    // reads the bookmarks (which would put it back in the room).
+    desk.handle.join_room(book.clone(), "Alice".into(), None);
+    assert!(
+        room_event(&mut desk, &book, |e| matches!(e, RoomEvent::Joined { .. }))
+            .await
+            .is_some()
+    );
+    desk.handle.disconnect();
+    desk.next_connection_state(WAIT, |s| matches!(s, ConnectionState::Offline(_)))
+        .await;
+    desk.handle.leave_room(book.clone());
+    assert_eq!(
+        room_event(&mut desk, &book, |e| matches!(e, RoomEvent::Left(_))).await,
+        Some(RoomEvent::Left(LeftReason::Requested))
+    );
+    desk.handle.connect(desk.settings.clone(), false);
+    desk.wait_online(WAIT).await;
+    let wanted = book.clone();
+    let again = desk
+        .next_event(
+            Duration::from_secs(3),
+            move |e| matches!(e, Event::Room { room, event: RoomEvent::Joined { .. } } if *room == wanted),
+        )
+        .await;
+    assert!(
+        again.is_none(),
+        "a room left offline is not joined again: {again:?}"
+    );
+
     // A third start joins nothing: no room waits for it.
     let mut later = sign_in(&server, "alice").await;
     let wanted = book.clone();

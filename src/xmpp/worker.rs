@@ -152,6 +152,7 @@ impl Worker {
             room_catch_ups: HashMap::new(),
             room_catch_ups_due: Vec::new(),
             room_silence: crate::xmpp::Liveness::default().room_silence,
+            left_offline: HashMap::new(),
         }
     }
 }
@@ -219,6 +220,11 @@ struct Worker {
     room_catch_ups_due: Vec<BareJid>,
     /// How long a room may be silent before we ask whether we are in it.
     room_silence: Duration,
+    /// Rooms left while offline: their bookmarks lose autojoin with the next
+    /// session, before the bookmarks are read (which would join them again).
+    /// Each with its bookmark as it is to be published (nickname and
+    /// password kept for when the user comes back).
+    left_offline: HashMap<BareJid, Stanza>,
 }
 
 /// How a session ended.

@@ -131,7 +131,7 @@ impl Worker {
     pub(super) fn announce(&mut self, pending: &mut Requests<Pending>) -> Vec<Stanza> {
         let mut stanzas = vec![self.own_presence().into()];
         stanzas.extend(self.start_catch_up(pending, true));
-        stanzas.push(self.fetch_bookmarks(pending));
+        stanzas.extend(self.fetch_bookmarks(pending));
         // XEP-0363 §2: the upload service is one of our server's items.
         let domain = Jid::from(self.account.domain().to_owned());
         let id = pending.add(

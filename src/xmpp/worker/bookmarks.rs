@@ -58,15 +58,21 @@ fn bookmark(
 }
 
 impl Worker {
-    /// Asks for the account's bookmarks (after the roster, with the rest of `announce`).
-    pub(super) fn fetch_bookmarks(&mut self, pending: &mut Requests<Pending>) -> Stanza {
+    /// Asks for the account's bookmarks (after the roster, with the rest of
+    /// `announce`), once the rooms left while offline have lost their
+    /// autojoin: the server answers in order, so they are not joined again.
+    pub(super) fn fetch_bookmarks(&mut self, pending: &mut Requests<Pending>) -> Vec<Stanza> {
+        let mut out: Vec<Stanza> = std::mem::take(&mut self.left_offline)
+            .into_values()
+            .collect();
         let id = pending.add(
             None,
             Pending::Bookmarks,
             Some(REPLY_TIMEOUT),
             Instant::now(),
         );
-        Iq::from_get(id, PubSub::Items(Items::new(ns::BOOKMARKS2))).into()
+        out.push(Iq::from_get(id, PubSub::Items(Items::new(ns::BOOKMARKS2))).into());
+        out
     }
 
     /// Publishes (or updates) a room's bookmark: autojoin while we are in it.

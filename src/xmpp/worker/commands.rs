@@ -52,6 +52,7 @@ impl Worker {
                 nick,
                 password,
             } => {
+                self.left_offline.remove(&room);
                 let stanzas = self.join_room(room.clone(), nick, password, bound);
                 // Bookmarked once the room has us (see `on_room_presence`).
                 if let Some(state) = self.rooms.get_mut(&room) {
@@ -63,8 +64,12 @@ impl Worker {
             }
             Command::LeaveRoom { room } => {
                 // Our other clients leave it too, and none joins it again.
-                if bound && let Some(unbookmark) = self.publish_bookmark(&room, false) {
-                    self.outq.push_back(Box::new(unbookmark));
+                if let Some(unbookmark) = self.publish_bookmark(&room, false) {
+                    if bound {
+                        self.outq.push_back(Box::new(unbookmark));
+                    } else {
+                        self.left_offline.insert(room.clone(), unbookmark);
+                    }
                 }
                 for stanza in self.leave_room(&room, bound) {
                     self.outq.push_back(Box::new(stanza));
