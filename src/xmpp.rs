@@ -5,7 +5,9 @@
 
 pub mod connector;
 mod features;
+pub mod invitation;
 mod login;
+pub mod muc_admin;
 pub mod muc_owner;
 mod requests;
 pub mod room;
@@ -186,6 +188,13 @@ pub enum Command {
     },
     LeaveRoom {
         room: BareJid,
+    },
+    /// Asks something of a room we are in: a moderator's or admin's change,
+    /// a new subject or nickname, an invitation for someone. What the room
+    /// refuses comes back as [`room::RoomEvent::Refused`].
+    RoomRequest {
+        room: BareJid,
+        request: room::RoomRequest,
     },
     /// Asks the server's file sharing service for a place to upload a file
     /// to (XEP-0363); answered with [`Event::Slot`] carrying the same `id`.

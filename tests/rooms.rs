@@ -840,3 +840,99 @@ async fn a_room_that_forgot_us_is_found_out_and_joined_again() {
     );
     assert!(said.contains("true"), "the room has her again: {said}");
 }
+
+/// What the room's owner asks of it: a new subject, a new nickname, a kick
+/// and a ban, each seen by the others as what it is; a participant asking
+/// the same is refused, and told so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moderators_set_the_subject_kick_and_ban_and_the_target_is_told() {
+    use tern::xmpp::Command;
+    use tern::xmpp::room::{Affiliation, RoomRequest};
+    let server = Prosody::start(&[("alice", "alicepass"), ("bob", "bobpass")]);
+    let mut alice = sign_in(&server, "alice").await;
+    let mut bob = sign_in(&server, "bob").await;
+    let court = room("court");
+    join(&mut alice, &court, "Alice").await;
+    join(&mut bob, &court, "Bob").await;
+    let ask = |client: &Client, request: RoomRequest| {
+        client.handle.send(Command::RoomRequest {
+            room: court.clone(),
+            request,
+        });
+    };
+
+    ask(&alice, RoomRequest::Subject("Order in the court".into()));
+    assert_eq!(
+        room_event(
+            &mut bob,
+            &court,
+            |e| matches!(e, RoomEvent::Subject { subject, .. } if !subject.is_empty())
+        )
+        .await,
+        Some(RoomEvent::Subject {
+            subject: "Order in the court".into(),
+            by: Some("Alice".into())
+        })
+    );
+    ask(&alice, RoomRequest::Nick("Judge".into()));
+    assert_eq!(
+        room_event(&mut alice, &court, |e| matches!(
+            e,
+            RoomEvent::Joined { .. }
+        ))
+        .await,
+        Some(RoomEvent::Joined {
+            nick: "Judge".into()
+        })
+    );
+    assert!(
+        room_event(&mut bob, &court, |e| matches!(e,
+            RoomEvent::OccupantLeft { nick, new_nick: Some(new) } if nick == "Alice" && new == "Judge"))
+        .await
+        .is_some(),
+        "bob sees the new name as a change of name"
+    );
+    // Bob is no moderator: refused, and told so.
+    ask(
+        &bob,
+        RoomRequest::Role {
+            nick: "Judge".into(),
+            role: Role::None,
+            reason: None,
+        },
+    );
+    assert!(matches!(
+        room_event(&mut bob, &court, |e| matches!(e, RoomEvent::Refused(_))).await,
+        Some(RoomEvent::Refused(_))
+    ));
+    ask(
+        &alice,
+        RoomRequest::Role {
+            nick: "Bob".into(),
+            role: Role::None,
+            reason: Some("contempt".into()),
+        },
+    );
+    assert_eq!(
+        room_event(&mut bob, &court, |e| matches!(e, RoomEvent::Left(_))).await,
+        Some(RoomEvent::Left(LeftReason::Kicked(Some("contempt".into()))))
+    );
+    join(&mut bob, &court, "Bob").await;
+    ask(
+        &alice,
+        RoomRequest::Affiliation {
+            jid: "bob@localhost".parse().unwrap(),
+            affiliation: Affiliation::Outcast,
+            reason: Some("again".into()),
+        },
+    );
+    assert_eq!(
+        room_event(&mut bob, &court, |e| matches!(e, RoomEvent::Left(_))).await,
+        Some(RoomEvent::Left(LeftReason::Banned(Some("again".into()))))
+    );
+    bob.handle.join_room(court.clone(), "Bob".into(), None);
+    assert_eq!(
+        room_event(&mut bob, &court, |e| matches!(e, RoomEvent::JoinFailed(_))).await,
+        Some(RoomEvent::JoinFailed(JoinError::Banned))
+    );
+}

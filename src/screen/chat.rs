@@ -1065,16 +1065,24 @@ impl State {
                         let (more, event) = self.on_sharing(message);
                         (Task::batch([task, more]), event)
                     }
-                    Some(conversation::Event::Send(body)) => (
-                        task,
-                        Some(Event::Worker(
-                            open.id().account().clone(),
-                            Command::SendMessage {
-                                to: open.id().clone(),
-                                body,
+                    Some(conversation::Event::Send(body)) => {
+                        let id = open.id().clone();
+                        let account = id.account().clone();
+                        let typed = if id.kind() == talk::Kind::Room {
+                            self.rooms.typed(&id, &body)
+                        } else {
+                            room::Typed::Send(body)
+                        };
+                        let command = match typed {
+                            room::Typed::Send(body) => Command::SendMessage { to: id, body },
+                            room::Typed::Request(request) => Command::RoomRequest {
+                                room: id.bare(),
+                                request,
                             },
-                        )),
-                    ),
+                            room::Typed::Wrong(_) => return (task, None),
+                        };
+                        (task, Some(Event::Worker(account, command)))
+                    }
                     // A link in a chat opens with the same account.
                     Some(conversation::Event::OpenLink(Target::Chat(uri))) => {
                         let id = talk::Id::chat(open.id().account().clone(), uri.jid);

@@ -14,6 +14,10 @@ use crate::theme;
 use crate::xmpp::BareJid;
 use crate::xmpp::room::{JoinError, LeftReason, Occupant, Role, RoomEvent};
 
+mod command;
+
+pub use command::Typed;
+
 pub const ADDRESS_INPUT: &str = "join-room-address";
 
 /// The rooms of every account, and the join form.
@@ -34,6 +38,8 @@ struct Room {
     subject: String,
     /// Why we are not in it (refused, kicked…), in the user's words.
     problem: Option<String>,
+    /// What the room said to our last request or command, until the next.
+    notice: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -111,6 +117,20 @@ fn left_text(reason: &LeftReason) -> Option<String> {
 impl State {
     pub fn is_open(&self) -> bool {
         self.form.is_some()
+    }
+
+    /// What a line typed in the room asks for; a command's mistake is
+    /// shown in the room's header until the next line.
+    pub fn typed(&mut self, room: &talk::Id, line: &str) -> Typed {
+        let Some(state) = self.rooms.get_mut(room) else {
+            return Typed::Send(line.to_string());
+        };
+        let typed = command::typed(line, &state.occupants);
+        state.notice = match &typed {
+            Typed::Wrong(why) => Some(why.clone()),
+            _ => None,
+        };
+        typed
     }
 
     /// Whether the account is in this room now.
@@ -258,6 +278,7 @@ impl State {
                 state.occupants.remove(&nick);
             }
             RoomEvent::Subject { subject, .. } => state.subject = subject,
+            RoomEvent::Refused(why) => state.notice = Some(fl!("room-refused", reason = why)),
             RoomEvent::Rejoining => {
                 state.joined = false;
                 state.occupants.clear();
@@ -285,6 +306,9 @@ impl State {
         }
         if !room.joined {
             return fl!("room-joining");
+        }
+        if let Some(notice) = &room.notice {
+            return notice.clone();
         }
         let people = fl!("room-people", count = room.occupants.len());
         match room.subject.lines().next() {

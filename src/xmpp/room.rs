@@ -23,6 +23,8 @@ pub enum RoomEvent {
     Subject { subject: String, by: Option<String> },
     /// The account is no longer in the room.
     Left(LeftReason),
+    /// The room refused what we asked of it (see [`RoomRequest`]), and why.
+    Refused(String),
     /// The room forgot us without a word (its service restarted, say: found
     /// by asking, XEP-0410); we join it again, and what was said meanwhile
     /// comes from its archive.
@@ -103,4 +105,31 @@ pub enum LeftReason {
     Shutdown,
     /// The room said we left without saying why.
     Unexplained,
+}
+
+/// What the user asks of a room they are in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoomRequest {
+    /// A new role for an occupant: `Role::None` removes them (a kick),
+    /// `Role::Visitor` takes their voice, `Role::Participant` gives it.
+    Role {
+        nick: String,
+        role: Role,
+        reason: Option<String>,
+    },
+    /// A lasting standing for an account: `Affiliation::Outcast` bans it.
+    Affiliation {
+        jid: BareJid,
+        affiliation: Affiliation,
+        reason: Option<String>,
+    },
+    /// The room's subject (empty: none).
+    Subject(String),
+    /// Our nickname in the room.
+    Nick(String),
+    /// Invites someone into the room (XEP-0249).
+    Invite {
+        jid: BareJid,
+        reason: Option<String>,
+    },
 }

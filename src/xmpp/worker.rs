@@ -276,6 +276,8 @@ enum Pending {
     RoomArchive(String),
     /// Are we still in this room (XEP-0410)?
     SelfPing(BareJid),
+    /// A moderator's or admin's change asked of a room (`muc#admin`).
+    RoomAdmin(BareJid),
 }
 
 /// How long an answer to a question that the session waits on (roster,

@@ -62,6 +62,19 @@ impl Worker {
                     self.outq.push_back(Box::new(stanza));
                 }
             }
+            Command::RoomRequest { room, request } => match session {
+                Some(session) if session.bound => {
+                    for stanza in self.room_request(&room, request, session.pending) {
+                        self.outq.push_back(Box::new(stanza));
+                    }
+                }
+                _ => {
+                    self.emit_room(
+                        &room,
+                        crate::xmpp::room::RoomEvent::Refused("not connected".into()),
+                    );
+                }
+            },
             Command::LeaveRoom { room } => {
                 // Our other clients leave it too, and none joins it again.
                 if let Some(unbookmark) = self.publish_bookmark(&room, false) {

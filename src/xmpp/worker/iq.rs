@@ -1,6 +1,19 @@
 //! IQ routing: answers to our requests (matched by id and sender in `requests`), and requests from others (ping, disco, version, roster pushes).
 
 use super::*;
+use crate::xmpp::room::RoomEvent;
+
+/// A refusal without the room's own words, in the user's terms.
+fn refusal_text(condition: &DefinedCondition) -> String {
+    match condition {
+        DefinedCondition::Forbidden | DefinedCondition::NotAllowed => {
+            "you are not allowed to do that here".into()
+        }
+        DefinedCondition::ItemNotFound => "nobody by that name is in the room".into(),
+        DefinedCondition::Conflict => "that name is taken".into(),
+        other => format!("{other:?}"),
+    }
+}
 
 /// A request for information about us: ping, service discovery (also on our
 /// caps node), software version.
@@ -152,6 +165,8 @@ impl Worker {
             (Pending::RoomUnlock(room), _) => (self.on_room_unlocked(&room, Ok(())), vec![]),
             (Pending::Bookmarks, payload) => (true, self.on_bookmarks(payload)),
             (Pending::SelfPing(room), _) => (self.on_self_ping(&room, Ok(())), vec![]),
+            // The change shows in the occupants' presences.
+            (Pending::RoomAdmin(_), _) => (true, vec![]),
             (Pending::RoomArchive(query_id), payload) => {
                 let fin = payload.and_then(|p| Fin::try_from(p).ok());
                 self.on_room_archive_page(&query_id, fin, None, pending)
@@ -223,6 +238,16 @@ impl Worker {
             Pending::RoomArchive(query_id) => {
                 self.on_room_archive_page(&query_id, None, Some(error), pending)
             }
+            Pending::RoomAdmin(room) => {
+                let why = error
+                    .texts
+                    .values()
+                    .next()
+                    .filter(|t| !t.trim().is_empty())
+                    .cloned()
+                    .unwrap_or_else(|| refusal_text(&error.defined_condition));
+                (self.emit_room(&room, RoomEvent::Refused(why)), vec![])
+            }
             Pending::SelfPing(room) => {
                 let condition = error.defined_condition.clone();
                 (self.on_self_ping(&room, Err(Some(condition))), vec![])
@@ -280,6 +305,10 @@ impl Worker {
                 self.on_room_archive_page(&query_id, None, None, pending)
             }
             Pending::SelfPing(room) => (self.on_self_ping(&room, Err(None)), vec![]),
+            Pending::RoomAdmin(room) => (
+                self.emit_room(&room, RoomEvent::Refused("no answer from the room".into())),
+                vec![],
+            ),
             // Never given a deadline: the link's own liveness check covers them.
             Pending::Barrier(_) | Pending::Probe => (true, vec![]),
         }

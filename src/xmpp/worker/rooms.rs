@@ -14,7 +14,10 @@ use tokio_xmpp::parsers::stanza_error::DefinedCondition;
 use super::incoming::{content, is_attachment, message_time, reported, stamp_time};
 use super::*;
 use crate::conversation::Id as ConversationId;
-use crate::xmpp::room::{Affiliation, JoinError, LeftReason, Occupant, Role, RoomEvent};
+use crate::xmpp::muc_admin::AdminQuery;
+use crate::xmpp::room::{
+    Affiliation, JoinError, LeftReason, Occupant, Role, RoomEvent, RoomRequest,
+};
 
 /// How much of a room's subject is kept (a subject is a line, not an essay).
 pub(super) const MAX_SUBJECT_CHARS: usize = 4096;
@@ -68,6 +71,9 @@ pub(super) struct Room {
     pub(super) heard: Instant,
     /// A self-ping is out (XEP-0410).
     pub(super) pinging: bool,
+    /// A change of our nickname is asked and not answered yet: an error
+    /// presence is its refusal.
+    pub(super) renaming: bool,
 }
 
 impl Room {
@@ -87,6 +93,7 @@ impl Room {
             synced: false,
             heard: Instant::now(),
             pinging: false,
+            renaming: false,
         }
     }
 }
@@ -163,7 +170,7 @@ impl Worker {
         ConversationId::room(self.account.clone(), room.clone())
     }
 
-    fn emit_room(&self, room: &BareJid, event: RoomEvent) -> bool {
+    pub(super) fn emit_room(&self, room: &BareJid, event: RoomEvent) -> bool {
         self.emit(Event::Room {
             room: room.clone(),
             event,
@@ -378,6 +385,77 @@ impl Worker {
         self.emit_room(room, RoomEvent::Rejoining)
     }
 
+    /// What the user asks of a room they are in.
+    pub(super) fn room_request(
+        &mut self,
+        room: &BareJid,
+        request: RoomRequest,
+        pending: &mut Requests<Pending>,
+    ) -> Vec<Stanza> {
+        if !self.rooms.get(room).is_some_and(|r| r.joined) {
+            self.emit_room(room, RoomEvent::Refused("not in the room".into()));
+            return vec![];
+        }
+        let to = Jid::from(room.clone());
+        let admin = match request {
+            RoomRequest::Role { nick, role, reason } => AdminQuery::role(&nick, role, reason),
+            RoomRequest::Affiliation {
+                jid,
+                affiliation,
+                reason,
+            } => AdminQuery::affiliation(jid, affiliation, reason),
+            RoomRequest::Subject(subject) => {
+                // §8.1: a groupchat message with a subject and no body.
+                let mut message = Message::groupchat(Some(to));
+                message.subjects.insert(Lang::new(), subject);
+                return vec![message.into()];
+            }
+            RoomRequest::Nick(nick) => {
+                let nick = nick.trim().to_string();
+                if tokio_xmpp::jid::ResourcePart::new(&nick).is_err() {
+                    self.emit_room(
+                        room,
+                        RoomEvent::Refused("that nickname is not allowed".into()),
+                    );
+                    return vec![];
+                }
+                // §7.6: our presence under the new nickname; the room answers
+                // with our old one gone (303) and the new one ours (110).
+                let Ok(part) = tokio_xmpp::jid::ResourcePart::new(&nick) else {
+                    return vec![];
+                };
+                let mut presence = self.own_presence();
+                presence.to = Some(Jid::from(FullJid::from_parts(
+                    room.node(),
+                    room.domain(),
+                    &part,
+                )));
+                if let Some(state) = self.rooms.get_mut(room) {
+                    state.renaming = true;
+                }
+                return vec![presence.into()];
+            }
+            RoomRequest::Invite { jid, reason } => {
+                let password = self.rooms.get(room).and_then(|r| r.password.clone());
+                let invite = crate::xmpp::invitation::DirectInvite {
+                    jid: room.clone(),
+                    reason,
+                    password,
+                    thread: None,
+                };
+                let message = Message::new(Some(Jid::from(jid))).with_payload(invite);
+                return vec![message.into()];
+            }
+        };
+        let id = pending.add(
+            Some(to.clone()),
+            Pending::RoomAdmin(room.clone()),
+            Some(REPLY_TIMEOUT),
+            Instant::now(),
+        );
+        vec![Iq::from_set(id, admin).with_to(to).into()]
+    }
+
     /// Our presence changed: the rooms we are in hear it too.
     pub(super) fn room_presences(&self) -> Vec<Stanza> {
         self.rooms
@@ -413,6 +491,14 @@ impl Worker {
         }
         if presence.type_ == PresenceType::Error {
             let joining = self.rooms.get(&room).is_some_and(|r| r.joining);
+            if let Some(state) = self.rooms.get_mut(&room)
+                && !joining
+                && state.renaming
+            {
+                state.renaming = false;
+                let why = join_error(&presence).to_string();
+                return self.emit_room(&room, RoomEvent::Refused(why));
+            }
             if !joining {
                 tracing::info!("an error presence from {from}, not answering a join");
                 return true;
@@ -446,7 +532,9 @@ impl Worker {
                     if let (Some(new), Some(state)) =
                         (item.and_then(|i| i.nick.clone()), self.rooms.get_mut(&room))
                     {
-                        state.nick = new;
+                        state.nick = new.clone();
+                        state.renaming = false;
+                        return self.emit_room(&room, RoomEvent::Joined { nick: new });
                     }
                     return true;
                 }
@@ -511,6 +599,12 @@ impl Worker {
             return false;
         }
         if is_self && let Some(state) = self.rooms.get_mut(&room) {
+            // Our nickname changed, as asked: still in, under the new one.
+            if state.joined && state.nick != nick {
+                state.nick = nick.clone();
+                state.renaming = false;
+                return self.emit_room(&room, RoomEvent::Joined { nick });
+            }
             // The service may give another nickname than the one asked (210).
             state.nick = nick.clone();
             state.joining = false;
