@@ -196,6 +196,11 @@ pub enum Command {
         room: BareJid,
         request: room::RoomRequest,
     },
+    /// Declines an invitation that came through the room, telling the inviter.
+    DeclineInvitation {
+        room: BareJid,
+        inviter: BareJid,
+    },
     /// Asks the server's file sharing service for a place to upload a file
     /// to (XEP-0363); answered with [`Event::Slot`] carrying the same `id`.
     RequestSlot {

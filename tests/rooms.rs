@@ -936,3 +936,57 @@ async fn moderators_set_the_subject_kick_and_ban_and_the_target_is_told() {
         Some(RoomEvent::JoinFailed(JoinError::Banned))
     );
 }
+
+/// `/invite` sends a direct invitation (XEP-0249); a contact's reaches the
+/// invitee with who and why, a stranger's is dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contacts_invite_each_other_and_strangers_are_not_heard() {
+    use tern::xmpp::Command;
+    use tern::xmpp::room::RoomRequest;
+    let server = Prosody::start_with_roster(
+        &[
+            ("alice", "alicepass"),
+            ("bob", "bobpass"),
+            ("carol", "carolpass"),
+        ],
+        &prosody::alice_and_bob(),
+    );
+    let mut alice = sign_in(&server, "alice").await;
+    let mut bob = sign_in(&server, "bob").await;
+    let mut carol = sign_in(&server, "carol").await;
+    let den = room("den");
+    join(&mut carol, &den, "Carol").await;
+    carol.handle.send(Command::RoomRequest {
+        room: den.clone(),
+        request: RoomRequest::Invite {
+            jid: "bob@localhost".parse().unwrap(),
+            reason: Some("free crypto".into()),
+        },
+    });
+    let study = room("study");
+    join(&mut alice, &study, "Alice").await;
+    alice.handle.send(Command::RoomRequest {
+        room: study.clone(),
+        request: RoomRequest::Invite {
+            jid: "bob@localhost".parse().unwrap(),
+            reason: Some("exam tomorrow".into()),
+        },
+    });
+    let invited = bob
+        .next_event(WAIT, |e| {
+            matches!(
+                e,
+                Event::Room {
+                    event: RoomEvent::Invited { .. },
+                    ..
+                }
+            )
+        })
+        .await;
+    assert!(
+        matches!(&invited, Some(Event::Room { room, event: RoomEvent::Invited { by, reason, mediated: false, .. } })
+            if *room == study && by.as_str() == "alice@localhost" && reason.as_deref() == Some("exam tomorrow")),
+        "alice's invitation, and only hers (carol's went first): {invited:?}"
+    );
+    join(&mut bob, &study, "Bob").await;
+}

@@ -246,3 +246,6 @@ room-command-no-address = The room does not show { $nick }'s address: ban them b
 room-command-address = “{ $address }” is not an address (name@example.org).
 room-command-unknown = Unknown command /{ $command }. To send it as a message, begin with //.
 room-refused = The room refused: { $reason }
+room-invited = { $by } invites you into this room.
+room-invited-reason = { $by } invites you into this room: “{ $reason }”
+room-invited-decline = Decline

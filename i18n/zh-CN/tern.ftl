@@ -237,3 +237,6 @@ room-command-no-address = 群聊未显示 { $nick } 的地址：请按地址封�
 room-command-address = “{ $address }”不是有效地址（name@example.org）。
 room-command-unknown = 未知命令 /{ $command }。若要作为消息发送，请以 // 开头。
 room-refused = 群聊拒绝了请求：{ $reason }
+room-invited = { $by } 邀请你加入此群聊。
+room-invited-reason = { $by } 邀请你加入此群聊：“{ $reason }”
+room-invited-decline = 拒绝

@@ -948,6 +948,16 @@ impl State {
                             Command::LeaveRoom { room: room.bare() },
                         )),
                     ),
+                    Some(room::Event::Decline { room, inviter }) => (
+                        task,
+                        Some(Event::Worker(
+                            room.account().clone(),
+                            Command::DeclineInvitation {
+                                room: room.bare(),
+                                inviter,
+                            },
+                        )),
+                    ),
                 };
             }
             Message::ShowAddContact => {

@@ -25,6 +25,20 @@ pub const ADDRESS_INPUT: &str = "join-room-address";
 pub struct State {
     rooms: HashMap<talk::Id, Room>,
     form: Option<Form>,
+    /// Invitations not yet answered, each shown in the join form in turn.
+    invitations: std::collections::VecDeque<Invitation>,
+}
+
+/// How many unanswered invitations are kept (contacts only, but a bound).
+const MAX_INVITATIONS: usize = 20;
+
+#[derive(Debug, Clone, PartialEq)]
+struct Invitation {
+    room: talk::Id,
+    by: BareJid,
+    reason: Option<String>,
+    password: Option<String>,
+    mediated: bool,
 }
 
 /// What the window knows of one room.
@@ -51,6 +65,8 @@ struct Form {
     error: Option<String>,
     /// The room this form asked to join, waiting for the answer.
     waiting: Option<talk::Id>,
+    /// The invitation this form answers.
+    invitation: Option<Invitation>,
 }
 
 #[derive(Debug, Clone)]
@@ -78,6 +94,11 @@ pub enum Event {
     Leave(talk::Id),
     /// Open this conversation (a private one with an occupant).
     Open(talk::Id),
+    /// Decline an invitation that came through `room`, telling `inviter`.
+    Decline {
+        room: talk::Id,
+        inviter: BareJid,
+    },
 }
 
 /// The name the account has in rooms unless the user says otherwise.
@@ -198,7 +219,21 @@ impl State {
                     form.password = v;
                 }
             }
-            Message::Cancel => self.form = None,
+            Message::Cancel => {
+                let declined = self.form.take().and_then(|f| f.invitation);
+                self.next_invitation();
+                if let Some(invitation) = declined
+                    && invitation.mediated
+                {
+                    return (
+                        Task::none(),
+                        Some(Event::Decline {
+                            room: invitation.room,
+                            inviter: invitation.by,
+                        }),
+                    );
+                }
+            }
             Message::Submit => {
                 let Some(form) = &mut self.form else {
                     return (Task::none(), None);
@@ -244,9 +279,63 @@ impl State {
         (Task::none(), None)
     }
 
+    /// Shows the next invitation waiting, when the form is free.
+    fn next_invitation(&mut self) {
+        if self.form.is_some() {
+            return;
+        }
+        if let Some(invitation) = self.invitations.pop_front() {
+            self.form = Some(Form {
+                account: Some(invitation.room.account().clone()),
+                address: invitation.room.peer().to_string(),
+                nick: default_nick(invitation.room.account()),
+                password: invitation.password.clone().unwrap_or_default(),
+                invitation: Some(invitation),
+                ..Form::default()
+            });
+        }
+    }
+
+    /// Who invites into the room the form shows, and why.
+    fn invitation_text(invitation: &Invitation) -> String {
+        let by = invitation.by.to_string();
+        match &invitation.reason {
+            Some(reason) => fl!("room-invited-reason", by = by, reason = reason.clone()),
+            None => fl!("room-invited", by = by),
+        }
+    }
+
     /// What the account's worker said of a room.
     pub fn on_event(&mut self, account: &BareJid, room: &BareJid, event: RoomEvent) {
         let id = talk::Id::room(account.clone(), room.clone());
+        if let RoomEvent::Invited {
+            by,
+            reason,
+            password,
+            mediated,
+        } = event
+        {
+            let invitation = Invitation {
+                room: id,
+                by,
+                reason,
+                password,
+                mediated,
+            };
+            let shown = self
+                .form
+                .as_ref()
+                .and_then(|f| f.invitation.as_ref())
+                .is_some_and(|i| i.room == invitation.room);
+            if !shown
+                && !self.invitations.iter().any(|i| i.room == invitation.room)
+                && self.invitations.len() < MAX_INVITATIONS
+            {
+                self.invitations.push_back(invitation);
+            }
+            self.next_invitation();
+            return;
+        }
         let waiting = self
             .form
             .as_ref()
@@ -259,6 +348,7 @@ impl State {
                 state.problem = None;
                 if waiting {
                     self.form = None;
+                    self.next_invitation();
                 }
             }
             RoomEvent::JoinFailed(error) => {
@@ -278,6 +368,7 @@ impl State {
                 state.occupants.remove(&nick);
             }
             RoomEvent::Subject { subject, .. } => state.subject = subject,
+            RoomEvent::Invited { .. } => {}
             RoomEvent::Refused(why) => state.notice = Some(fl!("room-refused", reason = why)),
             RoomEvent::Rejoining => {
                 state.joined = false;
@@ -416,6 +507,9 @@ impl State {
             )
             .push(input(fl!("room-join-nick"), &form.nick, Message::Nick))
             .push(input(fl!("room-join-password"), &form.password, Message::Password).secure(true));
+        if let Some(invitation) = &form.invitation {
+            tools = tools.push(text(Self::invitation_text(invitation)).size(13));
+        }
         if let Some(error) = &form.error {
             tools = tools.push(text(error.clone()).size(12).style(|t| text::Style {
                 color: Some(theme::danger_text(t)),
@@ -439,10 +533,17 @@ impl State {
                     } else {
                         submit.on_press(Message::Submit)
                     },
-                    button(text(fl!("contacts-add-cancel")).size(13))
-                        .padding([4, 8])
-                        .style(theme::link_button)
-                        .on_press(Message::Cancel),
+                    button(
+                        text(if form.invitation.is_some() {
+                            fl!("room-invited-decline")
+                        } else {
+                            fl!("contacts-add-cancel")
+                        })
+                        .size(13)
+                    )
+                    .padding([4, 8])
+                    .style(theme::link_button)
+                    .on_press(Message::Cancel),
                 ]
                 .spacing(8),
             )
@@ -458,5 +559,54 @@ impl State {
                 .on_press(Message::Leave(id.clone()))
                 .into()
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn invited(by: &str, mediated: bool) -> RoomEvent {
+        RoomEvent::Invited {
+            by: by.parse().unwrap(),
+            reason: Some("come along".into()),
+            password: Some("pw".into()),
+            mediated,
+        }
+    }
+
+    /// Invitations open the join form one at a time, filled in; declining
+    /// one that came through the room tells the inviter, and the next shows.
+    #[test]
+    fn invitations_fill_the_join_form_in_turn() {
+        let account: BareJid = "alice@example.org".parse().unwrap();
+        let study: BareJid = "study@muc.example.org".parse().unwrap();
+        let den: BareJid = "den@muc.example.org".parse().unwrap();
+        let mut state = State::default();
+        state.on_event(&account, &study, invited("bob@example.org", true));
+        state.on_event(&account, &den, invited("carol@example.org", false));
+        // The same again is not asked twice.
+        state.on_event(&account, &den, invited("carol@example.org", false));
+        let form = state.form.as_ref().expect("the form opened");
+        assert_eq!(form.address, "study@muc.example.org");
+        assert_eq!(form.password, "pw");
+        assert_eq!(form.nick, "alice");
+        assert!(
+            State::invitation_text(form.invitation.as_ref().unwrap()).contains("bob@example.org")
+        );
+        assert!(
+            !state
+                .rooms
+                .contains_key(&talk::Id::room(account.clone(), study.clone()))
+        );
+        let (_, event) = state.update(Message::Cancel, std::slice::from_ref(&account));
+        assert!(matches!(event, Some(Event::Decline { room, inviter })
+            if room.bare() == study && inviter.as_str() == "bob@example.org"));
+        let form = state.form.as_ref().expect("the next invitation");
+        assert_eq!(form.address, "den@muc.example.org");
+        // A direct invitation has no one to tell: declining just closes it.
+        let (_, event) = state.update(Message::Cancel, std::slice::from_ref(&account));
+        assert!(event.is_none());
+        assert!(state.form.is_none());
     }
 }

@@ -23,6 +23,14 @@ pub enum RoomEvent {
     Subject { subject: String, by: Option<String> },
     /// The account is no longer in the room.
     Left(LeftReason),
+    /// Someone in the roster invites us into the room (XEP-0249 directly, or
+    /// through the room: `mediated`, which can be declined to the inviter).
+    Invited {
+        by: BareJid,
+        reason: Option<String>,
+        password: Option<String>,
+        mediated: bool,
+    },
     /// The room refused what we asked of it (see [`RoomRequest`]), and why.
     Refused(String),
     /// The room forgot us without a word (its service restarted, say: found

@@ -75,6 +75,11 @@ impl Worker {
                     );
                 }
             },
+            Command::DeclineInvitation { room, inviter } => {
+                if session.is_some() {
+                    self.outq.push_back(Box::new(decline(&room, inviter)));
+                }
+            }
             Command::LeaveRoom { room } => {
                 // Our other clients leave it too, and none joins it again.
                 if let Some(unbookmark) = self.publish_bookmark(&room, false) {
@@ -151,4 +156,18 @@ impl Worker {
         }
         Flow::Stay
     }
+}
+
+/// A refusal of a mediated invitation, through the room (XEP-0045 §7.8.2).
+fn decline(room: &BareJid, inviter: BareJid) -> Stanza {
+    use tokio_xmpp::parsers::muc::user::{Decline, MucUser};
+    let mut user = MucUser::new();
+    user.decline = Some(Decline {
+        from: None,
+        to: Some(Jid::from(inviter)),
+        reason: None,
+    });
+    Message::new(Some(Jid::from(room.clone())))
+        .with_payload(user)
+        .into()
 }

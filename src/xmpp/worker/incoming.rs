@@ -190,6 +190,9 @@ impl Worker {
         if peer == self.account {
             return (true, vec![]);
         }
+        if let Some(alive) = self.on_invitation(&from, &mut message) {
+            return (alive, vec![]);
+        }
         // From an occupant of a room we are in: a private message (XEP-0045 §7.5).
         if self.rooms.contains_key(&peer)
             && let Ok(occupant) = from.clone().try_into_full()

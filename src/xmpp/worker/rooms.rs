@@ -14,6 +14,7 @@ use tokio_xmpp::parsers::stanza_error::DefinedCondition;
 use super::incoming::{content, is_attachment, message_time, reported, stamp_time};
 use super::*;
 use crate::conversation::Id as ConversationId;
+use crate::xmpp::invitation::DirectInvite;
 use crate::xmpp::muc_admin::AdminQuery;
 use crate::xmpp::room::{
     Affiliation, JoinError, LeftReason, Occupant, Role, RoomEvent, RoomRequest,
@@ -454,6 +455,53 @@ impl Worker {
             Instant::now(),
         );
         vec![Iq::from_set(id, admin).with_to(to).into()]
+    }
+
+    /// An invitation into a room (`None`: the message is none); whether the
+    /// app is there. Only people in the roster are heard: from anyone else
+    /// an invitation is a way to put windows on the screen, and is dropped.
+    pub(super) fn on_invitation(&mut self, from: &Jid, message: &mut Message) -> Option<bool> {
+        let (room, by, reason, password, mediated) =
+            if let Ok(Some(direct)) = message.extract_payload::<DirectInvite>() {
+                let reason = direct
+                    .reason
+                    .or_else(|| message.get_best_body(vec![]).map(|(_, b)| b.clone()));
+                (direct.jid, from.to_bare(), reason, direct.password, false)
+            } else {
+                let user = message
+                    .payloads
+                    .iter()
+                    .find_map(|p| MucUser::try_from(p.clone()).ok())?;
+                let invite = user.invite?;
+                // Through a room: the room says who invites.
+                let by = invite.from?.to_bare();
+                let password = message
+                    .payloads
+                    .iter()
+                    .find(|p| p.is("password", "http://jabber.org/protocol/muc#user"))
+                    .map(|p| p.text());
+                (from.to_bare(), by, invite.reason, password, true)
+            };
+        if room.node().is_none() || !self.contacts.contains(&by) {
+            tracing::info!("ignoring an invitation into {room} from {by}, not a contact");
+            return Some(true);
+        }
+        if self.rooms.get(&room).is_some_and(|r| r.joined) {
+            return Some(true);
+        }
+        let reason = reason
+            .map(|r| r.chars().take(MAX_SUBJECT_CHARS).collect::<String>())
+            .filter(|r| !r.trim().is_empty());
+        tracing::debug!("{by} invites us into {room}");
+        Some(self.emit_room(
+            &room,
+            RoomEvent::Invited {
+                by,
+                reason,
+                password,
+                mediated,
+            },
+        ))
     }
 
     /// Our presence changed: the rooms we are in hear it too.

@@ -1158,6 +1158,42 @@ mod rooms {
         assert!(!worker.rooms[&room()].joined);
     }
 
+    /// An invitation through the room names the inviter, who must be a
+    /// contact; the room is who sends it.
+    #[test]
+    fn a_mediated_invitation_from_a_contact_is_shown() {
+        use tokio_xmpp::parsers::muc::user::Invite;
+        let (mut worker, mut events, _dir) = test_worker();
+        let invite = |by: &str| {
+            let mut user = MucUser::new();
+            user.invite = Some(Invite {
+                from: Some(jid(by)),
+                to: None,
+                reason: Some("standup".into()),
+            });
+            let mut m = Message::new(Some(jid(ALICE)));
+            m.from = Some(jid(ROOM));
+            m.payloads.push(user.into());
+            m
+        };
+        worker.on_message(invite("mallory@example.org/x"));
+        assert!(
+            room_events(&mut events).is_empty(),
+            "a stranger's is dropped"
+        );
+        worker.contacts.insert("bob@example.org".parse().unwrap());
+        worker.on_message(invite("bob@example.org/phone"));
+        assert_eq!(
+            room_events(&mut events),
+            [RoomEvent::Invited {
+                by: "bob@example.org".parse().unwrap(),
+                reason: Some("standup".into()),
+                password: None,
+                mediated: true,
+            }]
+        );
+    }
+
     /// Joined again by itself after a new session, a room not there yet
     /// (locked while its new maker sets it up) is tried again, a few times;
     /// a join the user asked for says "not found" at once.
