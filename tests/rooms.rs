@@ -388,14 +388,28 @@ async fn the_window_joins_a_room_and_shows_who_says_what() {
         }
     }
     assert!(shown, "bob's message in the room");
+    // Tab completes bob's nickname there (never her own), addressed.
     h.interact(|ui| {
         ui.click(id(conversation::COMPOSER)).unwrap();
+        ui.typewrite("al");
+        ui.tap_key(iced::keyboard::key::Named::Tab);
         ui.typewrite("thank you");
         ui.tap_key(iced::keyboard::key::Named::Enter);
     });
     assert_eq!(
-        room_message(&mut bob, &team, "thank you").await,
+        room_message(&mut bob, &team, "alice: thank you").await,
         Some(Some("alice in Wonderland".into()))
+    );
+    // A command the room does not know is said so, and nothing is sent.
+    h.interact(|ui| {
+        ui.click(id(conversation::COMPOSER)).unwrap();
+        ui.typewrite("/frobnicate now");
+        ui.tap_key(iced::keyboard::key::Named::Enter);
+    });
+    h.settle().await;
+    assert!(
+        h.shows("Unknown command /frobnicate. To send it as a message, begin with //."),
+        "the header says the command is unknown"
     );
     bob.handle
         .send_to_room(team.clone(), "alice in Wonderland: the agenda is up".into());

@@ -320,6 +320,12 @@ impl State {
             }
         }
         self.rooms.on_event(account, room, event);
+        let id = talk::Id::room(account.clone(), room.clone());
+        if let Some(open) = &mut self.open
+            && open.id() == &id
+        {
+            open.set_nicks(self.rooms.nicks(&id));
+        }
     }
 
     /// No longer shows an account (signed out or removed): its chats and
@@ -591,7 +597,8 @@ impl State {
         // A link's text goes after the chat's draft, never in its place: a
         // click must not throw away what the user typed.
         let draft = merge_draft(self.drafts.get(&id).map(String::as_str), draft);
-        let (state, task) = conversation::State::open(&self.store, id, draft);
+        let (mut state, task) = conversation::State::open(&self.store, id, draft);
+        state.set_nicks(self.rooms.nicks(state.id()));
         self.open = Some(state);
         self.tab = Tab::Chats;
         let save = self.note_draft();

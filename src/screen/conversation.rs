@@ -6,6 +6,8 @@ use iced::widget::text_editor::{self, Binding, KeyPress};
 use iced::widget::{Space, button, column, container, row, scrollable, text};
 use iced::{Alignment, Element, Fill, Task};
 
+mod completion;
+
 use super::sharing;
 use crate::conversation::{self as talk, Delivery, Direction, Encryption};
 use crate::fl;
@@ -110,6 +112,9 @@ pub struct State {
     /// What the server's archive may hold before the oldest local message.
     archive: Archive,
     composer: text_editor::Content,
+    /// Who else is in the room, for Tab completion (empty in a chat).
+    nicks: Vec<String>,
+    completion: Option<completion::Completion>,
 }
 
 /// Older history on the server, asked for once the local history runs out.
@@ -126,6 +131,8 @@ enum Archive {
 #[derive(Debug, Clone)]
 pub enum Message {
     Edit(text_editor::Action),
+    /// Tab: complete the nickname before the cursor.
+    Complete,
     Send,
     Loaded(Result<Paged, String>),
     OlderLoaded(Result<Paged, String>),
@@ -178,6 +185,8 @@ impl State {
                 Archive::Exhausted
             },
             composer: text_editor::Content::new(),
+            nicks: Vec::new(),
+            completion: None,
         };
         if let Some(draft) = draft {
             state.set_draft(&draft);
@@ -257,6 +266,42 @@ impl State {
         }
     }
 
+    /// Who else is in the room now, for Tab completion.
+    pub fn set_nicks(&mut self, nicks: Vec<String>) {
+        self.nicks = nicks;
+    }
+
+    /// Tab in the composer: the word before the cursor (at the end of the
+    /// text) becomes a nickname, or the next one.
+    fn complete(&mut self) {
+        let cursor = self.composer.cursor();
+        let last = self.composer.line_count().saturating_sub(1);
+        let at_end = cursor.selection.is_none()
+            && cursor.position.line == last
+            && self.composer.line(last).is_some_and(|line| {
+                cursor.position.column == line.text.len()
+                    || cursor.position.column == line.text.chars().count()
+            });
+        if !at_end {
+            return;
+        }
+        let before = self.composer.text();
+        let Some((replace, running)) =
+            completion::complete(&before, &self.nicks, self.completion.take())
+        else {
+            return;
+        };
+        for _ in 0..replace.delete {
+            self.composer
+                .perform(text_editor::Action::Edit(text_editor::Edit::Backspace));
+        }
+        self.composer
+            .perform(text_editor::Action::Edit(text_editor::Edit::Paste(
+                std::sync::Arc::new(replace.insert),
+            )));
+        self.completion = Some(running);
+    }
+
     /// Older history fetched from the archive (see [`Event::FetchOlder`]).
     pub fn history(&mut self, records: Vec<Entry>, more: bool) {
         self.archive = if more {
@@ -297,8 +342,10 @@ impl State {
     pub fn update(&mut self, message: Message, store: &Store) -> (Task<Message>, Option<Event>) {
         match message {
             Message::Edit(action) => {
+                self.completion = None;
                 self.composer.perform(action);
             }
+            Message::Complete => self.complete(),
             Message::Send => {
                 let body = self.composer.text();
                 let body = body.trim_end_matches(['\n', '\r']);
@@ -486,8 +533,15 @@ fn text_editor<'a>(
     iced::widget::text_editor(content)
 }
 
-/// Enter sends; Shift+Enter starts a new line; everything else as usual.
+/// Enter sends; Shift+Enter starts a new line; Tab completes a nickname;
+/// everything else as usual.
 fn composer_binding(press: KeyPress) -> Option<Binding<Message>> {
+    if let keyboard::Key::Named(key::Named::Tab) = press.key
+        && press.modifiers.is_empty()
+        && matches!(press.status, text_editor::Status::Focused { .. })
+    {
+        return Some(Binding::Custom(Message::Complete));
+    }
     if let keyboard::Key::Named(key::Named::Enter) = press.key {
         if !matches!(press.status, text_editor::Status::Focused { .. }) {
             return None;

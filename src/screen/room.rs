@@ -159,6 +159,17 @@ impl State {
         self.rooms.get(room).is_some_and(|r| r.joined)
     }
 
+    /// Who else is in the room, for nickname completion.
+    pub fn nicks(&self, room: &talk::Id) -> Vec<String> {
+        self.rooms.get(room).map_or_else(Vec::new, |r| {
+            r.occupants
+                .values()
+                .filter(|o| !o.is_self)
+                .map(|o| o.nick.clone())
+                .collect()
+        })
+    }
+
     /// Our nickname in the room.
     pub fn nick(&self, room: &talk::Id) -> Option<&str> {
         self.rooms.get(room)?.nick.as_deref()
