@@ -1004,3 +1004,87 @@ async fn contacts_invite_each_other_and_strangers_are_not_heard() {
     );
     join(&mut bob, &study, "Bob").await;
 }
+
+/// Benchmark, not run by default: a room of 300 occupants (one account's
+/// 300 sessions, each under its own nickname), which a Tern worker then
+/// joins. Prints how long the join took (command to `Joined`, with every
+/// occupant reported) and how much the process grew meanwhile:
+/// `cargo test --release --test rooms bench_room_of_300 -- --ignored --nocapture`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a benchmark: run it by name"]
+async fn bench_room_of_300() {
+    const CROWD: usize = 300;
+    let server = Prosody::start(&[
+        ("alice", "alicepass"),
+        ("bob", "bobpass"),
+        ("crowd", "crowdpass"),
+    ]);
+    let forum = room("forum");
+    // Bob makes the room (a room is locked until its maker sets it up).
+    let mut maker = sign_in(&server, "bob").await;
+    join(&mut maker, &forum, "Maker").await;
+    let settings = client::settings(
+        &server.address(),
+        &server.ca(),
+        "crowd@localhost",
+        "crowdpass",
+    );
+    let mut crowd = Vec::with_capacity(CROWD);
+    for batch in 0..CROWD / 20 {
+        let joined = futures::future::join_all((0..20).map(|i| {
+            let settings = settings.clone();
+            async move {
+                let n = batch * 20 + i;
+                let raw = raw::Raw::connect(settings).await;
+                raw.send_xml(&format!(
+                    "<presence to='forum@conference.localhost/person {n:03}'>\
+                     <x xmlns='http://jabber.org/protocol/muc'><history maxstanzas='0'/></x></presence>"
+                ))
+                .await;
+                raw
+            }
+        }))
+        .await;
+        crowd.extend(joined);
+    }
+    // Let the room take them all in (each join is told to everyone in).
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let mut alice = sign_in(&server, "alice").await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let before = rss_kib();
+    let started = std::time::Instant::now();
+    alice.handle.join_room(forum.clone(), "Alice".into(), None);
+    let mut occupants = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        match room_event(&mut alice, &forum, |_| true).await {
+            Some(RoomEvent::Occupant(_)) => occupants += 1,
+            Some(RoomEvent::Joined { .. }) => break,
+            Some(RoomEvent::JoinFailed(e)) => panic!("{e}"),
+            _ => {}
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no join");
+    }
+    let took = started.elapsed();
+    let after = rss_kib();
+    println!(
+        "joined a room of {occupants} occupants in {} ms; the process grew by {} KiB (RSS {before} → {after} KiB)",
+        took.as_millis(),
+        after.saturating_sub(before)
+    );
+    assert!(occupants > CROWD, "everyone was reported: {occupants}");
+    drop(crowd);
+}
+
+/// This process's resident memory, from /proc (Linux).
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
