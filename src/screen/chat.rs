@@ -320,12 +320,6 @@ impl State {
             }
         }
         self.rooms.on_event(account, room, event);
-        let id = talk::Id::room(account.clone(), room.clone());
-        if let Some(open) = &mut self.open
-            && open.id() == &id
-        {
-            open.set_nicks(self.rooms.nicks(&id));
-        }
     }
 
     /// No longer shows an account (signed out or removed): its chats and
@@ -597,8 +591,7 @@ impl State {
         // A link's text goes after the chat's draft, never in its place: a
         // click must not throw away what the user typed.
         let draft = merge_draft(self.drafts.get(&id).map(String::as_str), draft);
-        let (mut state, task) = conversation::State::open(&self.store, id, draft);
-        state.set_nicks(self.rooms.nicks(state.id()));
+        let (state, task) = conversation::State::open(&self.store, id, draft);
         self.open = Some(state);
         self.tab = Tab::Chats;
         let save = self.note_draft();
@@ -1055,6 +1048,12 @@ impl State {
                 let Some(open) = &mut self.open else {
                     return (Task::none(), None);
                 };
+                // Who is in the room, read when Tab asks (not on every
+                // occupant's presence: a join of hundreds would copy them all
+                // hundreds of times).
+                if matches!(message, conversation::Message::Complete) {
+                    open.set_nicks(self.rooms.nicks(open.id()));
+                }
                 // Only typing and sending change the draft: scrolling and loading
                 // must not copy a long draft on every event.
                 let edits = match &message {

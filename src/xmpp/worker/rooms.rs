@@ -412,19 +412,15 @@ impl Worker {
                 return vec![message.into()];
             }
             RoomRequest::Nick(nick) => {
-                let nick = nick.trim().to_string();
-                if tokio_xmpp::jid::ResourcePart::new(&nick).is_err() {
+                let Ok(part) = tokio_xmpp::jid::ResourcePart::new(nick.trim()) else {
                     self.emit_room(
                         room,
                         RoomEvent::Refused("that nickname is not allowed".into()),
                     );
                     return vec![];
-                }
+                };
                 // §7.6: our presence under the new nickname; the room answers
                 // with our old one gone (303) and the new one ours (110).
-                let Ok(part) = tokio_xmpp::jid::ResourcePart::new(&nick) else {
-                    return vec![];
-                };
                 let mut presence = self.own_presence();
                 presence.to = Some(Jid::from(FullJid::from_parts(
                     room.node(),
@@ -834,7 +830,6 @@ impl Worker {
             None => message_time(&mut inner),
         };
         while let Ok(Some(_)) = inner.extract_payload::<StanzaId>() {}
-        content(&inner)?;
         self.room_message(room, inner, Some(archive_id), time, news)
     }
 
