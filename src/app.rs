@@ -1217,12 +1217,18 @@ impl App {
                 }
                 Task::none()
             }
-            Event::Room { room, event } => {
-                tracing::debug!("{account} in {room}: {event:?}");
+            Event::Directory(found) => {
                 if let Some(chat) = chat {
-                    chat.room_event(account, &room, event);
+                    chat.directory_event(account, found);
                 }
                 Task::none()
+            }
+            Event::Room { room, event } => {
+                tracing::debug!("{account} in {room}: {event:?}");
+                match chat {
+                    Some(chat) => chat.room_event(account, &room, event).map(Message::Chat),
+                    None => Task::none(),
+                }
             }
             Event::Connection(state) => self.on_connection(account, state),
             Event::Crashed { restarting } => {

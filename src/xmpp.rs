@@ -11,6 +11,7 @@ pub mod muc_admin;
 pub mod muc_owner;
 mod requests;
 pub mod room;
+mod room_config;
 pub mod stanza_limit;
 mod supervisor;
 pub mod uri;
@@ -196,6 +197,19 @@ pub enum Command {
         room: BareJid,
         request: room::RoomRequest,
     },
+    /// Creates a room and joins it as its owner, set up with `settings`
+    /// (XEP-0045 §10.1); answered as [`Command::JoinRoom`] is, with
+    /// [`room::JoinError::Exists`] when the address is taken.
+    CreateRoom {
+        room: BareJid,
+        nick: String,
+        settings: room::RoomSettings,
+    },
+    /// Lists the rooms of a service (XEP-0045 §6.3); answered with
+    /// [`Event::Directory`].
+    BrowseRooms {
+        service: BareJid,
+    },
     /// Declines an invitation that came through the room, telling the inviter.
     DeclineInvitation {
         room: BareJid,
@@ -313,6 +327,8 @@ pub enum Event {
         room: BareJid,
         event: room::RoomEvent,
     },
+    /// What was found of the server's rooms: its room service, a directory.
+    Directory(room::Directory),
     /// The worker stopped on a bug. `restarting`: a new one has taken its
     /// place and waits for [`Command::Connect`]; otherwise the account stays
     /// offline (it crashed too often).
@@ -505,6 +521,25 @@ impl Handle {
             nick,
             password,
         })
+    }
+
+    /// Creates `room` and joins it as its owner (see [`Command::CreateRoom`]).
+    pub fn create_room(&self, room: BareJid, nick: String, settings: room::RoomSettings) -> bool {
+        self.send(Command::CreateRoom {
+            room,
+            nick,
+            settings,
+        })
+    }
+
+    /// Asks something of a room we are in (see [`Command::RoomRequest`]).
+    pub fn room_request(&self, room: BareJid, request: room::RoomRequest) -> bool {
+        self.send(Command::RoomRequest { room, request })
+    }
+
+    /// Lists the rooms of `service` (see [`Command::BrowseRooms`]).
+    pub fn browse_rooms(&self, service: BareJid) -> bool {
+        self.send(Command::BrowseRooms { service })
     }
 
     pub fn leave_room(&self, room: BareJid) -> bool {

@@ -22,7 +22,9 @@ use client::{Client, sign_in};
 use prosody::Prosody;
 use tern::conversation::{Id, Kind};
 use tern::store::Delivery;
-use tern::xmpp::room::{JoinError, LeftReason, Role, RoomEvent};
+use tern::xmpp::room::{
+    Directory, JoinError, LeftReason, Role, RoomEvent, RoomRequest, RoomSettings,
+};
 use tern::xmpp::{BareJid, ConnectionState, Event};
 
 const WAIT: Duration = Duration::from_secs(15);
@@ -93,6 +95,22 @@ async fn join(client: &mut Client, room: &BareJid, nick: &str) -> Vec<RoomEvent>
     }
 }
 
+/// Creates `room` (a public channel) and joins it as `nick`, its owner.
+async fn create(client: &mut Client, room: &BareJid, nick: &str) {
+    let settings = RoomSettings::public_channel(room.node().unwrap().as_str());
+    client
+        .handle
+        .create_room(room.clone(), nick.into(), settings);
+    match room_event(client, room, |e| {
+        matches!(e, RoomEvent::Joined { .. } | RoomEvent::JoinFailed(_))
+    })
+    .await
+    {
+        Some(RoomEvent::Joined { nick: n }) => assert_eq!(n, nick),
+        other => panic!("{} could not create {room}: {other:?}", client.jid),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_tern_workers_live_in_one_room() {
     let mut server = Prosody::start(&[
@@ -105,7 +123,11 @@ async fn two_tern_workers_live_in_one_room() {
     let lounge = room("lounge");
 
     // Alice writes before the room has her: it goes once she is in.
-    alice.handle.join_room(lounge.clone(), "Alice".into(), None);
+    alice.handle.create_room(
+        lounge.clone(),
+        "Alice".into(),
+        RoomSettings::public_channel("Lounge"),
+    );
     alice
         .handle
         .send_to_room(lounge.clone(), "first, before the join".into());
@@ -291,6 +313,202 @@ async fn two_tern_workers_live_in_one_room() {
 /// The window: "Join a room" with a nickname already taken says so in the
 /// form; with another nickname the room opens, with its occupants beside
 /// the messages, each message under its writer's nickname.
+/// A room is made only when asked: a join of a free address is refused as
+/// "no such room" and leaves nothing behind; "create" makes a private group
+/// set up as asked (members only, addresses visible), refused to
+/// strangers, and never takes over a room that exists; the service lists
+/// public channels with their details; the owner reads and changes the
+/// settings, and destroys the room, which everyone in it is told.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rooms_are_created_set_up_listed_and_destroyed() {
+    let server = Prosody::start(&[("alice", "alicepass"), ("bob", "bobpass")]);
+    let mut alice = sign_in(&server, "alice").await;
+    let mut bob = sign_in(&server, "bob").await;
+    // Found with the server's other services as the session started.
+    let service: BareJid = "conference.localhost".parse().unwrap();
+    let found = alice
+        .next_event(WAIT, |e| {
+            matches!(e, Event::Directory(Directory::Service(_)))
+        })
+        .await;
+    assert!(
+        matches!(&found, Some(Event::Directory(Directory::Service(Some(s)))) if *s == service),
+        "{found:?}"
+    );
+
+    // A typo is no new room.
+    let typo = room("famliy");
+    bob.handle.join_room(typo.clone(), "Bob".into(), None);
+    assert_eq!(
+        room_event(&mut bob, &typo, |e| matches!(e, RoomEvent::JoinFailed(_))).await,
+        Some(RoomEvent::JoinFailed(JoinError::NotFound))
+    );
+    // ...and it did not stay behind, locked, for the next one to find.
+    bob.handle.join_room(typo.clone(), "Bob".into(), None);
+    assert_eq!(
+        room_event(&mut bob, &typo, |e| matches!(
+            e,
+            RoomEvent::JoinFailed(_) | RoomEvent::Joined { .. }
+        ))
+        .await,
+        Some(RoomEvent::JoinFailed(JoinError::NotFound))
+    );
+
+    // A private group: for members only, who see each other's addresses.
+    let family = room("family");
+    alice.handle.create_room(
+        family.clone(),
+        "Alice".into(),
+        RoomSettings::private_group("Family"),
+    );
+    assert_eq!(
+        room_event(&mut alice, &family, |e| matches!(
+            e,
+            RoomEvent::Joined { .. } | RoomEvent::JoinFailed(_) | RoomEvent::Refused(_)
+        ))
+        .await,
+        Some(RoomEvent::Joined {
+            nick: "Alice".into()
+        })
+    );
+    alice
+        .handle
+        .room_request(family.clone(), RoomRequest::Settings);
+    let Some(RoomEvent::Settings(settings)) =
+        room_event(&mut alice, &family, |e| matches!(e, RoomEvent::Settings(_))).await
+    else {
+        panic!("no settings from the room");
+    };
+    assert_eq!(settings.name.as_deref(), Some("Family"));
+    assert_eq!(settings.members_only, Some(true));
+    assert_eq!(settings.public, Some(false));
+    assert_eq!(settings.persistent, Some(true));
+    assert_eq!(settings.addresses_visible, Some(true));
+    assert_eq!(settings.password.as_deref(), Some(""));
+    // Bob is no member.
+    bob.handle.join_room(family.clone(), "Bob".into(), None);
+    assert_eq!(
+        room_event(&mut bob, &family, |e| matches!(e, RoomEvent::JoinFailed(_))).await,
+        Some(RoomEvent::JoinFailed(JoinError::MembersOnly))
+    );
+    // Nor can he make it his by "creating" it.
+    bob.handle.create_room(
+        family.clone(),
+        "Bob".into(),
+        RoomSettings::public_channel("Mine now"),
+    );
+    assert!(matches!(
+        room_event(&mut bob, &family, |e| matches!(e, RoomEvent::JoinFailed(_))).await,
+        Some(RoomEvent::JoinFailed(
+            JoinError::MembersOnly | JoinError::Exists
+        ))
+    ));
+
+    // A public channel, and one more: the service lists both (not the
+    // private group), with what they are about and who is in them.
+    let lobby = room("lobby");
+    create(&mut alice, &lobby, "Alice").await;
+    create(&mut bob, &room("quiet"), "Bob").await;
+    join(&mut bob, &lobby, "Bob").await;
+    // Someone else's room that exists: "create" does not take it over.
+    alice.handle.create_room(
+        room("quiet"),
+        "Alice".into(),
+        RoomSettings::public_channel("Quiet"),
+    );
+    assert_eq!(
+        room_event(&mut alice, &room("quiet"), |e| matches!(
+            e,
+            RoomEvent::JoinFailed(_) | RoomEvent::Joined { .. }
+        ))
+        .await,
+        Some(RoomEvent::JoinFailed(JoinError::Exists))
+    );
+    alice.handle.room_request(
+        lobby.clone(),
+        RoomRequest::Configure(RoomSettings {
+            description: Some("Say hello".into()),
+            ..RoomSettings::default()
+        }),
+    );
+    assert_eq!(
+        room_event(&mut alice, &lobby, |e| matches!(
+            e,
+            RoomEvent::Configured | RoomEvent::Refused(_)
+        ))
+        .await,
+        Some(RoomEvent::Configured)
+    );
+    alice.handle.browse_rooms(service.clone());
+    let Some(Event::Directory(Directory::Rooms { rooms, .. })) = alice
+        .next_event(WAIT, |e| {
+            matches!(e, Event::Directory(Directory::Rooms { .. }))
+        })
+        .await
+    else {
+        panic!("no directory");
+    };
+    let mut listed: Vec<String> = rooms.unwrap().iter().map(|l| l.room.to_string()).collect();
+    listed.sort();
+    assert_eq!(
+        listed,
+        ["lobby@conference.localhost", "quiet@conference.localhost"]
+    );
+    let Some(Event::Directory(Directory::Listing(lobby_listing))) = alice
+        .next_event(WAIT, |e| {
+            matches!(e, Event::Directory(Directory::Listing(l)) if l.room.as_str() == "lobby@conference.localhost")
+        })
+        .await
+    else {
+        panic!("no details of the lobby");
+    };
+    assert_eq!(lobby_listing.name.as_deref(), Some("lobby"));
+    assert_eq!(lobby_listing.description.as_deref(), Some("Say hello"));
+    assert_eq!(lobby_listing.occupants, Some(2));
+
+    // Only the owner may destroy it; Bob is told, with the reason.
+    bob.handle.room_request(
+        lobby.clone(),
+        RoomRequest::Destroy {
+            reason: Some("mine".into()),
+        },
+    );
+    assert!(matches!(
+        room_event(&mut bob, &lobby, |e| matches!(e, RoomEvent::Refused(_))).await,
+        Some(RoomEvent::Refused(_))
+    ));
+    alice.handle.room_request(
+        lobby.clone(),
+        RoomRequest::Destroy {
+            reason: Some("moving to the forum".into()),
+        },
+    );
+    for client in [&mut alice, &mut bob] {
+        assert_eq!(
+            room_event(client, &lobby, |e| matches!(e, RoomEvent::Left(_))).await,
+            Some(RoomEvent::Left(LeftReason::Destroyed {
+                reason: Some("moving to the forum".into()),
+                alternate: None,
+            })),
+            "{} was told",
+            client.jid
+        );
+    }
+    // Gone for good: nobody joins it again by mistake (Prosody says it
+    // was destroyed, and why).
+    bob.handle.join_room(lobby.clone(), "Bob".into(), None);
+    assert_eq!(
+        room_event(&mut bob, &lobby, |e| matches!(
+            e,
+            RoomEvent::JoinFailed(_) | RoomEvent::Joined { .. }
+        ))
+        .await,
+        Some(RoomEvent::JoinFailed(JoinError::Gone(Some(
+            "moving to the forum".into()
+        ))))
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_window_joins_a_room_and_shows_who_says_what() {
     use iced_test::selector::id;
@@ -304,7 +522,7 @@ async fn the_window_joins_a_room_and_shows_who_says_what() {
     let server = Prosody::start(&[("alice", "alicepass"), ("bob", "bobpass")]);
     let mut bob = sign_in(&server, "bob").await;
     let team = room("team");
-    join(&mut bob, &team, "alice").await;
+    create(&mut bob, &team, "alice").await;
 
     let profile = tempfile::tempdir().unwrap();
     let mut h = ui::Harness::started(Flags {
@@ -434,7 +652,7 @@ async fn bookmarks_take_rooms_to_the_accounts_other_clients() {
     let server = Prosody::start(&[("alice", "alicepass")]);
     let mut laptop = sign_in(&server, "alice").await;
     let book = room("bookclub");
-    join(&mut laptop, &book, "Alice").await;
+    create(&mut laptop, &book, "Alice").await;
 
     // The desk computer signs in: the room comes with the account.
     let mut desk = sign_in(&server, "alice").await;
@@ -527,7 +745,7 @@ async fn room_screenshot() {
     // Alice's phone joined the room: her bookmark brings it to the desktop.
     let team = room("release-team");
     let mut phone = sign_in(&server, "alice").await;
-    join(&mut phone, &team, "Alice").await;
+    create(&mut phone, &team, "Alice").await;
     let mut bob = sign_in(&server, "bob").await;
     join(&mut bob, &team, "Bob").await;
     let mut carol = sign_in(&server, "carol").await;
@@ -616,7 +834,7 @@ async fn the_rooms_archive_brings_what_was_said_while_tern_was_closed() {
     let server = Prosody::start(&[("alice", "alicepass"), ("bob", "bobpass")]);
     let mut alice = sign_in(&server, "alice").await;
     let hall = room("hall");
-    join(&mut alice, &hall, "Alice").await;
+    create(&mut alice, &hall, "Alice").await;
     let mut bob = raw::Raw::connect(client::settings(
         &server.address(),
         &server.ca(),
@@ -822,7 +1040,7 @@ async fn a_room_that_forgot_us_is_found_out_and_joined_again() {
     settings.liveness.room_silence = Duration::from_secs(3);
     let mut alice = Client::online(settings).await;
     let attic = room("attic");
-    join(&mut alice, &attic, "Alice").await;
+    create(&mut alice, &attic, "Alice").await;
     // Still in: a silent room is asked, answers, and nothing happens.
     let nothing = room_event(&mut alice, &attic, |e| matches!(e, RoomEvent::Rejoining)).await;
     assert!(nothing.is_none(), "{nothing:?}");
@@ -866,7 +1084,7 @@ async fn moderators_set_the_subject_kick_and_ban_and_the_target_is_told() {
     let mut alice = sign_in(&server, "alice").await;
     let mut bob = sign_in(&server, "bob").await;
     let court = room("court");
-    join(&mut alice, &court, "Alice").await;
+    create(&mut alice, &court, "Alice").await;
     join(&mut bob, &court, "Bob").await;
     let ask = |client: &Client, request: RoomRequest| {
         client.handle.send(Command::RoomRequest {
@@ -969,7 +1187,7 @@ async fn contacts_invite_each_other_and_strangers_are_not_heard() {
     let mut bob = sign_in(&server, "bob").await;
     let mut carol = sign_in(&server, "carol").await;
     let den = room("den");
-    join(&mut carol, &den, "Carol").await;
+    create(&mut carol, &den, "Carol").await;
     carol.handle.send(Command::RoomRequest {
         room: den.clone(),
         request: RoomRequest::Invite {
@@ -978,7 +1196,7 @@ async fn contacts_invite_each_other_and_strangers_are_not_heard() {
         },
     });
     let study = room("study");
-    join(&mut alice, &study, "Alice").await;
+    create(&mut alice, &study, "Alice").await;
     alice.handle.send(Command::RoomRequest {
         room: study.clone(),
         request: RoomRequest::Invite {
@@ -1022,7 +1240,7 @@ async fn bench_room_of_300() {
     let forum = room("forum");
     // Bob makes the room (a room is locked until its maker sets it up).
     let mut maker = sign_in(&server, "bob").await;
-    join(&mut maker, &forum, "Maker").await;
+    create(&mut maker, &forum, "Maker").await;
     let settings = client::settings(
         &server.address(),
         &server.ca(),

@@ -308,18 +308,37 @@ impl State {
     }
 
     /// What an account's worker said of one of its rooms.
-    pub fn room_event(&mut self, account: &BareJid, room: &BareJid, event: RoomEvent) {
+    pub fn room_event(
+        &mut self,
+        account: &BareJid,
+        room: &BareJid,
+        event: RoomEvent,
+    ) -> Task<Message> {
         if !self.has_account(account) {
-            return;
+            return Task::none();
         }
+        let id = talk::Id::room(account.clone(), room.clone());
+        let mut open = false;
         // A room joined (from a bookmark, say) is in the list before anyone speaks.
         if matches!(event, RoomEvent::Joined { .. }) {
-            let id = talk::Id::room(account.clone(), room.clone());
             if !self.conversations.iter().any(|c| c.id == id) {
                 self.conversations.push(Summary::empty(&id));
             }
+            // The room the user just created opens in the dialog's place.
+            open = self.rooms.creating() == Some(&id);
         }
         self.rooms.on_event(account, room, event);
+        if open {
+            return self.open_chat(id, None);
+        }
+        Task::none()
+    }
+
+    /// What an account's worker found of its server's rooms.
+    pub fn directory_event(&mut self, account: &BareJid, found: crate::xmpp::room::Directory) {
+        if self.has_account(account) {
+            self.rooms.on_directory(account, found);
+        }
     }
 
     /// No longer shows an account (signed out or removed): its chats and
@@ -585,6 +604,7 @@ impl State {
 
     /// Opens (or focuses) a conversation, with an optional draft.
     pub fn open_chat(&mut self, id: talk::Id, draft: Option<String>) -> Task<Message> {
+        self.rooms.close_panel();
         if self.open_id() == Some(&id) && draft.is_none() {
             return iced::widget::operation::focus(conversation::COMPOSER);
         }
@@ -948,6 +968,33 @@ impl State {
                             Command::LeaveRoom { room: room.bare() },
                         )),
                     ),
+                    Some(room::Event::Create {
+                        room,
+                        nick,
+                        settings,
+                    }) => {
+                        let account = room.account().clone();
+                        let command = Command::CreateRoom {
+                            room: room.bare(),
+                            nick,
+                            settings,
+                        };
+                        (task, Some(Event::Worker(account, command)))
+                    }
+                    Some(room::Event::Browse { account, service }) => (
+                        task,
+                        Some(Event::Worker(account, Command::BrowseRooms { service })),
+                    ),
+                    Some(room::Event::Request(room, request)) => (
+                        task,
+                        Some(Event::Worker(
+                            room.account().clone(),
+                            Command::RoomRequest {
+                                room: room.bare(),
+                                request,
+                            },
+                        )),
+                    ),
                     Some(room::Event::Decline { room, inviter }) => (
                         task,
                         Some(Event::Worker(
@@ -1174,7 +1221,13 @@ impl State {
         .padding([12, 10])
         .style(theme::sidebar);
 
+        let accounts: Vec<BareJid> = self.accounts.iter().map(|a| a.jid.clone()).collect();
+        let panel = self
+            .rooms
+            .panel_view(&accounts)
+            .map(|p| p.map(Message::Room));
         let main: Element<'_, Message> = match &self.open {
+            _ if panel.is_some() => panel.unwrap_or_else(|| Space::new().into()),
             Some(open) => {
                 let id = open.id();
                 // In a room we go by our nickname there.
@@ -1864,8 +1917,8 @@ impl State {
         ]
         .spacing(10)
         .align_y(Alignment::Center);
-        if let Some(leave) = self.rooms.leave_button(id) {
-            line = line.push(leave.map(Message::Room));
+        if let Some(buttons) = self.rooms.header_buttons(id) {
+            line = line.push(buttons.map(Message::Room));
         }
         container(line)
             .width(Fill)
@@ -2132,7 +2185,7 @@ mod tests {
         let me = BareJid::new("me@example.org").unwrap();
         let room = BareJid::new("team@conference.example.org").unwrap();
         let _ = state.add_account(me.clone(), 0);
-        state.room_event(&me, &room, RoomEvent::Joined { nick: "me".into() });
+        let _ = state.room_event(&me, &room, RoomEvent::Joined { nick: "me".into() });
         let id = talk::Id::room(me.clone(), room.clone());
         assert_eq!(state.conversations.len(), 1);
         assert_eq!(state.conversations[0].id, id);
@@ -2144,7 +2197,7 @@ mod tests {
         assert_eq!(state.conversations[0].last_body, "see you there");
         // Another account's room is not this window's to list.
         let other = BareJid::new("eve@example.org").unwrap();
-        state.room_event(&other, &room, RoomEvent::Joined { nick: "eve".into() });
+        let _ = state.room_event(&other, &room, RoomEvent::Joined { nick: "eve".into() });
         assert_eq!(state.conversations.len(), 1);
     }
 
@@ -2162,7 +2215,7 @@ mod tests {
         assert!(ui.find("team@conference.example.org").is_ok());
         drop(ui);
         let _ = state.update(Message::Room(room::Message::Cancel));
-        state.room_event(&me, &room, RoomEvent::Joined { nick: "me".into() });
+        let _ = state.room_event(&me, &room, RoomEvent::Joined { nick: "me".into() });
         let _ = state.open_join(&room);
         assert!(!state.rooms.is_open());
         assert_eq!(state.open_id(), Some(&talk::Id::room(me, room)));

@@ -12,11 +12,18 @@ use crate::conversation::{self as talk, Kind};
 use crate::fl;
 use crate::theme;
 use crate::xmpp::BareJid;
-use crate::xmpp::room::{JoinError, LeftReason, Occupant, Role, RoomEvent};
+use crate::xmpp::room::{
+    Affiliation, Directory, JoinError, LeftReason, Occupant, Role, RoomEvent, RoomRequest,
+    RoomSettings,
+};
 
 mod command;
+mod directory;
+mod setup;
 
 pub use command::Typed;
+pub use directory::SEARCH_INPUT as DIRECTORY_SEARCH_INPUT;
+pub use setup::NAME_INPUT as CREATE_NAME_INPUT;
 
 pub const ADDRESS_INPUT: &str = "join-room-address";
 
@@ -27,6 +34,18 @@ pub struct State {
     form: Option<Form>,
     /// Invitations not yet answered, each shown in the join form in turn.
     invitations: std::collections::VecDeque<Invitation>,
+    /// Each account's room service, where rooms are made and listed.
+    services: HashMap<BareJid, BareJid>,
+    /// A dialog shown in the conversation's place.
+    panel: Option<Panel>,
+}
+
+/// The dialogs of rooms, shown in the conversation's place.
+#[derive(Debug)]
+enum Panel {
+    Directory(directory::Directory),
+    Create(setup::Create),
+    Settings(setup::Settings),
 }
 
 /// How many unanswered invitations are kept (contacts only, but a bound).
@@ -67,6 +86,8 @@ struct Form {
     waiting: Option<talk::Id>,
     /// The invitation this form answers.
     invitation: Option<Invitation>,
+    /// The room was not found: the form offers to create it.
+    offer_create: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -82,6 +103,16 @@ pub enum Message {
     Leave(talk::Id),
     /// A private message to an occupant (the conversation with them).
     Private(talk::Id),
+    /// Opens the directory of the account's room service.
+    ShowDirectory(Option<BareJid>),
+    /// Opens "Create a room" (with the address the join form has, when it
+    /// was not found).
+    ShowCreate,
+    /// Opens a room's settings (owners).
+    ShowSettings(talk::Id),
+    Directory(directory::Message),
+    Create(setup::CreateMessage),
+    Settings(setup::SettingsMessage),
 }
 
 pub enum Event {
@@ -99,6 +130,30 @@ pub enum Event {
         room: talk::Id,
         inviter: BareJid,
     },
+    /// Create (and show) this room, set up so, joined as `nick`.
+    Create {
+        room: talk::Id,
+        nick: String,
+        settings: RoomSettings,
+    },
+    /// List the rooms of this account's `service`.
+    Browse {
+        account: BareJid,
+        service: BareJid,
+    },
+    /// Ask this of a room (its settings, a change, its destruction).
+    Request(talk::Id, RoomRequest),
+}
+
+/// A room's address as typed: bare, with a local part, `xmpp:` and `?join` allowed.
+fn room_address(typed: &str) -> Option<BareJid> {
+    typed
+        .trim()
+        .trim_start_matches("xmpp:")
+        .trim_end_matches("?join")
+        .parse::<BareJid>()
+        .ok()
+        .filter(|r| r.node().is_some())
 }
 
 /// The name the account has in rooms unless the user says otherwise.
@@ -117,6 +172,11 @@ pub fn join_error_text(error: &JoinError) -> String {
         JoinError::MembersOnly => fl!("room-error-members"),
         JoinError::Banned => fl!("room-error-banned"),
         JoinError::NotFound => fl!("room-error-not-found"),
+        JoinError::Exists => fl!("room-error-exists"),
+        JoinError::Gone(reason) => fl!(
+            "room-error-gone",
+            reason = reason.clone().unwrap_or_default()
+        ),
         JoinError::Full => fl!("room-error-full"),
         JoinError::Unreachable(why) => fl!("room-error-unreachable", reason = why.clone()),
         JoinError::Offline => fl!("room-error-offline"),
@@ -132,6 +192,14 @@ fn left_text(reason: &LeftReason) -> Option<String> {
         LeftReason::Banned(r) => Some(fl!("room-left-banned", reason = reason_or(r))),
         LeftReason::NoLongerMember => Some(fl!("room-left-member")),
         LeftReason::Shutdown | LeftReason::Unexplained => Some(fl!("room-left-shutdown")),
+        LeftReason::Destroyed { reason, alternate } => Some(match alternate {
+            Some(room) => fl!(
+                "room-left-destroyed-moved",
+                reason = reason_or(reason),
+                room = room.to_string()
+            ),
+            None => fl!("room-left-destroyed", reason = reason_or(reason)),
+        }),
     }
 }
 
@@ -185,6 +253,16 @@ impl State {
         {
             self.form = None;
         }
+        let panel_account = match &self.panel {
+            Some(Panel::Directory(d)) => Some(&d.account),
+            Some(Panel::Create(c)) => c.account.as_ref(),
+            Some(Panel::Settings(s)) => Some(s.room.account()),
+            None => None,
+        };
+        if panel_account == Some(account) {
+            self.panel = None;
+        }
+        self.services.remove(account);
     }
 
     pub fn update(
@@ -249,15 +327,8 @@ impl State {
                 let Some(form) = &mut self.form else {
                     return (Task::none(), None);
                 };
-                let address = form
-                    .address
-                    .trim()
-                    .trim_start_matches("xmpp:")
-                    .trim_end_matches("?join");
-                let room = address
-                    .parse::<BareJid>()
-                    .ok()
-                    .filter(|r| r.node().is_some());
+                form.offer_create = false;
+                let room = room_address(&form.address);
                 let (Some(account), Some(room)) = (form.account.clone(), room) else {
                     form.error = Some(fl!("room-join-invalid"));
                     return (Task::none(), None);
@@ -286,8 +357,196 @@ impl State {
                 return (Task::none(), Some(Event::Leave(id)));
             }
             Message::Private(id) => return (Task::none(), Some(Event::Open(id))),
+            Message::ShowDirectory(account) => {
+                let Some(account) = account.or_else(|| accounts.first().cloned()) else {
+                    return (Task::none(), None);
+                };
+                let mut directory =
+                    directory::Directory::new(account.clone(), self.services.get(&account));
+                let load = match directory.load() {
+                    Some(directory::Event::Browse { account, service }) => {
+                        Some(Event::Browse { account, service })
+                    }
+                    _ => None,
+                };
+                self.panel = Some(Panel::Directory(directory));
+                return (
+                    iced::widget::operation::focus(directory::SEARCH_INPUT),
+                    load,
+                );
+            }
+            Message::ShowCreate => {
+                let form = self.form.take();
+                let account = form
+                    .as_ref()
+                    .and_then(|f| f.account.clone())
+                    .or_else(|| accounts.first().cloned());
+                // From a join that found no room: that room, that nickname.
+                let asked = form
+                    .as_ref()
+                    .filter(|f| f.offer_create)
+                    .and_then(|f| room_address(&f.address));
+                let nick = form
+                    .as_ref()
+                    .map(|f| f.nick.clone())
+                    .filter(|n| !n.trim().is_empty())
+                    .or_else(|| account.as_ref().map(default_nick))
+                    .unwrap_or_default();
+                let service = account.as_ref().and_then(|a| self.services.get(a));
+                let create = setup::Create::new(account, service, nick, asked.as_ref());
+                self.panel = Some(Panel::Create(create));
+                return (iced::widget::operation::focus(setup::NAME_INPUT), None);
+            }
+            Message::ShowSettings(id) => {
+                let (settings, ask) = setup::Settings::open(id);
+                self.panel = Some(Panel::Settings(settings));
+                let setup::SettingsEvent::Request(room, request) = ask else {
+                    return (Task::none(), None);
+                };
+                return (Task::none(), Some(Event::Request(room, request)));
+            }
+            Message::Directory(message) => {
+                let Some(Panel::Directory(directory)) = &mut self.panel else {
+                    return (Task::none(), None);
+                };
+                let (task, event) = directory.update(message);
+                let task = task.map(Message::Directory);
+                return match event {
+                    None => (task, None),
+                    Some(directory::Event::Close) => {
+                        self.panel = None;
+                        (task, None)
+                    }
+                    Some(directory::Event::Join { account, room }) => {
+                        self.panel = None;
+                        let (show, _) = self.update(Message::Show(Some(account)), accounts);
+                        let _ = self.update(Message::Address(room.to_string()), accounts);
+                        (Task::batch([task, show]), None)
+                    }
+                    Some(directory::Event::Browse { account, service }) => {
+                        (task, Some(Event::Browse { account, service }))
+                    }
+                };
+            }
+            Message::Create(message) => {
+                let Some(Panel::Create(create)) = &mut self.panel else {
+                    return (Task::none(), None);
+                };
+                let (task, event) = create.update(message, default_nick);
+                let task = task.map(Message::Create);
+                return match event {
+                    None => (task, None),
+                    Some(setup::CreateEvent::Close) => {
+                        self.panel = None;
+                        (task, None)
+                    }
+                    Some(setup::CreateEvent::Create {
+                        room,
+                        nick,
+                        settings,
+                    }) => {
+                        self.rooms.entry(room.clone()).or_default().problem = None;
+                        (
+                            task,
+                            Some(Event::Create {
+                                room,
+                                nick,
+                                settings,
+                            }),
+                        )
+                    }
+                };
+            }
+            Message::Settings(message) => {
+                let Some(Panel::Settings(settings)) = &mut self.panel else {
+                    return (Task::none(), None);
+                };
+                let (task, event) = settings.update(message);
+                let task = task.map(Message::Settings);
+                return match event {
+                    None => (task, None),
+                    Some(setup::SettingsEvent::Close) => {
+                        self.panel = None;
+                        (task, None)
+                    }
+                    Some(setup::SettingsEvent::Request(room, request)) => {
+                        (task, Some(Event::Request(room, request)))
+                    }
+                };
+            }
         }
         (Task::none(), None)
+    }
+
+    /// What the account's worker found of its server's rooms.
+    pub fn on_directory(&mut self, account: &BareJid, found: Directory) {
+        match found {
+            Directory::Service(service) => {
+                let Some(service) = service else {
+                    self.services.remove(account);
+                    return;
+                };
+                match &mut self.panel {
+                    Some(Panel::Create(create)) if create.account.as_ref() == Some(account) => {
+                        create.service_found(&service);
+                    }
+                    _ => {}
+                }
+                self.services.insert(account.clone(), service);
+            }
+            Directory::Rooms { service, rooms } => {
+                if let Some(Panel::Directory(directory)) = &mut self.panel
+                    && &directory.account == account
+                {
+                    directory.on_rooms(&service, rooms);
+                }
+            }
+            Directory::Listing(listing) => {
+                if let Some(Panel::Directory(directory)) = &mut self.panel
+                    && &directory.account == account
+                {
+                    directory.on_listing(listing);
+                }
+            }
+        }
+    }
+
+    /// The dialog shown in the conversation's place, if one is open.
+    pub fn panel_view<'a>(&'a self, accounts: &[BareJid]) -> Option<Element<'a, Message>> {
+        Some(match self.panel.as_ref()? {
+            Panel::Directory(directory) => directory.view().map(Message::Directory),
+            Panel::Create(create) => create.view(accounts).map(Message::Create),
+            Panel::Settings(settings) => settings.view().map(Message::Settings),
+        })
+    }
+
+    /// The room the "Create a room" dialog waits for.
+    pub fn creating(&self) -> Option<&talk::Id> {
+        match &self.panel {
+            Some(Panel::Create(create)) => create.waiting.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// Whether a dialog is in the conversation's place.
+    pub fn has_panel(&self) -> bool {
+        self.panel.is_some()
+    }
+
+    /// Closes the dialog (another conversation was opened).
+    pub fn close_panel(&mut self) {
+        self.panel = None;
+    }
+
+    /// Whether the account owns this room (and so may change and destroy it).
+    pub fn owns(&self, id: &talk::Id) -> bool {
+        self.rooms.get(id).is_some_and(|room| {
+            room.joined
+                && room
+                    .occupants
+                    .values()
+                    .any(|o| o.is_self && o.affiliation == Affiliation::Owner)
+        })
     }
 
     /// Shows the next invitation waiting, when the form is free.
@@ -351,6 +610,34 @@ impl State {
             .form
             .as_ref()
             .is_some_and(|f| f.waiting.as_ref() == Some(&id));
+        // The dialogs hear of their room first.
+        match (&mut self.panel, &event) {
+            (Some(Panel::Create(create)), RoomEvent::Joined { .. })
+                if create.waiting.as_ref() == Some(&id) =>
+            {
+                self.panel = None;
+            }
+            (Some(Panel::Create(create)), RoomEvent::JoinFailed(error))
+                if create.waiting.as_ref() == Some(&id) =>
+            {
+                create.failed(join_error_text(error));
+            }
+            (Some(Panel::Settings(settings)), RoomEvent::Settings(found))
+                if settings.room == id =>
+            {
+                settings.on_settings(found.clone());
+            }
+            (Some(Panel::Settings(settings)), RoomEvent::Configured) if settings.room == id => {
+                settings.on_configured();
+            }
+            (Some(Panel::Settings(settings)), RoomEvent::Refused(why)) if settings.room == id => {
+                settings.on_refused(why.clone());
+            }
+            (Some(Panel::Settings(settings)), RoomEvent::Left(_)) if settings.room == id => {
+                self.panel = None;
+            }
+            _ => {}
+        }
         let state = self.rooms.entry(id.clone()).or_default();
         match event {
             RoomEvent::Joined { nick } => {
@@ -370,6 +657,7 @@ impl State {
                 if waiting && let Some(form) = &mut self.form {
                     form.waiting = None;
                     form.error = Some(said);
+                    form.offer_create = error == JoinError::NotFound;
                 }
             }
             RoomEvent::Occupant(occupant) => {
@@ -381,6 +669,8 @@ impl State {
             RoomEvent::Subject { subject, .. } => state.subject = subject,
             RoomEvent::Invited { .. } => {}
             RoomEvent::Refused(why) => state.notice = Some(fl!("room-refused", reason = why)),
+            // Shown in the settings dialog.
+            RoomEvent::Settings(_) | RoomEvent::Configured => {}
             RoomEvent::Rejoining => {
                 state.joined = false;
                 state.occupants.clear();
@@ -481,11 +771,20 @@ impl State {
     /// "Join a room" above the list, or its form.
     pub fn join_view<'a>(&'a self, accounts: &[BareJid]) -> Element<'a, Message> {
         let Some(form) = &self.form else {
-            return button(text(fl!("room-join")).size(13))
-                .padding([2, 8])
-                .style(theme::link_button)
-                .on_press(Message::Show(None))
-                .into();
+            let link = |label: String, message: Message| {
+                button(text(label).size(13))
+                    .padding([2, 8])
+                    .style(theme::link_button)
+                    .on_press(message)
+            };
+            return row![
+                link(fl!("room-join"), Message::Show(None)),
+                link(fl!("room-browse"), Message::ShowDirectory(None)),
+                link(fl!("room-create"), Message::ShowCreate),
+            ]
+            .spacing(0)
+            .wrap()
+            .into();
         };
         let mut tools = column![].spacing(6).padding([4, 4]);
         if accounts.len() > 1 {
@@ -526,6 +825,14 @@ impl State {
                 color: Some(theme::danger_text(t)),
             }));
         }
+        if form.offer_create {
+            tools = tools.push(
+                button(text(fl!("room-create-offer")).size(13))
+                    .padding([2, 0])
+                    .style(theme::link_button)
+                    .on_press(Message::ShowCreate),
+            );
+        }
         let submit = button(
             text(if form.waiting.is_some() {
                 fl!("room-joining")
@@ -561,15 +868,28 @@ impl State {
             .into()
     }
 
-    /// "Leave" in the room's header.
-    pub fn leave_button(&self, id: &talk::Id) -> Option<Element<'_, Message>> {
-        (id.kind() == Kind::Room && self.rooms.contains_key(id)).then(|| {
-            button(text(fl!("room-leave")).size(12))
+    /// "Settings" (owners) and "Leave" in the room's header.
+    pub fn header_buttons(&self, id: &talk::Id) -> Option<Element<'_, Message>> {
+        if id.kind() != Kind::Room || !self.rooms.contains_key(id) {
+            return None;
+        }
+        let link = |label: String, message: Message| {
+            button(text(label).size(12))
                 .padding(0)
                 .style(theme::link_button)
-                .on_press(Message::Leave(id.clone()))
-                .into()
-        })
+                .on_press(message)
+        };
+        let settings = self
+            .owns(id)
+            .then(|| link(fl!("room-settings"), Message::ShowSettings(id.clone())));
+        Some(
+            row![
+                settings,
+                link(fl!("room-leave"), Message::Leave(id.clone()))
+            ]
+            .spacing(12)
+            .into(),
+        )
     }
 }
 

@@ -50,6 +50,32 @@ pub struct Destroy {
     pub reason: Option<String>,
 }
 
+/// The `<destroy/>` an occupant is told of, inside the `muc#user` payload of
+/// its own unavailable presence (§10.9).
+///
+/// xmpp-parsers 0.23's `MucUser` has no field for it and drops it unread,
+/// which would make the room's last word a silent departure: it is read
+/// here instead ([`take_user_destroy`]).
+#[derive(FromXml, AsXml, Debug, Clone, PartialEq)]
+#[xml(namespace = "http://jabber.org/protocol/muc#user", name = "destroy")]
+pub struct UserDestroy {
+    #[xml(attribute(default))]
+    pub jid: Option<BareJid>,
+    #[xml(extract(default, fields(text(type_ = String))))]
+    pub reason: Option<String>,
+}
+
+/// Takes the `<destroy/>` out of a `muc#user` payload (see [`UserDestroy`]),
+/// leaving the rest for `MucUser`.
+pub fn take_user_destroy(payload: &mut tokio_xmpp::minidom::Element) -> Option<UserDestroy> {
+    const MUC_USER: &str = "http://jabber.org/protocol/muc#user";
+    if !payload.is("x", MUC_USER) {
+        return None;
+    }
+    let destroy = payload.remove_child("destroy", MUC_USER)?;
+    UserDestroy::try_from(destroy).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,5 +113,26 @@ mod tests {
             .parse()
             .unwrap();
         assert!(OwnerQuery::try_from(other).is_err());
+    }
+
+    #[test]
+    fn a_destroyed_rooms_word_is_read_beside_the_occupants_payload() {
+        use tokio_xmpp::parsers::muc::user::MucUser;
+        let xml = "<x xmlns='http://jabber.org/protocol/muc#user'>\
+             <item affiliation='none' role='none'/>\
+             <destroy jid='new@muc.example.org'><reason>moved</reason></destroy>\
+             <status code='110'/></x>";
+        let mut payload: Element = xml.parse().unwrap();
+        let destroy = take_user_destroy(&mut payload).unwrap();
+        assert_eq!(destroy.reason.as_deref(), Some("moved"));
+        assert_eq!(
+            destroy.jid.map(|j| j.to_string()).as_deref(),
+            Some("new@muc.example.org")
+        );
+        let user = MucUser::try_from(payload).unwrap();
+        assert_eq!(user.items.len(), 1);
+        // Another payload is left alone.
+        let mut other: Element = "<x xmlns='jabber:x:data' type='form'/>".parse().unwrap();
+        assert!(take_user_destroy(&mut other).is_none());
     }
 }

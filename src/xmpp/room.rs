@@ -37,6 +37,10 @@ pub enum RoomEvent {
     /// by asking, XEP-0410); we join it again, and what was said meanwhile
     /// comes from its archive.
     Rejoining,
+    /// The room's configuration, as asked with [`RoomRequest::Settings`].
+    Settings(RoomSettings),
+    /// The room took the configuration sent.
+    Configured,
 }
 
 /// Someone in a room.
@@ -88,6 +92,11 @@ pub enum JoinError {
     Banned,
     #[error("the room does not exist")]
     NotFound,
+    #[error("a room with this address exists already")]
+    Exists,
+    /// Destroyed by its owner (the reason they gave, if any).
+    #[error("the room was destroyed")]
+    Gone(Option<String>),
     #[error("the room is full")]
     Full,
     #[error("the room's service cannot be reached: {0}")]
@@ -113,6 +122,12 @@ pub enum LeftReason {
     Shutdown,
     /// The room said we left without saying why.
     Unexplained,
+    /// The room was destroyed by its owner, with their reason and the room
+    /// that replaces it, if any.
+    Destroyed {
+        reason: Option<String>,
+        alternate: Option<BareJid>,
+    },
 }
 
 /// What the user asks of a room they are in.
@@ -140,4 +155,97 @@ pub enum RoomRequest {
         jid: BareJid,
         reason: Option<String>,
     },
+    /// The room's configuration, for its owner to change: answered with
+    /// [`RoomEvent::Settings`].
+    Settings,
+    /// Changes the room's configuration (owners); answered with
+    /// [`RoomEvent::Configured`].
+    Configure(RoomSettings),
+    /// Destroys the room (owners): everyone in it is told, with the reason.
+    Destroy { reason: Option<String> },
+}
+
+/// A room's configuration as the user sees it (XEP-0045 §10.2). Each is
+/// `None` when the room's form does not offer it (read from a room), or
+/// when it is to be left as the room has it (sent to a room).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RoomSettings {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    /// Only members may enter.
+    pub members_only: Option<bool>,
+    /// The room stays when the last occupant leaves.
+    pub persistent: Option<bool>,
+    /// Listed in the service's directory.
+    pub public: Option<bool>,
+    /// Only occupants with a voice may speak.
+    pub moderated: Option<bool>,
+    /// Every occupant sees the others' real addresses (else moderators only).
+    pub addresses_visible: Option<bool>,
+    /// Occupants may invite others.
+    pub invites: Option<bool>,
+    /// The password to enter: `Some("")` is none.
+    pub password: Option<String>,
+}
+
+impl RoomSettings {
+    /// A private group: invited members only, who see each other's addresses
+    /// (as end-to-end encryption between them needs).
+    pub fn private_group(name: &str) -> Self {
+        Self {
+            name: Some(name.to_string()),
+            description: None,
+            members_only: Some(true),
+            persistent: Some(true),
+            public: Some(false),
+            moderated: Some(false),
+            addresses_visible: Some(true),
+            invites: Some(true),
+            password: Some(String::new()),
+        }
+    }
+
+    /// A public channel: listed, open to anyone, addresses kept from all
+    /// but moderators.
+    pub fn public_channel(name: &str) -> Self {
+        Self {
+            name: Some(name.to_string()),
+            description: None,
+            members_only: Some(false),
+            persistent: Some(true),
+            public: Some(true),
+            moderated: Some(false),
+            addresses_visible: Some(false),
+            invites: Some(true),
+            password: Some(String::new()),
+        }
+    }
+}
+
+/// A room as a service's directory shows it (XEP-0045 §6.3, §6.4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listing {
+    pub room: BareJid,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub occupants: Option<u32>,
+    /// Asks for a password to enter.
+    pub password: bool,
+    /// For members only.
+    pub members_only: bool,
+}
+
+/// What the account's worker found of its server's rooms.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Directory {
+    /// The server's room service, found when signing in (`None`: it has none).
+    Service(Option<BareJid>),
+    /// The rooms a service lists, by address and name; the rest of each
+    /// follows as [`Directory::Listing`].
+    Rooms {
+        service: BareJid,
+        rooms: Result<Vec<Listing>, String>,
+    },
+    /// One listed room's details.
+    Listing(Listing),
 }

@@ -24,15 +24,17 @@ mod archive;
 mod bookmarks;
 mod commands;
 mod contacts;
+mod directory;
 pub mod inbound;
 mod incoming;
 mod iq;
 mod outbox;
 mod room_archive;
+mod room_config;
 mod rooms;
 mod upload;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -148,11 +150,14 @@ impl Worker {
             catch_up_retry: None,
             rooms: HashMap::new(),
             room_ready: Vec::new(),
-            room_unlocks: Vec::new(),
+            room_asks: Vec::new(),
+            room_discards: HashSet::new(),
+            room_service: None,
             room_catch_ups: HashMap::new(),
             room_catch_ups_due: Vec::new(),
             room_silence: crate::xmpp::Liveness::default().room_silence,
             left_offline: HashMap::new(),
+            bookmark_echoes: HashMap::new(),
         }
     }
 }
@@ -212,8 +217,15 @@ struct Worker {
     rooms: HashMap<BareJid, rooms::Room>,
     /// Our messages to rooms just joined, for the session to send.
     room_ready: Vec<Record>,
-    /// Rooms we just created, whose default configuration is to be accepted.
-    room_unlocks: Vec<BareJid>,
+    /// What handlers left to ask of rooms' owner interfaces (a room just
+    /// created to set up, one made by mistake to destroy).
+    room_asks: Vec<room_config::RoomAsk>,
+    /// Rooms made by mistake whose destruction is not answered yet: their
+    /// last word is not news, and a join of one waits for it to be gone.
+    room_discards: HashSet<BareJid>,
+    /// Our server's room service (XEP-0045 §6.1), found with its upload
+    /// service when the session starts.
+    room_service: Option<BareJid>,
     /// Catch-ups from rooms' own archives running, by query id.
     room_catch_ups: HashMap<String, room_archive::RoomCatchUp>,
     /// Rooms just joined whose archive is to be caught up with.
@@ -225,6 +237,10 @@ struct Worker {
     /// Each with its bookmark as it is to be published (nickname and
     /// password kept for when the user comes back).
     left_offline: HashMap<BareJid, Stanza>,
+    /// The autojoin of each bookmark we published whose notification has
+    /// not come back yet, oldest first: our own change coming back is not
+    /// another client's (it would undo a join made since).
+    bookmark_echoes: HashMap<BareJid, VecDeque<bool>>,
 }
 
 /// How a session ended.
@@ -276,8 +292,22 @@ enum Pending {
     RoomArchive(String),
     /// Are we still in this room (XEP-0410)?
     SelfPing(BareJid),
-    /// A moderator's or admin's change asked of a room (`muc#admin`).
+    /// A moderator's or admin's change asked of a room (`muc#admin`), or
+    /// its destruction.
     RoomAdmin(BareJid),
+    /// A room's configuration form, and what it is for.
+    RoomForm(BareJid, room_config::FormPurpose),
+    /// A room's configuration sent (`creating`: its first, as it was made).
+    RoomConfigure {
+        room: BareJid,
+        creating: bool,
+    },
+    /// A room made by mistake, destroyed again.
+    RoomDiscard(BareJid),
+    /// The rooms a service lists (disco#items).
+    RoomDirectory(BareJid),
+    /// One listed room's details (disco#info).
+    RoomListing(BareJid),
 }
 
 /// How long an answer to a question that the session waits on (roster,
@@ -496,6 +526,7 @@ impl Worker {
                             self.store_deferred();
                         }
                         self.upload = None;
+                        self.room_service = None;
                         self.discovering = 0;
                         // Everything not acknowledged before goes again; receivers drop copies by id.
                         match self.store.outbox(self.account.as_str()) {
@@ -685,17 +716,7 @@ impl Worker {
         match stanza {
             Stanza::Presence(presence) => {
                 let alive = self.on_presence(presence);
-                for room in std::mem::take(&mut self.room_unlocks) {
-                    let to = Jid::from(room.clone());
-                    let id = pending.add(
-                        Some(to.clone()),
-                        Pending::RoomUnlock(room),
-                        Some(REPLY_TIMEOUT),
-                        Instant::now(),
-                    );
-                    let iq = Iq::from_set(id, super::muc_owner::OwnerQuery::instant()).with_to(to);
-                    self.outq.push_back(Box::new(iq.into()));
-                }
+                self.send_room_asks(pending);
                 for room in std::mem::take(&mut self.room_catch_ups_due) {
                     for stanza in self.start_room_catch_up(room, pending) {
                         self.outq.push_back(Box::new(stanza));

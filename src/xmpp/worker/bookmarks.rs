@@ -13,6 +13,10 @@ use super::*;
 /// How many bookmarks are taken from the server (a list of rooms, not a flood).
 pub(super) const MAX_BOOKMARKS: usize = 500;
 
+/// How many of our own bookmark changes per room are remembered until their
+/// notification comes back (see `Worker::bookmark_echoes`).
+const MAX_ECHOES: usize = 8;
+
 /// The publish options XEP-0402 §3 requires: kept, as many as there are,
 /// and readable by no one but the account.
 fn publish_options() -> PublishOptions {
@@ -76,7 +80,13 @@ impl Worker {
     }
 
     /// Publishes (or updates) a room's bookmark: autojoin while we are in it.
-    pub(super) fn publish_bookmark(&self, room: &BareJid, autojoin: bool) -> Option<Stanza> {
+    pub(super) fn publish_bookmark(&mut self, room: &BareJid, autojoin: bool) -> Option<Stanza> {
+        let echoes = self.bookmark_echoes.entry(room.clone()).or_default();
+        // A server that sends no notifications never returns them: a bound.
+        if echoes.len() >= MAX_ECHOES {
+            echoes.pop_front();
+        }
+        echoes.push_back(autojoin);
         let state = self.rooms.get(room);
         let conference = Conference {
             autojoin,
@@ -146,6 +156,24 @@ impl Worker {
         }
     }
 
+    /// Whether a notified bookmark is our own last change coming back.
+    fn is_echo(&mut self, bookmark: &Bookmark) -> bool {
+        let Some(echoes) = self.bookmark_echoes.get_mut(&bookmark.room) else {
+            return false;
+        };
+        if echoes.front() == Some(&bookmark.autojoin) {
+            echoes.pop_front();
+            if echoes.is_empty() {
+                self.bookmark_echoes.remove(&bookmark.room);
+            }
+            tracing::debug!("{}'s bookmark: our own change", bookmark.room);
+            return true;
+        }
+        // Another client's change: ours before it are moot.
+        self.bookmark_echoes.remove(&bookmark.room);
+        false
+    }
+
     /// A PEP notification (XEP-0163) from our own account: another client
     /// changed the bookmarks. Anyone else's is not ours to act on.
     pub(super) fn on_pep_event(&mut self, from: Option<&Jid>, event: PubSubEvent) -> Vec<Stanza> {
@@ -164,12 +192,17 @@ impl Worker {
         if node.0 != ns::BOOKMARKS2 {
             return vec![];
         }
-        let mut out: Vec<Stanza> = published
+        let notified: Vec<Bookmark> = published
             .iter()
             .take(MAX_BOOKMARKS)
             .filter_map(|item| bookmark(item.id.as_ref(), item.payload.as_ref()))
-            .flat_map(|b| self.apply_bookmark(b))
             .collect();
+        let mut out = Vec::new();
+        for bookmark in notified {
+            if !self.is_echo(&bookmark) {
+                out.extend(self.apply_bookmark(bookmark));
+            }
+        }
         for id in retracted.iter().take(MAX_BOOKMARKS) {
             if let Ok(room) = id.0.parse::<BareJid>()
                 && self.rooms.contains_key(&room)

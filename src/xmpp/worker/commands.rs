@@ -62,6 +62,35 @@ impl Worker {
                     self.outq.push_back(Box::new(stanza));
                 }
             }
+            Command::CreateRoom {
+                room,
+                nick,
+                settings,
+            } => {
+                self.left_offline.remove(&room);
+                let stanzas = self.join_room(room.clone(), nick, None, bound);
+                if let Some(state) = self.rooms.get_mut(&room) {
+                    state.bookmark = true;
+                    state.create = Some(settings);
+                }
+                for stanza in stanzas {
+                    self.outq.push_back(Box::new(stanza));
+                }
+            }
+            Command::BrowseRooms { service } => match session {
+                Some(session) if session.bound => {
+                    for stanza in self.browse_rooms(service, session.pending) {
+                        self.outq.push_back(Box::new(stanza));
+                    }
+                }
+                _ => {
+                    let rooms = Err("not connected".to_string());
+                    self.emit(Event::Directory(crate::xmpp::room::Directory::Rooms {
+                        service,
+                        rooms,
+                    }));
+                }
+            },
             Command::RoomRequest { room, request } => match session {
                 Some(session) if session.bound => {
                     for stanza in self.room_request(&room, request, session.pending) {

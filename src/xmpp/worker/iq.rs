@@ -15,6 +15,18 @@ fn refusal_text(condition: &DefinedCondition) -> String {
     }
 }
 
+/// What a refusal says: the room's or server's own words, else the
+/// condition in the user's terms.
+fn said(error: &StanzaError) -> String {
+    error
+        .texts
+        .values()
+        .next()
+        .filter(|t| !t.trim().is_empty())
+        .cloned()
+        .unwrap_or_else(|| refusal_text(&error.defined_condition))
+}
+
 /// A request for information about us: ping, service discovery (also on our
 /// caps node), software version.
 pub(super) fn on_iq_get(
@@ -171,6 +183,27 @@ impl Worker {
                 let fin = payload.and_then(|p| Fin::try_from(p).ok());
                 self.on_room_archive_page(&query_id, fin, None, pending)
             }
+            (Pending::RoomForm(room, purpose), payload) => {
+                let form = super::room_config::answered_form(payload);
+                self.on_room_form(room, purpose, form, pending)
+            }
+            (Pending::RoomConfigure { room, creating }, _) => {
+                self.on_room_configured(room, creating, Ok(()), pending)
+            }
+            (Pending::RoomDiscard(room), _) => {
+                tracing::debug!("{room}, made by mistake, is gone again");
+                (true, self.on_room_discarded(&room))
+            }
+            (Pending::RoomDirectory(service), payload) => {
+                let items = payload
+                    .and_then(|p| DiscoItemsResult::try_from(p).ok())
+                    .ok_or_else(|| "the service sent no list".to_string());
+                self.on_room_directory(service, items, pending)
+            }
+            (Pending::RoomListing(room), payload) => {
+                let info = payload.and_then(|p| DiscoInfoResult::try_from(p).ok());
+                (self.on_room_listing(room, info), vec![])
+            }
         }
     }
 
@@ -238,20 +271,31 @@ impl Worker {
             Pending::RoomArchive(query_id) => {
                 self.on_room_archive_page(&query_id, None, Some(error), pending)
             }
-            Pending::RoomAdmin(room) => {
-                let why = error
-                    .texts
-                    .values()
-                    .next()
-                    .filter(|t| !t.trim().is_empty())
-                    .cloned()
-                    .unwrap_or_else(|| refusal_text(&error.defined_condition));
-                (self.emit_room(&room, RoomEvent::Refused(why)), vec![])
-            }
+            Pending::RoomAdmin(room) => (
+                self.emit_room(&room, RoomEvent::Refused(said(error))),
+                vec![],
+            ),
             Pending::SelfPing(room) => {
                 let condition = error.defined_condition.clone();
                 (self.on_self_ping(&room, Err(Some(condition))), vec![])
             }
+            Pending::RoomForm(room, purpose) => {
+                self.on_room_form(room, purpose, Err(said(error)), pending)
+            }
+            Pending::RoomConfigure { room, creating } => {
+                self.on_room_configured(room, creating, Err(said(error)), pending)
+            }
+            Pending::RoomDiscard(room) => {
+                tracing::warn!(
+                    "{room}, made by mistake, could not be destroyed: {:?}",
+                    error.defined_condition
+                );
+                (true, self.on_room_discarded(&room))
+            }
+            Pending::RoomDirectory(service) => {
+                self.on_room_directory(service, Err(said(error)), pending)
+            }
+            Pending::RoomListing(room) => (self.on_room_listing(room, None), vec![]),
         }
     }
 
@@ -309,6 +353,26 @@ impl Worker {
                 self.emit_room(&room, RoomEvent::Refused("no answer from the room".into())),
                 vec![],
             ),
+            Pending::RoomForm(room, purpose) => self.on_room_form(
+                room,
+                purpose,
+                Err("no answer from the room".into()),
+                pending,
+            ),
+            Pending::RoomConfigure { room, creating } => self.on_room_configured(
+                room,
+                creating,
+                Err("no answer from the room".into()),
+                pending,
+            ),
+            Pending::RoomDiscard(room) => {
+                tracing::warn!("{room}, made by mistake, did not answer its destruction");
+                (true, self.on_room_discarded(&room))
+            }
+            Pending::RoomDirectory(service) => {
+                self.on_room_directory(service, Err("the service did not answer".into()), pending)
+            }
+            Pending::RoomListing(room) => (self.on_room_listing(room, None), vec![]),
             // Never given a deadline: the link's own liveness check covers them.
             Pending::Barrier(_) | Pending::Probe => (true, vec![]),
         }

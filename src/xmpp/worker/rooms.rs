@@ -12,6 +12,7 @@ use tokio_xmpp::parsers::occupant_id::OccupantId;
 use tokio_xmpp::parsers::stanza_error::DefinedCondition;
 
 use super::incoming::{content, is_attachment, message_time, reported, stamp_time};
+use super::room_config::{FormPurpose, RoomAsk};
 use super::*;
 use crate::conversation::Id as ConversationId;
 use crate::xmpp::invitation::DirectInvite;
@@ -75,6 +76,9 @@ pub(super) struct Room {
     /// A change of our nickname is asked and not answered yet: an error
     /// presence is its refusal.
     pub(super) renaming: bool,
+    /// The user asked to create this room, set up so: a join that finds the
+    /// room already there is refused (it is someone else's).
+    pub(super) create: Option<crate::xmpp::room::RoomSettings>,
 }
 
 impl Room {
@@ -95,6 +99,7 @@ impl Room {
             heard: Instant::now(),
             pinging: false,
             renaming: false,
+            create: None,
         }
     }
 }
@@ -133,6 +138,15 @@ pub(super) fn join_error(presence: &Presence) -> JoinError {
         DefinedCondition::RegistrationRequired => JoinError::MembersOnly,
         DefinedCondition::Forbidden => JoinError::Banned,
         DefinedCondition::ItemNotFound => JoinError::NotFound,
+        // Prosody keeps a destroyed room's place for a while ("tombstone").
+        DefinedCondition::Gone { .. } => JoinError::Gone(
+            error
+                .texts
+                .values()
+                .next()
+                .map(|t| t.trim().chars().take(MAX_SUBJECT_CHARS).collect::<String>())
+                .filter(|t| !t.is_empty()),
+        ),
         DefinedCondition::ServiceUnavailable => JoinError::Full,
         DefinedCondition::NotAcceptable | DefinedCondition::JidMalformed => {
             JoinError::InvalidNickname
@@ -214,7 +228,7 @@ impl Worker {
 
     /// The presence that joins `room`: it resumes from the room's archive
     /// when we have a position there (see `Room::catch_up`).
-    fn join_presence(&mut self, room: &BareJid) -> Option<Presence> {
+    pub(super) fn join_presence(&mut self, room: &BareJid) -> Option<Presence> {
         let cursor = match self.store.room_cursor(&self.room_id(room)) {
             Ok(cursor) => cursor,
             Err(e) => {
@@ -243,8 +257,10 @@ impl Worker {
             self.emit_room(&room, RoomEvent::JoinFailed(JoinError::InvalidNickname));
             return vec![];
         }
+        tracing::debug!("joining {room} as {nick} (connected: {bound})");
         self.rooms.insert(room.clone(), Room::new(nick, password));
-        if !bound {
+        // A room we made by mistake a moment ago is joined once it is gone.
+        if !bound || self.room_discards.contains(&room) {
             return vec![];
         }
         self.join_presence(&room)
@@ -399,6 +415,9 @@ impl Worker {
         }
         let to = Jid::from(room.clone());
         let admin = match request {
+            RoomRequest::Settings | RoomRequest::Configure(_) | RoomRequest::Destroy { .. } => {
+                return self.owner_request(room, request, pending);
+            }
             RoomRequest::Role { nick, role, reason } => AdminQuery::role(&nick, role, reason),
             RoomRequest::Affiliation {
                 jid,
@@ -523,7 +542,7 @@ impl Worker {
     }
 
     /// A presence from a room we are in or joining; whether the app is there.
-    pub(super) fn on_room_presence(&mut self, presence: Presence) -> bool {
+    pub(super) fn on_room_presence(&mut self, mut presence: Presence) -> bool {
         let Some(from) = presence.from.clone().and_then(|f| f.try_into_full().ok()) else {
             return true;
         };
@@ -562,14 +581,40 @@ impl Worker {
             self.rooms.remove(&room);
             return self.emit_room(&room, RoomEvent::JoinFailed(error));
         }
+        let destroyed = presence
+            .payloads
+            .iter_mut()
+            .find_map(crate::xmpp::muc_owner::take_user_destroy);
         let user = presence
             .payloads
             .iter()
             .find_map(|p| MucUser::try_from(p.clone()).ok())
             .unwrap_or_default();
-        let is_self = user.status.contains(&Status::SelfPresence);
+        let is_self = user.status.contains(&Status::SelfPresence)
+            || self
+                .rooms
+                .get(&room)
+                .is_some_and(|r| r.joined && r.nick == nick);
         let item = user.items.first();
         if presence.type_ == PresenceType::Unavailable {
+            if is_self && destroyed.is_some() && self.room_discards.contains(&room) {
+                tracing::debug!("{room}, made by mistake, let us go");
+                return true;
+            }
+            if is_self && let Some(destroyed) = destroyed {
+                // The room is gone for good: so is its bookmark, which
+                // would make it again on the next sign-in.
+                tracing::info!("{room} was destroyed");
+                if let Some(unbookmark) = self.publish_bookmark(&room, false) {
+                    self.outq.push_back(Box::new(unbookmark));
+                }
+                self.rooms.remove(&room);
+                let why = LeftReason::Destroyed {
+                    reason: destroyed.reason.filter(|r| !r.trim().is_empty()),
+                    alternate: destroyed.jid,
+                };
+                return self.emit_room(&room, RoomEvent::Left(why));
+            }
             if is_self {
                 // Our nickname changed by us is a 303 on our own presence: still in.
                 if user.status.contains(&Status::NewNick) {
@@ -656,7 +701,35 @@ impl Worker {
                 state.occupant_id = occupant.occupant_id.clone();
             }
             if !state.joined {
+                let created = user.status.contains(&Status::RoomHasBeenCreated);
+                let creating = state.create.is_some();
+                // Asked to join, the user typed an address that was free:
+                // the room we made is taken away again (it is locked, no one
+                // else is in it), and the user is offered to create it.
+                // Rooms joined by themselves (after a restart of the service,
+                // rooms that did not persist) are made again as they were.
+                if created && !creating && !state.automatic {
+                    tracing::info!("{room} did not exist: not creating it unasked");
+                    self.rooms.remove(&room);
+                    self.room_asks.push(RoomAsk::Discard(room.clone()));
+                    return self.emit_room(&room, RoomEvent::JoinFailed(JoinError::NotFound));
+                }
+                // Asked to create it, we found someone else's room: out again.
+                if creating && !created {
+                    tracing::info!("{room} exists already: not ours to set up");
+                    if let Some(mut presence) = self.room_presence(&room, false) {
+                        presence.type_ = PresenceType::Unavailable;
+                        presence.show = None;
+                        self.outq.push_back(Box::new(presence.into()));
+                    }
+                    self.rooms.remove(&room);
+                    return self.emit_room(&room, RoomEvent::JoinFailed(JoinError::Exists));
+                }
+                let Some(state) = self.rooms.get_mut(&room) else {
+                    return true;
+                };
                 state.joined = true;
+                let create = state.create.take();
                 // What the room said while we were away: from its archive,
                 // after our position; without one, the join's history is
                 // what there is, and from now on all comes live.
@@ -682,9 +755,18 @@ impl Worker {
                 // We created the room (201): it stays locked to others
                 // until its configuration is accepted. Take the defaults (an
                 // instant room, §10.1.2); joined once the room says so.
-                if user.status.contains(&Status::RoomHasBeenCreated) {
-                    tracing::debug!("created {room}: accepting its default configuration");
-                    self.room_unlocks.push(room);
+                if created {
+                    let ask = match create {
+                        Some(settings) => {
+                            tracing::info!("created {room}: setting it up");
+                            RoomAsk::Form(room, FormPurpose::Create(settings))
+                        }
+                        None => {
+                            tracing::debug!("created {room}: accepting its default configuration");
+                            RoomAsk::Unlock(room)
+                        }
+                    };
+                    self.room_asks.push(ask);
                     return true;
                 }
                 return self.emit_room(&room, RoomEvent::Joined { nick });

@@ -30,7 +30,11 @@ impl Worker {
         }
         self.discovering = stanzas.len();
         if stanzas.is_empty() {
-            return (self.emit(Event::UploadService(None)), vec![]);
+            let alive = self.emit(Event::UploadService(None))
+                && self.emit(Event::Directory(crate::xmpp::room::Directory::Service(
+                    None,
+                )));
+            return (alive, vec![]);
         }
         (true, stanzas)
     }
@@ -38,6 +42,9 @@ impl Worker {
     /// One item's identity: the first that does XEP-0363 is our upload service.
     pub(super) fn on_disco_info(&mut self, jid: Jid, info: Option<DiscoInfoResult>) -> bool {
         self.discovering = self.discovering.saturating_sub(1);
+        if !self.on_room_service(&jid, info.as_ref()) {
+            return false;
+        }
         if self.upload.is_some() {
             return true;
         }
