@@ -644,6 +644,184 @@ async fn the_window_joins_a_room_and_shows_who_says_what() {
     h.save_snapshot(&snap, "room");
 }
 
+/// Waits, settling the window, until it shows `text`.
+async fn until_shows(h: &mut ui::Harness, text: &str) -> bool {
+    for _ in 0..60 {
+        h.settle().await;
+        if h.shows(text) {
+            return true;
+        }
+    }
+    false
+}
+
+/// In the window: a join of a room that does not exist offers to create it;
+/// the dialog makes a private group, which opens with the owner's
+/// "Settings"; a setting changed there reaches the room; "Destroy room"
+/// asks once more, then the room is gone and the header says so; "Browse"
+/// lists the service's public rooms, searched, and joins one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_window_creates_sets_up_destroys_and_browses_rooms() {
+    use iced_test::selector::id;
+    use std::time::Instant;
+    use tern::app::Flags;
+    use tern::profile::Profile;
+    use tern::screen::room as room_screen;
+    use tern::xmpp::Trust;
+    ui::use_tiny_skia();
+    tern::i18n::select(&["en".parse().unwrap()]);
+    let server = Prosody::start(&[("alice", "alicepass"), ("bob", "bobpass")]);
+    let mut bob = sign_in(&server, "bob").await;
+    let lounge = room("lounge");
+    create(&mut bob, &lounge, "Bob").await;
+
+    let profile = tempfile::tempdir().unwrap();
+    let mut h = ui::Harness::started(Flags {
+        profile: Profile::at(profile.path()),
+        trust: Trust::from_pem_file(&server.ca()).unwrap(),
+        open: None,
+        launched: Instant::now(),
+        instance: None,
+        credentials: false,
+    })
+    .await;
+    h.sign_in(server.port, "alice@localhost", "alicepass");
+    assert!(
+        h.pump_until(WAIT, |app| app.is_signed_in()).await,
+        "alice signed in"
+    );
+    h.settle().await;
+    h.interact(|ui| {
+        ui.click("+ Join a room").unwrap();
+    });
+    h.interact(|ui| {
+        ui.click(id(room_screen::ADDRESS_INPUT)).unwrap();
+        ui.typewrite("book-club@conference.localhost");
+        ui.click("Join").unwrap();
+    });
+    assert!(
+        until_shows(&mut h, "There is no such room on that service.").await,
+        "the form says there is no such room"
+    );
+    h.interact(|ui| {
+        ui.click("Create this room").unwrap();
+    });
+    h.settle().await;
+    assert!(h.shows("Create a room"));
+    assert!(h.shows("book-club"), "the address asked for is kept");
+    assert!(h.shows("conference.localhost"));
+    h.interact(|ui| {
+        ui.click(id(room_screen::CREATE_NAME_INPUT)).unwrap();
+        ui.typewrite("Book Club");
+    });
+    h.settle().await;
+    let snap = h.snapshot(&tern::theme::for_mode(iced::theme::Mode::Light));
+    h.save_snapshot(&snap, "room-create");
+    h.interact(|ui| {
+        ui.click("Create").unwrap();
+    });
+    let book = room("book-club");
+    let book_id = Id::room("alice@localhost".parse().unwrap(), book.clone());
+    assert!(
+        h.pump_until(WAIT, |app| app.open_id() == Some(&book_id))
+            .await,
+        "the new room opened"
+    );
+    assert!(
+        until_shows(&mut h, "Room settings").await,
+        "the owner's settings"
+    );
+    // A private group: Bob is no member.
+    bob.handle.join_room(book.clone(), "Bob".into(), None);
+    assert_eq!(
+        room_event(&mut bob, &book, |e| matches!(e, RoomEvent::JoinFailed(_))).await,
+        Some(RoomEvent::JoinFailed(JoinError::MembersOnly))
+    );
+
+    // Opened to anyone from its settings.
+    h.interact(|ui| {
+        ui.click("Room settings").unwrap();
+    });
+    assert!(
+        until_shows(&mut h, "Only members may enter").await,
+        "the room's settings came"
+    );
+    h.interact(|ui| {
+        ui.click("Only members may enter").unwrap();
+    });
+    h.interact(|ui| {
+        ui.click("Save").unwrap();
+    });
+    assert!(until_shows(&mut h, "Saved.").await, "the room took it");
+    join(&mut bob, &book, "Bob").await;
+
+    // Destroyed, after asking once more; Bob is told.
+    h.interact(|ui| {
+        ui.click("Destroy room").unwrap();
+    });
+    h.settle().await;
+    assert!(
+        h.shows("Everyone is removed and the room is gone for good. Press again to destroy it.")
+    );
+    h.interact(|ui| {
+        ui.click("Destroy room").unwrap();
+    });
+    assert!(
+        matches!(
+            room_event(&mut bob, &book, |e| matches!(e, RoomEvent::Left(_))).await,
+            Some(RoomEvent::Left(LeftReason::Destroyed { .. }))
+        ),
+        "bob is told the room was destroyed"
+    );
+    assert!(
+        until_shows(&mut h, "The room was destroyed by its owner.").await,
+        "the header says what happened"
+    );
+
+    // The service's public rooms: Bob's lounge, found by searching.
+    h.interact(|ui| {
+        ui.click("Public rooms").unwrap();
+    });
+    assert!(
+        until_shows(&mut h, "lounge@conference.localhost").await,
+        "the lounge is listed"
+    );
+    h.interact(|ui| {
+        ui.click(id(room_screen::DIRECTORY_SEARCH_INPUT)).unwrap();
+        ui.typewrite("zzz");
+    });
+    h.settle().await;
+    assert!(!h.shows("lounge@conference.localhost"), "searched away");
+    h.interact(|ui| {
+        ui.click(id(room_screen::DIRECTORY_SEARCH_INPUT)).unwrap();
+        for _ in 0..3 {
+            ui.tap_key(iced::keyboard::key::Named::Backspace);
+        }
+        ui.typewrite("LOUN");
+    });
+    assert!(until_shows(&mut h, "1 person").await, "with who is in it");
+    let snap = h.snapshot(&tern::theme::for_mode(iced::theme::Mode::Light));
+    h.save_snapshot(&snap, "room-directory");
+    h.interact(|ui| {
+        ui.click("Join").unwrap();
+    });
+    h.settle().await;
+    assert!(
+        h.shows("lounge@conference.localhost"),
+        "the join form, filled in"
+    );
+    h.interact(|ui| {
+        ui.click("Join").unwrap();
+    });
+    let lounge_id = Id::room("alice@localhost".parse().unwrap(), lounge.clone());
+    assert!(
+        h.pump_until(WAIT, |app| app.open_id() == Some(&lounge_id))
+            .await,
+        "the lounge opened"
+    );
+    assert!(until_shows(&mut h, "2 people").await, "alice is in");
+}
+
 /// Rooms follow the account (XEP-0402): joined on one client, bookmarked,
 /// and joined by the account's other client as it signs in; left on one,
 /// the other leaves too; and a client started later joins nothing left.

@@ -176,7 +176,9 @@ pub fn join_error_text(error: &JoinError) -> String {
         JoinError::Gone(reason) => fl!(
             "room-error-gone",
             reason = reason.clone().unwrap_or_default()
-        ),
+        )
+        .trim_end()
+        .to_string(),
         JoinError::Full => fl!("room-error-full"),
         JoinError::Unreachable(why) => fl!("room-error-unreachable", reason = why.clone()),
         JoinError::Offline => fl!("room-error-offline"),
@@ -186,7 +188,8 @@ pub fn join_error_text(error: &JoinError) -> String {
 
 fn left_text(reason: &LeftReason) -> Option<String> {
     let reason_or = |r: &Option<String>| r.clone().unwrap_or_default();
-    match reason {
+    // Without a reason, the sentence ends where the reason would go.
+    let said = match reason {
         LeftReason::Requested => None,
         LeftReason::Kicked(r) => Some(fl!("room-left-kicked", reason = reason_or(r))),
         LeftReason::Banned(r) => Some(fl!("room-left-banned", reason = reason_or(r))),
@@ -200,7 +203,8 @@ fn left_text(reason: &LeftReason) -> Option<String> {
             ),
             None => fl!("room-left-destroyed", reason = reason_or(reason)),
         }),
-    }
+    };
+    said.map(|s| s.trim_end().to_string())
 }
 
 impl State {

@@ -213,7 +213,7 @@ impl Create {
                 .padding([4, 8])
                 .style(theme::input)
         };
-        let mut form = column![text(fl!("room-create-title")).size(17)].spacing(10);
+        let mut form = column![text(fl!("room-create-title")).size(17)].spacing(8);
         if accounts.len() > 1 {
             let choices: Vec<super::super::chat::AccountChoice> = accounts
                 .iter()
@@ -229,8 +229,11 @@ impl Create {
                 .padding([4, 8]),
             );
         }
+        let label = |label: String| text(label).size(12).style(theme::muted_text);
         form = form
+            .push(label(fl!("room-create-name")))
             .push(input(fl!("room-create-name"), &self.name, CreateMessage::Name).id(NAME_INPUT))
+            .push(label(fl!("room-create-address-label")))
             .push(
                 row![
                     input(
