@@ -323,7 +323,15 @@ impl Worker {
             catch_up.last_time = Some(time);
         }
         let receipt = receipt_for(&mut inner);
-        let mut new = stored_form(&self.chat(&peer), &mut inner, body, time, sent_by_us);
+        let other = if sent_by_us { &inner.to } else { &inner.from };
+        let conversation = match other {
+            Some(other) => self.conversation_with(&other.clone(), &inner),
+            None => self.chat(&peer),
+        };
+        let mut new = stored_form(&conversation, &mut inner, body, time, sent_by_us);
+        if !sent_by_us {
+            new.sender = super::incoming::private_sender(&conversation, &inner);
+        }
         tracing::trace!("archived message {} from {peer} at {time}", new.id);
         new.encryption = encryption;
         new.archive_id = Some(result.id);

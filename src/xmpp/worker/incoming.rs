@@ -1,6 +1,7 @@
 //! The one path from a received chat message (live, carbon) to the history: conversion, order, de-duplication, receipts after the flush.
 
 use super::*;
+use crate::conversation::Id as ConversationId;
 
 /// How far after the newest stored message from the same peer a message is
 /// put when its own stamp would put it before (see `in_order`).
@@ -99,6 +100,30 @@ pub(super) fn reported(
             message
         })
         .collect()
+}
+
+/// Who wrote a private message from a room's occupant (their nickname and
+/// occupant-id); no one special for anything else.
+pub(super) fn private_sender(
+    conversation: &ConversationId,
+    message: &Message,
+) -> crate::store::Sender {
+    let Some(nick) = conversation
+        .peer()
+        .resource()
+        .filter(|_| conversation.kind() == Kind::Private)
+    else {
+        return crate::store::Sender::default();
+    };
+    crate::store::Sender {
+        jid: None,
+        nick: Some(nick.as_str().to_string()),
+        occupant_id: message
+            .payloads
+            .iter()
+            .find_map(|p| tokio_xmpp::parsers::occupant_id::OccupantId::try_from(p.clone()).ok())
+            .map(|o| o.id),
+    }
 }
 
 /// The one conversion of a received message (live, a carbon, from the
@@ -274,16 +299,36 @@ impl Worker {
         }
     }
 
+    /// The conversation a one-to-one message with `other` belongs to: a
+    /// private one with a room's occupant (to or from `room/nick`, of a room
+    /// we are in, or marked as a room's private message, XEP-0045 §7.5),
+    /// else the chat with the contact.
+    pub(super) fn conversation_with(&self, other: &Jid, message: &Message) -> ConversationId {
+        if let Ok(occupant) = other.clone().try_into_full() {
+            // An empty muc#user payload marks it; one with an invitation in
+            // it is no private message.
+            let marked = message.payloads.iter().any(|p| {
+                p.is("x", tokio_xmpp::parsers::ns::MUC_USER) && p.children().next().is_none()
+            });
+            if marked || self.rooms.contains_key(&occupant.to_bare()) {
+                return ConversationId::private(self.account.clone(), occupant);
+            }
+        }
+        self.chat(&other.to_bare())
+    }
+
     /// A carbon copy from our own server: a message another of our devices sent or got.
     pub(super) fn on_carbon(&mut self, mut inner: Message, sent_by_us: bool) -> bool {
         if !matches!(inner.type_, MessageType::Chat | MessageType::Normal) {
             return true;
         }
-        let peer = match (sent_by_us, &inner.to, &inner.from) {
-            (true, Some(to), _) => to.to_bare(),
-            (false, _, Some(from)) => from.to_bare(),
+        let other = match (sent_by_us, &inner.to, &inner.from) {
+            (true, Some(to), _) => to.clone(),
+            (false, _, Some(from)) => from.clone(),
             _ => return true,
         };
+        let peer = other.to_bare();
+        let conversation = self.conversation_with(&other, &inner);
         if !sent_by_us && let Ok(Some(receipt)) = inner.extract_payload::<Receipt>() {
             self.update_state(&self.chat(&peer), &receipt.id, Delivery::Delivered, None);
         }
@@ -292,10 +337,11 @@ impl Worker {
         };
         let archive_id = self.archive_id(&mut inner);
         let time = message_time(&mut inner);
-        let mut new = stored_form(&self.chat(&peer), &mut inner, body, time, sent_by_us);
+        let mut new = stored_form(&conversation, &mut inner, body, time, sent_by_us);
         new.encryption = encryption;
         new.archive_id = archive_id;
         if !sent_by_us {
+            new.sender = private_sender(&conversation, &inner);
             // What another of our sessions received (one the server still
             // thinks alive after a reconnection, say): it keeps the order of
             // what we receive ourselves, waiting for a catch-up like them.

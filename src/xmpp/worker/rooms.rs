@@ -801,15 +801,7 @@ impl Worker {
         let time = message_time(&mut message);
         let mut new = super::incoming::stored_form(&conversation, &mut message, body, time, false);
         new.encryption = encryption;
-        new.sender = crate::store::Sender {
-            jid: None,
-            nick: Some(occupant.resource().as_str().to_string()),
-            occupant_id: message
-                .payloads
-                .iter()
-                .find_map(|p| OccupantId::try_from(p.clone()).ok())
-                .map(|o| o.id),
-        };
+        new.sender = super::incoming::private_sender(&conversation, &message);
         match self.store.insert(new) {
             Ok(Some(record)) => self.emit(Event::Messages(reported([record]))),
             Ok(None) => true,

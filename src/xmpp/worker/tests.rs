@@ -923,6 +923,106 @@ mod rooms {
         assert!(worker.join_room(room(), "  ".into(), None, true).is_empty());
     }
 
+    /// Private messages written or read on another of our devices come as
+    /// carbons (from servers that copy them): each in the private
+    /// conversation with the occupant, never in a chat with the room.
+    #[test]
+    fn private_messages_from_our_other_devices_stay_private() {
+        let (mut worker, _events, _dir) = joined();
+        let carbon = |kind: &str, inner: &str| -> Message {
+            let xml = format!(
+                "<message xmlns='jabber:client' from='{ALICE}' to='{ALICE}/tern' type='chat'>\
+                 <{kind} xmlns='urn:xmpp:carbons:2'><forwarded xmlns='urn:xmpp:forward:0'>\
+                 {inner}</forwarded></{kind}></message>"
+            );
+            Message::try_from(xml.parse::<tokio_xmpp::minidom::Element>().unwrap()).unwrap()
+        };
+        // Sent from the phone to Bob, through the room.
+        worker.on_message(carbon(
+            "sent",
+            &format!(
+                "<message xmlns='jabber:client' from='{ALICE}/phone' to='{ROOM}/Bob' \
+                 type='chat' id='p1'><body>from the phone</body>\
+                 <x xmlns='http://jabber.org/protocol/muc#user'/></message>"
+            ),
+        ));
+        // Bob's answer, which the phone got: his nickname on it.
+        worker.on_message(carbon(
+            "received",
+            &format!(
+                "<message xmlns='jabber:client' from='{ROOM}/Bob' to='{ALICE}/phone' \
+                 type='chat' id='b1'><body>to the phone</body>\
+                 <x xmlns='http://jabber.org/protocol/muc#user'/></message>"
+            ),
+        ));
+        // Marked as a room's private message, from a room we are not in.
+        worker.on_message(carbon(
+            "received",
+            &format!(
+                "<message xmlns='jabber:client' from='other@conference.example.org/Carol' \
+                 to='{ALICE}/phone' type='chat' id='c1'><body>hello</body>\
+                 <x xmlns='http://jabber.org/protocol/muc#user'/></message>"
+            ),
+        ));
+        let account: BareJid = ALICE.parse().unwrap();
+        let with_bob =
+            ConversationId::private(account.clone(), format!("{ROOM}/Bob").parse().unwrap());
+        let page = worker.store.page(&with_bob, None, 10).unwrap();
+        let shown: Vec<(&str, bool, Option<&str>)> = page
+            .records
+            .iter()
+            .map(|r| {
+                (
+                    r.body.as_str(),
+                    r.direction == crate::conversation::Direction::Out,
+                    r.sender.nick.as_deref(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                ("from the phone", true, None),
+                ("to the phone", false, Some("Bob")),
+            ]
+        );
+        let with_carol = ConversationId::private(
+            account.clone(),
+            "other@conference.example.org/Carol".parse().unwrap(),
+        );
+        assert_eq!(
+            worker
+                .store
+                .page(&with_carol, None, 10)
+                .unwrap()
+                .records
+                .len(),
+            1
+        );
+        for bare in [ROOM, "other@conference.example.org"] {
+            let chat = ConversationId::chat(account.clone(), bare.parse().unwrap());
+            assert!(
+                worker
+                    .store
+                    .page(&chat, None, 10)
+                    .unwrap()
+                    .records
+                    .is_empty()
+            );
+        }
+        // A contact's carbon with an invitation in it is no private message.
+        worker.on_message(carbon(
+            "received",
+            &format!(
+                "<message xmlns='jabber:client' from='bob@example.org/laptop' \
+                 to='{ALICE}/phone' type='chat' id='i1'><body>come in</body>\
+                 <x xmlns='http://jabber.org/protocol/muc#user'><invite from='bob@example.org'/></x></message>"
+            ),
+        ));
+        let bob = ConversationId::chat(account, "bob@example.org".parse().unwrap());
+        assert_eq!(worker.store.page(&bob, None, 10).unwrap().records.len(), 1);
+    }
+
     #[test]
     fn our_reflection_marks_delivered_and_others_are_stored_once() {
         let (mut worker, mut events, _dir) = joined();
