@@ -404,6 +404,34 @@ async fn rooms_are_created_set_up_listed_and_destroyed() {
         ))
     ));
 
+    // Made a member, he is let in.
+    alice.handle.room_request(
+        family.clone(),
+        RoomRequest::Affiliation {
+            jid: bob.jid.clone(),
+            affiliation: tern::xmpp::room::Affiliation::Member,
+            reason: None,
+        },
+    );
+    let mut let_in = false;
+    for _ in 0..20 {
+        bob.handle.join_room(family.clone(), "Bob".into(), None);
+        match room_event(&mut bob, &family, |e| {
+            matches!(e, RoomEvent::Joined { .. } | RoomEvent::JoinFailed(_))
+        })
+        .await
+        {
+            Some(RoomEvent::Joined { .. }) => {
+                let_in = true;
+                break;
+            }
+            // The grant may not have landed yet.
+            _ => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    assert!(let_in, "a member joins the private group");
+    bob.handle.leave_room(family.clone());
+
     // A public channel, and one more: the service lists both (not the
     // private group), with what they are about and who is in them.
     let lobby = room("lobby");

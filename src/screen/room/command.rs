@@ -1,6 +1,6 @@
 //! What a line typed in a room's composer asks for: a message, or one of the
 //! commands Gajim and IRC users type (`/kick`, `/ban`, `/topic`, `/nick`,
-//! `/invite`, `/voice`, `/mute`).
+//! `/invite`, `/voice`, `/mute`, `/member`, `/admin`, `/owner`, `/revoke`).
 
 use std::collections::BTreeMap;
 
@@ -37,6 +37,39 @@ fn occupant<'a>(
         })
 }
 
+/// A lasting standing for an occupant by nickname (when the room shows
+/// their address) or for an address, with the reason after it.
+fn affiliation(
+    args: &str,
+    occupants: &BTreeMap<String, Occupant>,
+    affiliation: Affiliation,
+) -> Typed {
+    let (jid, reason) = match occupant(args, occupants) {
+        Some((o, reason)) => match &o.jid {
+            Some(jid) => (jid.clone(), reason),
+            None => {
+                return Typed::Wrong(fl!("room-command-no-address", nick = o.nick.clone()));
+            }
+        },
+        None => {
+            let (first, rest) = args.split_once(' ').unwrap_or((args, ""));
+            match first.parse::<BareJid>() {
+                Ok(jid) if jid.node().is_some() => {
+                    (jid, Some(rest.trim().to_string()).filter(|r| !r.is_empty()))
+                }
+                _ => {
+                    return Typed::Wrong(fl!("room-command-nobody", nick = args.to_string()));
+                }
+            }
+        }
+    };
+    Typed::Request(RoomRequest::Affiliation {
+        jid,
+        affiliation,
+        reason,
+    })
+}
+
 /// Reads a line typed in a room whose occupants are `occupants`.
 pub fn typed(line: &str, occupants: &BTreeMap<String, Occupant>) -> Typed {
     let Some(command) = line.strip_prefix('/') else {
@@ -63,37 +96,12 @@ pub fn typed(line: &str, occupants: &BTreeMap<String, Occupant>) -> Typed {
         "kick" => role(Role::None),
         "voice" => role(Role::Participant),
         "mute" => role(Role::Visitor),
-        "ban" => {
-            // An occupant by nickname (when the room shows their address),
-            // or an address.
-            let (jid, reason) = match occupant(args, occupants) {
-                Some((o, reason)) => match &o.jid {
-                    Some(jid) => (jid.clone(), reason),
-                    None => {
-                        return Typed::Wrong(fl!("room-command-no-address", nick = o.nick.clone()));
-                    }
-                },
-                None => {
-                    let (first, rest) = args.split_once(' ').unwrap_or((args, ""));
-                    match first.parse::<BareJid>() {
-                        Ok(jid) if jid.node().is_some() => {
-                            (jid, Some(rest.trim().to_string()).filter(|r| !r.is_empty()))
-                        }
-                        _ => {
-                            return Typed::Wrong(fl!(
-                                "room-command-nobody",
-                                nick = args.to_string()
-                            ));
-                        }
-                    }
-                }
-            };
-            Typed::Request(RoomRequest::Affiliation {
-                jid,
-                affiliation: Affiliation::Outcast,
-                reason,
-            })
-        }
+        "ban" => affiliation(args, occupants, Affiliation::Outcast),
+        "member" => affiliation(args, occupants, Affiliation::Member),
+        "admin" => affiliation(args, occupants, Affiliation::Admin),
+        "owner" => affiliation(args, occupants, Affiliation::Owner),
+        // Back to no standing: a ban lifted, a membership or admin taken away.
+        "unban" | "revoke" => affiliation(args, occupants, Affiliation::None),
         "topic" | "subject" => Typed::Request(RoomRequest::Subject(args.to_string())),
         "nick" if !args.is_empty() => Typed::Request(RoomRequest::Nick(args.to_string())),
         "invite" => {
@@ -186,6 +194,37 @@ mod tests {
                 reason: None
             })
         );
+    }
+
+    #[test]
+    fn standings_are_granted_and_revoked_by_nickname_or_address() {
+        let people = people();
+        for (line, affiliation) in [
+            ("/member Bob", Affiliation::Member),
+            ("/admin Bob", Affiliation::Admin),
+            ("/owner Bob", Affiliation::Owner),
+            ("/revoke Bob", Affiliation::None),
+            ("/unban Bob", Affiliation::None),
+        ] {
+            assert_eq!(
+                typed(line, &people),
+                Typed::Request(RoomRequest::Affiliation {
+                    jid: "bob@example.org".parse().unwrap(),
+                    affiliation,
+                    reason: None
+                }),
+                "{line}"
+            );
+        }
+        assert_eq!(
+            typed("/member dave@example.org welcome aboard", &people),
+            Typed::Request(RoomRequest::Affiliation {
+                jid: "dave@example.org".parse().unwrap(),
+                affiliation: Affiliation::Member,
+                reason: Some("welcome aboard".into())
+            })
+        );
+        assert!(matches!(typed("/admin carol", &people), Typed::Wrong(_)));
     }
 
     #[test]
