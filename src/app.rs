@@ -681,6 +681,12 @@ impl App {
         };
         let mut state = chat::State::new(store.clone(), self.sharing_context());
         state.set_default_presence(self.presence.clone());
+        state.set_room_levels(self.config.room_levels().into_iter().filter_map(
+            |(account, room, level)| {
+                let id = crate::conversation::Id::room(account.parse().ok()?, room.parse().ok()?);
+                Some((id, level))
+            },
+        ));
         let mut tasks = Vec::new();
         for session in self.sessions.iter().filter(|s| !s.interactive) {
             let rank = rank(&self.config, &session.account);
@@ -954,6 +960,14 @@ impl App {
                         task
                     }
                     chat::Event::OpenSettings => Task::batch([task, self.open_settings()]),
+                    chat::Event::RoomLevel { room, level } => {
+                        self.config.set_room_level(
+                            room.account().as_str(),
+                            room.bare().as_str(),
+                            level,
+                        );
+                        Task::batch([task, self.save_config()])
+                    }
                     chat::Event::AddAccount => {
                         self.adding = Some(login::State::adding());
                         let focus = iced::widget::operation::focus(login::JID_INPUT);
@@ -1124,6 +1138,7 @@ impl App {
             open_peer: open_peer.as_deref(),
             contact_name: &names,
             room_nick: &nicks,
+            room_level: &|room| chat.room_level(room),
         };
         let several = chat.accounts().count() > 1;
         let notices = crate::notification::decide(&records, true, &context, self.notifications);
@@ -1465,6 +1480,17 @@ impl App {
     /// first frames), for tests and automation.
     pub fn is_opening(&self) -> bool {
         matches!(self.screen, Screen::Opening)
+    }
+
+    /// Which of a room's messages notify, for tests and automation.
+    pub fn room_level(
+        &self,
+        room: &crate::conversation::Id,
+    ) -> Option<crate::notification::RoomLevel> {
+        match &self.screen {
+            Screen::Chat(chat) => Some(chat.room_level(room)),
+            _ => None,
+        }
     }
 
     /// The open chat's peer, for tests and automation.

@@ -18,6 +18,30 @@ pub struct Config {
     pub notifications: NotificationsConfig,
     pub appearance: AppearanceConfig,
     pub privacy: PrivacyConfig,
+    /// What the user chose for single rooms.
+    #[serde(rename = "room", skip_serializing_if = "Vec::is_empty")]
+    pub rooms: Vec<RoomConfig>,
+}
+
+/// One room's own settings, by account and room address.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RoomConfig {
+    pub account: String,
+    pub room: String,
+    /// Which messages notify: `all`, `mentions` or `never`; anything else
+    /// (a newer Tern's choice) is the room's default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notify: Option<String>,
+}
+
+fn level_name(level: crate::notification::RoomLevel) -> &'static str {
+    use crate::notification::RoomLevel;
+    match level {
+        RoomLevel::All => "all",
+        RoomLevel::Mentions => "mentions",
+        RoomLevel::Never => "never",
+    }
 }
 
 /// What Tern tells others about this computer.
@@ -270,6 +294,46 @@ impl Config {
     /// Forgets an account (its history is the store's to delete).
     pub fn remove_account(&mut self, jid: &str) {
         self.accounts.retain(|a| a.jid != jid);
+        self.rooms.retain(|r| r.account != jid);
+    }
+
+    /// The notification level chosen for each room, where one was.
+    pub fn room_levels(&self) -> Vec<(String, String, crate::notification::RoomLevel)> {
+        use crate::notification::RoomLevel;
+        self.rooms
+            .iter()
+            .filter_map(|r| {
+                let level = match r.notify.as_deref()? {
+                    "all" => RoomLevel::All,
+                    "mentions" => RoomLevel::Mentions,
+                    "never" => RoomLevel::Never,
+                    _ => return None,
+                };
+                Some((r.account.clone(), r.room.clone(), level))
+            })
+            .collect()
+    }
+
+    /// Keeps the level chosen for a room.
+    pub fn set_room_level(
+        &mut self,
+        account: &str,
+        room: &str,
+        level: crate::notification::RoomLevel,
+    ) {
+        let notify = Some(level_name(level).to_string());
+        match self
+            .rooms
+            .iter_mut()
+            .find(|r| r.account == account && r.room == room)
+        {
+            Some(known) => known.notify = notify,
+            None => self.rooms.push(RoomConfig {
+                account: account.to_string(),
+                room: room.to_string(),
+                notify,
+            }),
+        }
     }
 }
 
@@ -380,6 +444,53 @@ mod tests {
         assert_eq!(Config::load(&path).unwrap(), v4);
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.contains("theme = \"dark\""), "{text}");
+    }
+
+    #[test]
+    fn room_levels_round_trip_and_unknown_ones_are_the_default() {
+        use crate::notification::RoomLevel;
+        let v5 = Config::parse(include_str!("../tests/fixtures/config-v5.toml")).unwrap();
+        assert_eq!(
+            v5.room_levels(),
+            vec![
+                (
+                    "alice@example.org".to_string(),
+                    "team@conference.example.org".to_string(),
+                    RoomLevel::All
+                ),
+                (
+                    "alice@example.org".to_string(),
+                    "lobby@conference.example.org".to_string(),
+                    RoomLevel::Never
+                ),
+            ]
+        );
+        let mut config = v5.clone();
+        config.set_room_level(
+            "alice@example.org",
+            "team@conference.example.org",
+            RoomLevel::Mentions,
+        );
+        config.set_room_level(
+            "bob@example.org",
+            "den@conference.example.org",
+            RoomLevel::Never,
+        );
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("config.toml");
+        config.save(&path).unwrap();
+        let saved = Config::load(&path).unwrap();
+        assert_eq!(saved, config);
+        // Three of the four rooms have a level this version knows.
+        assert_eq!(saved.room_levels().len(), 3);
+        assert_eq!(saved.room_levels()[0].2, RoomLevel::Mentions);
+        config.remove_account("bob@example.org");
+        assert!(
+            config
+                .rooms
+                .iter()
+                .all(|r| r.account == "alice@example.org")
+        );
     }
 
     #[test]

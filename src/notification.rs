@@ -55,6 +55,30 @@ impl Default for Policy {
     }
 }
 
+/// Which of a room's messages notify, as the user chose for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RoomLevel {
+    /// Every message (the default for private groups).
+    All,
+    /// Only those that mention the user's nickname (the default for public
+    /// channels, which would otherwise notify all day).
+    Mentions,
+    Never,
+}
+
+impl RoomLevel {
+    /// Where the user chose nothing: a private group (members only) is
+    /// people one knows; anything else is a channel.
+    pub fn default_for(members_only: bool) -> Self {
+        if members_only {
+            Self::All
+        } else {
+            Self::Mentions
+        }
+    }
+}
+
 /// What the window knows when messages arrive.
 pub struct Context<'a> {
     /// Whether the window has the keyboard focus.
@@ -63,9 +87,11 @@ pub struct Context<'a> {
     pub open_peer: Option<&'a str>,
     /// A peer's roster name, if it has one.
     pub contact_name: &'a dyn Fn(&str) -> Option<String>,
-    /// Our nickname in a room we are in: room messages notify only when
-    /// they mention it (a busy room would otherwise notify all day).
+    /// Our nickname in a room we are in: with [`RoomLevel::Mentions`],
+    /// room messages notify only when they mention it.
     pub room_nick: &'a dyn Fn(&conversation::Id) -> Option<String>,
+    /// Which of a room's messages notify.
+    pub room_level: &'a dyn Fn(&conversation::Id) -> RoomLevel,
 }
 
 /// One notification to show.
@@ -139,8 +165,12 @@ fn notifies(record: &Message, ctx: &Context) -> bool {
             .open_peer
             .is_some_and(|open| open == record.conversation.peer().to_string());
     let wanted = match record.conversation.kind() {
-        conversation::Kind::Room => (ctx.room_nick)(&record.conversation)
-            .is_some_and(|nick| conversation::mentions(&record.body, &nick)),
+        conversation::Kind::Room => match (ctx.room_level)(&record.conversation) {
+            RoomLevel::All => true,
+            RoomLevel::Never => false,
+            RoomLevel::Mentions => (ctx.room_nick)(&record.conversation)
+                .is_some_and(|nick| conversation::mentions(&record.body, &nick)),
+        },
         _ => true,
     };
     record.direction == Direction::In && !record.other_device && !reading && wanted
@@ -428,6 +458,7 @@ mod tests {
             open_peer: None,
             contact_name: &no_names,
             room_nick: &|_| None,
+            room_level: &|_| RoomLevel::Mentions,
         }
     }
 
@@ -492,6 +523,7 @@ mod tests {
             open_peer: Some(BOB),
             contact_name: &no_names,
             room_nick: &|_| None,
+            room_level: &|_| RoomLevel::Mentions,
         };
         let records = [
             incoming(BOB, "you see this"),
@@ -509,6 +541,7 @@ mod tests {
             open_peer: Some(BOB),
             contact_name: &no_names,
             room_nick: &|_| None,
+            room_level: &|_| RoomLevel::Mentions,
         };
         let notices = decide(&[incoming(BOB, "are you there?")], true, &ctx, on());
         assert_eq!(notices.len(), 1);
@@ -522,6 +555,7 @@ mod tests {
             open_peer: None,
             contact_name: &no_names,
             room_nick: &|_| None,
+            room_level: &|_| RoomLevel::Mentions,
         };
         assert_eq!(decide(&[incoming(BOB, "hi")], true, &ctx, on()).len(), 1);
     }
@@ -589,6 +623,7 @@ mod tests {
             open_peer: None,
             contact_name: &names,
             room_nick: &|_| None,
+            room_level: &|_| RoomLevel::Mentions,
         };
         let records = [
             incoming(BOB, "hi"),
@@ -825,6 +860,7 @@ mod tests {
             open_peer: None,
             contact_name: &no_names,
             room_nick: &nick,
+            room_level: &|_| RoomLevel::Mentions,
         };
         let records = [
             said("lunch at noon?"),
@@ -836,9 +872,26 @@ mod tests {
         assert_eq!(notices[0].body, "ann, are you coming?");
         assert!(notices[0].title.contains("Bob"), "{}", notices[0].title);
         assert!(notices[0].title.contains("team@conference.example.org"));
+        // A room set to all messages: all three, as one notice; set to
+        // never: none, mention or not.
+        let all = Context {
+            room_level: &|_| RoomLevel::All,
+            ..ctx
+        };
+        let notices = decide(&records, true, &all, Policy::default());
+        assert_eq!(notices.len(), 1);
+        assert_eq!(notices[0].body, "a banner (+2 more)");
+        let never = Context {
+            room_level: &|_| RoomLevel::Never,
+            ..ctx
+        };
+        assert!(decide(&records, true, &never, Policy::default()).is_empty());
+        assert_eq!(RoomLevel::default_for(true), RoomLevel::All);
+        assert_eq!(RoomLevel::default_for(false), RoomLevel::Mentions);
         // A room whose nickname is unknown (not joined) says nothing.
         let ctx = Context {
             room_nick: &|_| None,
+            room_level: &|_| RoomLevel::Mentions,
             ..ctx
         };
         assert!(decide(&records, true, &ctx, Policy::default()).is_empty());

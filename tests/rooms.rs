@@ -692,7 +692,8 @@ async fn until_shows(h: &mut ui::Harness, text: &str) -> bool {
 async fn the_window_creates_sets_up_destroys_and_browses_rooms() {
     use iced_test::selector::id;
     use std::time::Instant;
-    use tern::app::Flags;
+    use tern::app::{Flags, Message};
+    use tern::notification::RoomLevel;
     use tern::profile::Profile;
     use tern::screen::room as room_screen;
     use tern::xmpp::Trust;
@@ -758,6 +759,12 @@ async fn the_window_creates_sets_up_destroys_and_browses_rooms() {
     assert!(
         until_shows(&mut h, "Room settings").await,
         "the owner's settings"
+    );
+    // A private group notifies of every message unless told otherwise.
+    assert!(
+        h.pump_until(WAIT, |app| app.room_level(&book_id) == Some(RoomLevel::All))
+            .await,
+        "a private group's default"
     );
     // A private group: Bob is no member.
     bob.handle.join_room(book.clone(), "Bob".into(), None);
@@ -848,6 +855,35 @@ async fn the_window_creates_sets_up_destroys_and_browses_rooms() {
         "the lounge opened"
     );
     assert!(until_shows(&mut h, "2 people").await, "alice is in");
+    // A public channel notifies of mentions only, unless told otherwise;
+    // what the user chooses is kept in the configuration.
+    assert!(
+        h.pump_until(WAIT, |app| app.room_level(&lounge_id)
+            == Some(RoomLevel::Mentions))
+            .await,
+        "a channel's default"
+    );
+    h.update(Message::Chat(tern::screen::chat::Message::Room(
+        room_screen::Message::Level(
+            lounge_id.clone(),
+            room_screen::LevelChoice(RoomLevel::Never),
+        ),
+    )));
+    assert!(
+        h.pump_until(WAIT, |app| app.config().room_levels()
+            == vec![(
+                "alice@localhost".to_string(),
+                "lounge@conference.localhost".to_string(),
+                RoomLevel::Never
+            )])
+        .await,
+        "the choice is kept: {:?}",
+        h.app.config().rooms
+    );
+    assert_eq!(h.app.room_level(&lounge_id), Some(RoomLevel::Never));
+    h.settle().await;
+    let snap = h.snapshot(&tern::theme::for_mode(iced::theme::Mode::Light));
+    h.save_snapshot(&snap, "room-channel");
 }
 
 /// Rooms follow the account (XEP-0402): joined on one client, bookmarked,

@@ -299,3 +299,6 @@ room-destroy-reason = Reason (told to everyone in it)
 room-error-gone = This room was destroyed by its owner. { $reason }
 room-create-address-label = Address
 room-create-nick = Your nickname
+room-notify-all = Notify: all messages
+room-notify-mentions = Notify: mentions
+room-notify-never = Notify: never

@@ -290,3 +290,6 @@ room-destroy-reason = 原因（会告知群内所有人）
 room-error-gone = 此群聊已被所有者解散。{ $reason }
 room-create-address-label = 地址
 room-create-nick = 你的昵称
+room-notify-all = 通知：所有消息
+room-notify-mentions = 通知：提及我时
+room-notify-never = 通知：从不

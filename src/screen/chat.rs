@@ -203,6 +203,11 @@ pub enum Event {
     /// The user asks to add an account (the sign-in form).
     AddAccount,
     OpenSettings,
+    /// The user chose which of a room's messages notify: keep it.
+    RoomLevel {
+        room: talk::Id,
+        level: crate::notification::RoomLevel,
+    },
 }
 
 /// An account in a pick list (its JID; "All accounts" for `None` in the filter).
@@ -332,6 +337,19 @@ impl State {
             return self.open_chat(id, None);
         }
         Task::none()
+    }
+
+    /// Which of a room's messages notify.
+    pub fn room_level(&self, room: &talk::Id) -> crate::notification::RoomLevel {
+        self.rooms.level(room)
+    }
+
+    /// The notification levels chosen for rooms before.
+    pub fn set_room_levels(
+        &mut self,
+        levels: impl IntoIterator<Item = (talk::Id, crate::notification::RoomLevel)>,
+    ) {
+        self.rooms.set_levels(levels);
     }
 
     /// What an account's worker found of its server's rooms.
@@ -985,6 +1003,9 @@ impl State {
                         task,
                         Some(Event::Worker(account, Command::BrowseRooms { service })),
                     ),
+                    Some(room::Event::Level(room, level)) => {
+                        (task, Some(Event::RoomLevel { room, level }))
+                    }
                     Some(room::Event::Request(room, request)) => (
                         task,
                         Some(Event::Worker(

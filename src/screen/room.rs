@@ -10,10 +10,11 @@ use iced::{Alignment, Element, Fill, Task};
 
 use crate::conversation::{self as talk, Kind};
 use crate::fl;
+use crate::notification::RoomLevel;
 use crate::theme;
 use crate::xmpp::BareJid;
 use crate::xmpp::room::{
-    Affiliation, Directory, JoinError, LeftReason, Occupant, Role, RoomEvent, RoomRequest,
+    Affiliation, Directory, JoinError, LeftReason, Listing, Occupant, Role, RoomEvent, RoomRequest,
     RoomSettings,
 };
 
@@ -38,6 +39,8 @@ pub struct State {
     services: HashMap<BareJid, BareJid>,
     /// A dialog shown in the conversation's place.
     panel: Option<Panel>,
+    /// The notification level the user chose for rooms, where they did.
+    levels: HashMap<talk::Id, RoomLevel>,
 }
 
 /// The dialogs of rooms, shown in the conversation's place.
@@ -73,6 +76,8 @@ struct Room {
     problem: Option<String>,
     /// What the room said to our last request or command, until the next.
     notice: Option<String>,
+    /// What the room says of itself, once joined.
+    info: Option<Listing>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -113,6 +118,22 @@ pub enum Message {
     Directory(directory::Message),
     Create(setup::CreateMessage),
     Settings(setup::SettingsMessage),
+    /// Which of the room's messages notify.
+    Level(talk::Id, LevelChoice),
+}
+
+/// A notification level in the room header's list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LevelChoice(pub RoomLevel);
+
+impl std::fmt::Display for LevelChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&match self.0 {
+            RoomLevel::All => fl!("room-notify-all"),
+            RoomLevel::Mentions => fl!("room-notify-mentions"),
+            RoomLevel::Never => fl!("room-notify-never"),
+        })
+    }
 }
 
 pub enum Event {
@@ -143,6 +164,8 @@ pub enum Event {
     },
     /// Ask this of a room (its settings, a change, its destruction).
     Request(talk::Id, RoomRequest),
+    /// The user chose which of the room's messages notify: keep it.
+    Level(talk::Id, RoomLevel),
 }
 
 /// A room's address as typed: bare, with a local part, `xmpp:` and `?join` allowed.
@@ -461,6 +484,10 @@ impl State {
                     }
                 };
             }
+            Message::Level(id, LevelChoice(level)) => {
+                self.levels.insert(id.clone(), level);
+                return (Task::none(), Some(Event::Level(id, level)));
+            }
             Message::Settings(message) => {
                 let Some(Panel::Settings(settings)) = &mut self.panel else {
                     return (Task::none(), None);
@@ -480,6 +507,25 @@ impl State {
             }
         }
         (Task::none(), None)
+    }
+
+    /// The notification levels the user chose before (from the configuration).
+    pub fn set_levels(&mut self, levels: impl IntoIterator<Item = (talk::Id, RoomLevel)>) {
+        self.levels.extend(levels);
+    }
+
+    /// Which of the room's messages notify: the user's choice, else all of a
+    /// private group's and the mentions in anything else.
+    pub fn level(&self, id: &talk::Id) -> RoomLevel {
+        if let Some(level) = self.levels.get(id) {
+            return *level;
+        }
+        let members_only = self
+            .rooms
+            .get(id)
+            .and_then(|r| r.info.as_ref())
+            .is_some_and(|i| i.members_only);
+        RoomLevel::default_for(members_only)
     }
 
     /// What the account's worker found of its server's rooms.
@@ -675,6 +721,7 @@ impl State {
             RoomEvent::Refused(why) => state.notice = Some(fl!("room-refused", reason = why)),
             // Shown in the settings dialog.
             RoomEvent::Settings(_) | RoomEvent::Configured => {}
+            RoomEvent::Info(info) => state.info = Some(info),
             RoomEvent::Rejoining => {
                 state.joined = false;
                 state.occupants.clear();
@@ -886,12 +933,22 @@ impl State {
         let settings = self
             .owns(id)
             .then(|| link(fl!("room-settings"), Message::ShowSettings(id.clone())));
+        let room = id.clone();
+        let level = pick_list(
+            [RoomLevel::All, RoomLevel::Mentions, RoomLevel::Never].map(LevelChoice),
+            Some(LevelChoice(self.level(id))),
+            move |choice| Message::Level(room.clone(), choice),
+        )
+        .text_size(12)
+        .padding([2, 6]);
         Some(
             row![
+                level,
                 settings,
                 link(fl!("room-leave"), Message::Leave(id.clone()))
             ]
             .spacing(12)
+            .align_y(Alignment::Center)
             .into(),
         )
     }

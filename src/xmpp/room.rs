@@ -41,6 +41,9 @@ pub enum RoomEvent {
     Settings(RoomSettings),
     /// The room took the configuration sent.
     Configured,
+    /// What the room says of itself (its name, whether it is for members
+    /// only…), asked once joined.
+    Info(Listing),
 }
 
 /// Someone in a room.

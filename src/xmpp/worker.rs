@@ -308,6 +308,8 @@ enum Pending {
     RoomDirectory(BareJid),
     /// One listed room's details (disco#info).
     RoomListing(BareJid),
+    /// What a room just joined says of itself (disco#info).
+    RoomInfo(BareJid),
 }
 
 /// How long an answer to a question that the session waits on (roster,
@@ -740,6 +742,7 @@ impl Worker {
                 for stanza in replies {
                     self.outq.push_back(Box::new(stanza));
                 }
+                self.send_room_asks(pending);
                 alive
             }
         }

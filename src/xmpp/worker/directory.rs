@@ -127,6 +127,17 @@ impl Worker {
         )
     }
 
+    /// What a room we joined says of itself.
+    pub(super) fn on_room_info(&mut self, room: BareJid, info: Option<DiscoInfoResult>) -> bool {
+        match info {
+            Some(info) if self.rooms.contains_key(&room) => {
+                let listing = listing(room.clone(), &info);
+                self.emit_room(&room, crate::xmpp::room::RoomEvent::Info(listing))
+            }
+            _ => true,
+        }
+    }
+
     /// One listed room's details; a room that did not answer keeps what
     /// the list said of it.
     pub(super) fn on_room_listing(&mut self, room: BareJid, info: Option<DiscoInfoResult>) -> bool {

@@ -204,6 +204,10 @@ impl Worker {
                 let info = payload.and_then(|p| DiscoInfoResult::try_from(p).ok());
                 (self.on_room_listing(room, info), vec![])
             }
+            (Pending::RoomInfo(room), payload) => {
+                let info = payload.and_then(|p| DiscoInfoResult::try_from(p).ok());
+                (self.on_room_info(room, info), vec![])
+            }
         }
     }
 
@@ -296,6 +300,7 @@ impl Worker {
                 self.on_room_directory(service, Err(said(error)), pending)
             }
             Pending::RoomListing(room) => (self.on_room_listing(room, None), vec![]),
+            Pending::RoomInfo(room) => (self.on_room_info(room, None), vec![]),
         }
     }
 
@@ -373,6 +378,7 @@ impl Worker {
                 self.on_room_directory(service, Err("the service did not answer".into()), pending)
             }
             Pending::RoomListing(room) => (self.on_room_listing(room, None), vec![]),
+            Pending::RoomInfo(room) => (self.on_room_info(room, None), vec![]),
             // Never given a deadline: the link's own liveness check covers them.
             Pending::Barrier(_) | Pending::Probe => (true, vec![]),
         }

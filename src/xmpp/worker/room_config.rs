@@ -32,32 +32,43 @@ pub(super) enum RoomAsk {
     Form(BareJid, FormPurpose),
     /// Destroy a room the user did not mean to create.
     Discard(BareJid),
+    /// Ask a room just joined what it is (disco#info).
+    Info(BareJid),
 }
 
 impl Worker {
     /// The question `ask` as a stanza, its answer awaited from the room.
     pub(super) fn room_ask(&mut self, ask: RoomAsk, pending: &mut Requests<Pending>) -> Stanza {
-        let (room, payload, request) = match ask {
+        enum Query {
+            Set(OwnerQuery),
+            Form,
+            Info,
+        }
+        let (room, query, request) = match ask {
             RoomAsk::Unlock(room) => (
                 room.clone(),
-                Some(OwnerQuery::instant()),
+                Query::Set(OwnerQuery::instant()),
                 Pending::RoomUnlock(room),
             ),
-            RoomAsk::Form(room, purpose) => (room.clone(), None, Pending::RoomForm(room, purpose)),
-            RoomAsk::Discard(room) => (
-                {
-                    self.room_discards.insert(room.clone());
-                    room.clone()
-                },
-                Some(OwnerQuery {
+            RoomAsk::Form(room, purpose) => {
+                (room.clone(), Query::Form, Pending::RoomForm(room, purpose))
+            }
+            RoomAsk::Discard(room) => {
+                self.room_discards.insert(room.clone());
+                let destroy = OwnerQuery {
                     form: None,
                     destroy: Some(Destroy {
                         jid: None,
                         reason: None,
                     }),
-                }),
-                Pending::RoomDiscard(room),
-            ),
+                };
+                (
+                    room.clone(),
+                    Query::Set(destroy),
+                    Pending::RoomDiscard(room),
+                )
+            }
+            RoomAsk::Info(room) => (room.clone(), Query::Info, Pending::RoomInfo(room)),
         };
         let to = Jid::from(room);
         let id = pending.add(
@@ -66,9 +77,12 @@ impl Worker {
             Some(REPLY_TIMEOUT),
             Instant::now(),
         );
-        match payload {
-            Some(query) => Iq::from_set(id, query).with_to(to).into(),
-            None => Iq::from_get(id, OwnerQuery::default()).with_to(to).into(),
+        match query {
+            Query::Set(query) => Iq::from_set(id, query).with_to(to).into(),
+            Query::Form => Iq::from_get(id, OwnerQuery::default()).with_to(to).into(),
+            Query::Info => Iq::from_get(id, DiscoInfoQuery { node: None })
+                .with_to(to)
+                .into(),
         }
     }
 

@@ -759,16 +759,18 @@ impl Worker {
                     let ask = match create {
                         Some(settings) => {
                             tracing::info!("created {room}: setting it up");
-                            RoomAsk::Form(room, FormPurpose::Create(settings))
+                            RoomAsk::Form(room.clone(), FormPurpose::Create(settings))
                         }
                         None => {
                             tracing::debug!("created {room}: accepting its default configuration");
-                            RoomAsk::Unlock(room)
+                            RoomAsk::Unlock(room.clone())
                         }
                     };
+                    // What it is, asked once it is set up (`on_room_unlocked`).
                     self.room_asks.push(ask);
                     return true;
                 }
+                self.room_asks.push(RoomAsk::Info(room.clone()));
                 return self.emit_room(&room, RoomEvent::Joined { nick });
             }
         }
@@ -785,6 +787,7 @@ impl Worker {
         match self.rooms.get(room) {
             Some(state) if state.joined => {
                 let nick = state.nick.clone();
+                self.room_asks.push(RoomAsk::Info(room.clone()));
                 self.emit_room(room, RoomEvent::Joined { nick })
             }
             _ => true,
