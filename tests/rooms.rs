@@ -881,7 +881,28 @@ async fn the_window_creates_sets_up_destroys_and_browses_rooms() {
         h.app.config().rooms
     );
     assert_eq!(h.app.room_level(&lounge_id), Some(RoomLevel::Never));
+
+    // Away in another conversation while Bob speaks: back in the lounge,
+    // "New messages" is where his start.
+    h.interact(|ui| {
+        ui.click("book-club").unwrap();
+    });
     h.settle().await;
+    bob.handle
+        .send_to_room(lounge.clone(), "anyone here?".into());
+    bob.handle
+        .send_to_room(lounge.clone(), "alice, the agenda".into());
+    assert!(
+        h.pump_until(WAIT, |app| app.title().starts_with("(2)"))
+            .await,
+        "two unread in the lounge"
+    );
+    assert!(!h.shows("New messages"));
+    h.interact(|ui| {
+        ui.click("lounge").unwrap();
+    });
+    assert!(until_shows(&mut h, "New messages").await, "the marker");
+    assert!(h.shows("anyone here?"));
     let snap = h.snapshot(&tern::theme::for_mode(iced::theme::Mode::Light));
     h.save_snapshot(&snap, "room-channel");
 }

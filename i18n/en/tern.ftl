@@ -302,3 +302,4 @@ room-create-nick = Your nickname
 room-notify-all = Notify: all messages
 room-notify-mentions = Notify: mentions
 room-notify-never = Notify: never
+chat-unread-marker = New messages

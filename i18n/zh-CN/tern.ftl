@@ -293,3 +293,4 @@ room-create-nick = 你的昵称
 room-notify-all = 通知：所有消息
 room-notify-mentions = 通知：提及我时
 room-notify-never = 通知：从不
+chat-unread-marker = 新消息

@@ -629,7 +629,12 @@ impl State {
         // A link's text goes after the chat's draft, never in its place: a
         // click must not throw away what the user typed.
         let draft = merge_draft(self.drafts.get(&id).map(String::as_str), draft);
-        let (state, task) = conversation::State::open(&self.store, id, draft);
+        let unread = self
+            .conversations
+            .iter()
+            .find(|c| c.id == id)
+            .map_or(0, |c| c.unread);
+        let (state, task) = conversation::State::open(&self.store, id, draft, unread);
         self.open = Some(state);
         self.tab = Tab::Chats;
         let save = self.note_draft();

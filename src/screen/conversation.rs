@@ -115,6 +115,11 @@ pub struct State {
     /// Who else is in the room, for Tab completion (empty in a chat).
     nicks: Vec<String>,
     completion: Option<completion::Completion>,
+    /// How many incoming messages were unread when it opened: the first of
+    /// them is where "New messages" goes, once the page is there.
+    unread: u32,
+    /// The first message that was unread when it opened.
+    unread_from: Option<String>,
 }
 
 /// Older history on the server, asked for once the local history runs out.
@@ -163,10 +168,13 @@ pub enum Event {
 
 impl State {
     /// Opens a conversation and starts loading its newest page.
+    /// Opens a conversation whose newest `unread` incoming messages were
+    /// not read yet.
     pub fn open(
         store: &Store,
         conversation: talk::Id,
         draft: Option<String>,
+        unread: u32,
     ) -> (Self, Task<Message>) {
         let mut state = Self {
             account: conversation.account().to_string(),
@@ -187,6 +195,8 @@ impl State {
             composer: text_editor::Content::new(),
             nicks: Vec::new(),
             completion: None,
+            unread,
+            unread_from: None,
         };
         if let Some(draft) = draft {
             state.set_draft(&draft);
@@ -261,6 +271,7 @@ impl State {
             self.older = page.older;
         }
         self.loaded = true;
+        self.unread_from = first_unread(&self.records, self.unread);
         for (record, new) in std::mem::take(&mut self.early) {
             self.apply(record, new);
         }
@@ -454,6 +465,9 @@ impl State {
             if previous.is_none_or(|p| local_day(p.time) != day) {
                 list = list.push(day_separator(day));
             }
+            if self.unread_from.as_deref() == Some(record.id.as_str()) {
+                list = list.push(unread_marker());
+            }
             let grouped = previous.is_some_and(|p| {
                 p.direction == record.direction
                     && p.sender == record.sender
@@ -593,6 +607,51 @@ fn load_page(
         },
         |r| r,
     )
+}
+
+/// The first of the newest `unread` incoming messages (of a page that may
+/// hold fewer: then the page's first incoming one).
+fn first_unread(records: &[Entry], unread: u32) -> Option<String> {
+    if unread == 0 {
+        return None;
+    }
+    let mut left = unread;
+    let mut first = None;
+    for record in records.iter().rev() {
+        if record.direction == Direction::In {
+            first = Some(record.id.clone());
+            left -= 1;
+            if left == 0 {
+                break;
+            }
+        }
+    }
+    first
+}
+
+/// "New messages": where what was unread when the conversation opened starts.
+fn unread_marker<'a>() -> Element<'a, Message> {
+    let line = || {
+        container(Space::new().height(1))
+            .width(Fill)
+            .style(|t: &iced::Theme| container::Style {
+                background: Some(theme::danger_text(t).into()),
+                ..container::Style::default()
+            })
+    };
+    row![
+        line(),
+        text(fl!("chat-unread-marker"))
+            .size(12)
+            .style(|t| text::Style {
+                color: Some(theme::danger_text(t)),
+            }),
+        line(),
+    ]
+    .spacing(8)
+    .align_y(Alignment::Center)
+    .padding([6, 0])
+    .into()
 }
 
 fn local_day(time: DateTime<Utc>) -> NaiveDate {
@@ -836,6 +895,27 @@ mod tests {
         })
     }
 
+    /// "New messages" goes before the first of the newest unread incoming
+    /// messages, our own in between not counted; none when nothing was unread.
+    #[test]
+    fn the_unread_marker_goes_where_unread_starts() {
+        let id = talk::Id::chat(
+            "me@example.org".parse().unwrap(),
+            "bob@example.org".parse().unwrap(),
+        );
+        let mut records: Vec<Entry> = ["a", "b", "c", "d"]
+            .iter()
+            .enumerate()
+            .map(|(n, key)| message(&id, key, i64::try_from(n).unwrap(), Delivery::Received))
+            .collect();
+        records[2].direction = Direction::Out;
+        assert_eq!(first_unread(&records, 0), None);
+        assert_eq!(first_unread(&records, 1).as_deref(), Some("d"));
+        assert_eq!(first_unread(&records, 2).as_deref(), Some("b"));
+        // More unread than the page holds: from its first incoming one.
+        assert_eq!(first_unread(&records, 9).as_deref(), Some("a"));
+    }
+
     /// A message stored while the chat's first page is being read is shown
     /// once the page comes, whether the page was read before it was written
     /// or after; a change to a message the page does not hold adds nothing.
@@ -847,7 +927,7 @@ mod tests {
             "me@example.org".parse().unwrap(),
             "carol@example.org".parse().unwrap(),
         );
-        let (mut state, _) = State::open(&store, id.clone(), None);
+        let (mut state, _) = State::open(&store, id.clone(), None, 0);
         // Read before anything was written: the page holds only "old".
         let page = Paged {
             entries: vec![
@@ -890,6 +970,7 @@ mod tests {
             &store,
             talk::Id::chat("me@example.org".parse().unwrap(), peer),
             draft,
+            0,
         );
         for c in " at 7".chars() {
             let insert = text_editor::Action::Edit(text_editor::Edit::Insert(c));
