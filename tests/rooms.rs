@@ -989,6 +989,8 @@ async fn bookmarks_take_rooms_to_the_accounts_other_clients() {
 /// ```sh
 /// cargo build --release
 /// TERN_BIN=target/release/tern SCREENSHOT=resources/screenshots/room.png \
+///     SCREENSHOT_DIRECTORY=resources/screenshots/room-directory.png \
+///     SCREENSHOT_CREATE=resources/screenshots/room-create.png \
 ///     SCREENSHOT_JOIN=resources/screenshots/room-join.png \
 ///     cargo test --test rooms room_screenshot -- --ignored --nocapture
 /// ```
@@ -1015,6 +1017,10 @@ async fn room_screenshot() {
     join(&mut carol, &team, "Carol").await;
     let mut dave = sign_in(&server, "dave").await;
     join(&mut dave, &team, "Dave").await;
+    // More public rooms, for the directory.
+    create(&mut bob, &room("design"), "Bob").await;
+    create(&mut carol, &room("support"), "Carol").await;
+    join(&mut dave, &room("support"), "Dave").await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     drop(phone.quit().await);
 
@@ -1073,6 +1079,24 @@ async fn room_screenshot() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     xvfb::screenshot(&display.name, &window, &out);
     println!("screenshot written to {out}");
+    // The service's public rooms, searched; then the create dialog.
+    if let Ok(directory_out) = std::env::var("SCREENSHOT_DIRECTORY") {
+        xvfb::click(&display.name, &window, 151, 158); // "Public rooms"
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        xvfb::point(&display.name, &window, 700, 600);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        xvfb::screenshot(&display.name, &window, &directory_out);
+        println!("screenshot written to {directory_out}");
+    }
+    if let Ok(create_out) = std::env::var("SCREENSHOT_CREATE") {
+        xvfb::click(&display.name, &window, 235, 158); // "New room"
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        xvfb::type_text(&display.name, &window, "Book Club");
+        xvfb::point(&display.name, &window, 700, 600);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        xvfb::screenshot(&display.name, &window, &create_out);
+        println!("screenshot written to {create_out}");
+    }
     // The join form, filled in, over the same window.
     if let Ok(join_out) = std::env::var("SCREENSHOT_JOIN") {
         xvfb::click(&display.name, &window, 62, 158); // "+ Join a room"

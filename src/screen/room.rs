@@ -299,6 +299,11 @@ impl State {
     ) -> (Task<Message>, Option<Event>) {
         match message {
             Message::Show(account) => {
+                // One way into a room at a time: the join form replaces
+                // the create dialog (as the dialog takes the form's place).
+                if matches!(self.panel, Some(Panel::Create(_))) {
+                    self.panel = None;
+                }
                 let account = account.or_else(|| accounts.first().cloned());
                 self.form = Some(Form {
                     nick: account.as_ref().map(default_nick).unwrap_or_default(),
@@ -822,9 +827,11 @@ impl State {
     /// "Join a room" above the list, or its form.
     pub fn join_view<'a>(&'a self, accounts: &[BareJid]) -> Element<'a, Message> {
         let Some(form) = &self.form else {
+            // Narrow enough to stay on one line beside each other in the
+            // sidebar with the fonts of every system.
             let link = |label: String, message: Message| {
-                button(text(label).size(13))
-                    .padding([2, 8])
+                button(text(label).size(12))
+                    .padding([2, 3])
                     .style(theme::link_button)
                     .on_press(message)
             };
@@ -833,7 +840,7 @@ impl State {
                 link(fl!("room-browse"), Message::ShowDirectory(None)),
                 link(fl!("room-create"), Message::ShowCreate),
             ]
-            .spacing(0)
+            .spacing(2)
             .wrap()
             .into();
         };

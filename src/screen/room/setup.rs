@@ -251,6 +251,7 @@ impl Create {
                 .spacing(6)
                 .align_y(Alignment::Center),
             )
+            .push(label(fl!("room-create-nick")))
             .push(input(
                 fl!("room-join-nick"),
                 &self.nick,
