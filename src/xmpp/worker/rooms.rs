@@ -590,18 +590,17 @@ impl Worker {
             .iter()
             .find_map(|p| MucUser::try_from(p.clone()).ok())
             .unwrap_or_default();
-        let is_self = user.status.contains(&Status::SelfPresence)
-            || self
-                .rooms
-                .get(&room)
-                .is_some_and(|r| r.joined && r.nick == nick);
+        let is_self = user.status.contains(&Status::SelfPresence);
         let item = user.items.first();
         if presence.type_ == PresenceType::Unavailable {
-            if is_self && destroyed.is_some() && self.room_discards.contains(&room) {
+            // The room's last word goes to everyone under their own
+            // nickname, whether or not the service marks it as ours (110).
+            let ours = is_self || self.rooms.get(&room).is_some_and(|r| r.nick == nick);
+            if ours && destroyed.is_some() && self.room_discards.contains(&room) {
                 tracing::debug!("{room}, made by mistake, let us go");
                 return true;
             }
-            if is_self && let Some(destroyed) = destroyed {
+            if ours && let Some(destroyed) = destroyed {
                 // The room is gone for good: so is its bookmark, which
                 // would make it again on the next sign-in.
                 tracing::info!("{room} was destroyed");

@@ -923,6 +923,47 @@ mod rooms {
         assert!(worker.join_room(room(), "  ".into(), None, true).is_empty());
     }
 
+    /// A destroyed room says so to us (with or without the 110 that marks
+    /// our own presence), and its bookmark loses autojoin; someone else
+    /// leaving it is only their departure.
+    #[test]
+    fn a_destroyed_room_is_left_as_destroyed() {
+        for marked in [true, false] {
+            let (mut worker, mut events, _dir) = joined();
+            worker.outq.clear();
+            let destroyed = |nick: &str, marked: bool| {
+                let status = if marked { "<status code='110'/>" } else { "" };
+                let xml = format!(
+                    "<presence xmlns='jabber:client' from='{ROOM}/{nick}' type='unavailable'>\
+                     <x xmlns='http://jabber.org/protocol/muc#user'>\
+                     <item affiliation='none' role='none'/>\
+                     <destroy jid='new@conference.example.org'><reason>moved</reason></destroy>\
+                     {status}</x></presence>"
+                );
+                Presence::try_from(xml.parse::<tokio_xmpp::minidom::Element>().unwrap()).unwrap()
+            };
+            worker.on_presence(destroyed("Bob", false));
+            assert_eq!(
+                room_events(&mut events),
+                [RoomEvent::OccupantLeft {
+                    nick: "Bob".into(),
+                    new_nick: None
+                }]
+            );
+            worker.on_presence(destroyed("Alice", marked));
+            assert_eq!(
+                room_events(&mut events),
+                [RoomEvent::Left(LeftReason::Destroyed {
+                    reason: Some("moved".into()),
+                    alternate: Some("new@conference.example.org".parse().unwrap()),
+                })],
+                "marked: {marked}"
+            );
+            assert!(worker.rooms.is_empty());
+            assert_eq!(worker.outq.len(), 1, "the bookmark, without autojoin");
+        }
+    }
+
     /// Private messages written or read on another of our devices come as
     /// carbons (from servers that copy them): each in the private
     /// conversation with the occupant, never in a chat with the room.
