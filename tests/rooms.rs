@@ -1546,7 +1546,8 @@ async fn bench_room_of_300() {
                      <x xmlns='http://jabber.org/protocol/muc'><history maxstanzas='0'/></x></presence>"
                 ))
                 .await;
-                raw
+                // Each join is told to everyone already in: read it all.
+                raw.keep_reading()
             }
         }))
         .await;
@@ -1578,7 +1579,9 @@ async fn bench_room_of_300() {
         after.saturating_sub(before)
     );
     assert!(occupants > CROWD, "everyone was reported: {occupants}");
-    drop(crowd);
+    for session in crowd {
+        session.abort();
+    }
 }
 
 /// This process's resident memory, from /proc (Linux).

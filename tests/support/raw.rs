@@ -44,6 +44,14 @@ impl Raw {
         Self { stream }
     }
 
+    /// Hands the session to a task that reads (and so acknowledges) whatever
+    /// comes, for a client that only has to stay present: one that reads
+    /// nothing stops acknowledging, and the server ends it once its
+    /// stream-management queue is full. Aborting the task ends the session.
+    pub fn keep_reading(mut self) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move { while self.stream.next().await.is_some() {} })
+    }
+
     /// Sends a `<message/>` written as XML (namespace jabber:client is added).
     pub async fn send_message_xml(&self, xml: &str) {
         assert!(xml.starts_with("<message"), "not a message: {xml}");
