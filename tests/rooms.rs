@@ -547,7 +547,11 @@ async fn the_window_joins_a_room_and_shows_who_says_what() {
     use tern::xmpp::Trust;
     ui::use_tiny_skia();
     tern::i18n::select(&["en".parse().unwrap()]);
-    let server = Prosody::start(&[("alice", "alicepass"), ("bob", "bobpass")]);
+    let server = Prosody::start(&[
+        ("alice", "alicepass"),
+        ("bob", "bobpass"),
+        ("carol", "carolpass"),
+    ]);
     let mut bob = sign_in(&server, "bob").await;
     let team = room("team");
     create(&mut bob, &team, "alice").await;
@@ -668,6 +672,44 @@ async fn the_window_joins_a_room_and_shows_who_says_what() {
         }
     }
     assert!(mentioned, "the mention arrived");
+    // Carol comes, takes another name and goes: a quiet line for each
+    // stretch between messages, not a line per presence.
+    let carol = raw::Raw::connect(client::settings(
+        &server.address(),
+        &server.ca(),
+        "carol@localhost",
+        "carolpass",
+    ))
+    .await;
+    carol
+        .send_xml(
+            "<presence to='team@conference.localhost/Carol'>\
+             <x xmlns='http://jabber.org/protocol/muc'><history maxstanzas='0'/></x></presence>",
+        )
+        .await;
+    assert!(until_shows(&mut h, "Carol joined").await, "carol's arrival");
+    assert!(
+        !h.shows("alice joined"),
+        "who was there before us is no news"
+    );
+    assert!(h.shows("Carol"), "and she is in the occupant list");
+    bob.handle.send_to_room(team.clone(), "hi Carol".into());
+    assert!(until_shows(&mut h, "hi Carol").await);
+    carol
+        .send_xml("<presence to='team@conference.localhost/Caroline'/>")
+        .await;
+    carol
+        .send_xml("<presence to='team@conference.localhost/Caroline' type='unavailable'/>")
+        .await;
+    assert!(
+        until_shows(&mut h, "Carol is now Caroline · Caroline left").await,
+        "her new name and her departure, on one line"
+    );
+    assert!(
+        h.shows("Carol joined"),
+        "the earlier stretch keeps its line"
+    );
+    assert!(!h.shows("Caroline"), "no longer in the occupant list");
     let snap = h.snapshot(&tern::theme::for_mode(iced::theme::Mode::Light));
     h.save_snapshot(&snap, "room");
 }
@@ -1406,7 +1448,7 @@ async fn moderators_set_the_subject_kick_and_ban_and_the_target_is_told() {
     );
     assert!(
         room_event(&mut bob, &court, |e| matches!(e,
-            RoomEvent::OccupantLeft { nick, new_nick: Some(new) } if nick == "Alice" && new == "Judge"))
+            RoomEvent::OccupantLeft { nick, new_nick: Some(new), .. } if nick == "Alice" && new == "Judge"))
         .await
         .is_some(),
         "bob sees the new name as a change of name"
@@ -1546,12 +1588,12 @@ async fn bench_room_of_300() {
                      <x xmlns='http://jabber.org/protocol/muc'><history maxstanzas='0'/></x></presence>"
                 ))
                 .await;
-                // Each join is told to everyone already in: read it all.
-                raw.keep_reading()
+                raw
             }
         }))
         .await;
-        crowd.extend(joined);
+        // Each join is told to everyone already in: read it all.
+        crowd.extend(joined.into_iter().map(raw::Raw::keep_reading));
     }
     // Let the room take them all in (each join is told to everyone in).
     tokio::time::sleep(Duration::from_secs(5)).await;

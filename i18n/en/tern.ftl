@@ -303,3 +303,17 @@ room-notify-all = Notify: all messages
 room-notify-mentions = Notify: mentions
 room-notify-never = Notify: never
 chat-unread-marker = New messages
+room-activity-joined = { $names } joined
+room-activity-left = { $names } left
+room-activity-renamed = { $old } is now { $new }
+room-activity-kicked = { $name } was removed from the room
+room-activity-banned = { $name } was banned from the room
+room-activity-no-member = { $name } is no longer a member
+room-names-two = { $first } and { $second }
+# Between the names of a list, before its last "and".
+room-names-separator = {", "}
+room-names-many = { $first } and { $last }
+room-names-more = { $first } and { $count ->
+    [one] 1 other
+   *[other] { $count } others
+}

@@ -1262,7 +1262,12 @@ impl State {
                     .nick(id)
                     .unwrap_or_else(|| own_name(id.account()));
                 let talk = open
-                    .view(self.peer_name(id), own, &self.sharing)
+                    .view(
+                        self.peer_name(id),
+                        own,
+                        &self.sharing,
+                        self.rooms.activity(id),
+                    )
                     .map(Message::Conversation);
                 let body: Element<'_, Message> = match self.rooms.occupants_view(id) {
                     Some(occupants) => row![talk, occupants.map(Message::Room)].into(),

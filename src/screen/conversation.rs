@@ -6,6 +6,7 @@ use iced::widget::text_editor::{self, Binding, KeyPress};
 use iced::widget::{Space, button, column, container, row, scrollable, text};
 use iced::{Alignment, Element, Fill, Task};
 
+pub mod activity;
 mod completion;
 
 use super::sharing;
@@ -433,8 +434,19 @@ impl State {
         peer_name: &'a str,
         own_name: &'a str,
         sharing: &'a sharing::State,
+        activity: Option<&'a activity::Log>,
     ) -> Element<'a, Message> {
         let mut list = column![].spacing(2).padding([12, 16]);
+        // A room's comings and goings go between the messages by time, one
+        // line for each stretch between two messages.
+        let mut changes = activity.into_iter().flat_map(|log| log.iter()).peekable();
+        let mut stretch = |until: Option<DateTime<Utc>>| {
+            let mut taken = Vec::new();
+            while let Some(next) = changes.next_if(|a| until.is_none_or(|t| a.time <= t)) {
+                taken.push(&next.change);
+            }
+            activity::summary(taken).map(activity_line)
+        };
         if self.has_older() {
             list = list.push(
                 container(
@@ -461,6 +473,14 @@ impl State {
         }
         let mut previous: Option<&Entry> = None;
         for record in &self.records {
+            // What follows such a line names its writer again.
+            let interrupted = match stretch(Some(record.time)) {
+                Some(line) => {
+                    list = list.push(line);
+                    true
+                }
+                None => false,
+            };
             let day = local_day(record.time);
             if previous.is_none_or(|p| local_day(p.time) != day) {
                 list = list.push(day_separator(day));
@@ -468,12 +488,13 @@ impl State {
             if self.unread_from.as_deref() == Some(record.id.as_str()) {
                 list = list.push(unread_marker());
             }
-            let grouped = previous.is_some_and(|p| {
-                p.direction == record.direction
-                    && p.sender == record.sender
-                    && local_day(p.time) == day
-                    && (record.time - p.time).num_seconds() < GROUP_WINDOW_SECS
-            });
+            let grouped = !interrupted
+                && previous.is_some_and(|p| {
+                    p.direction == record.direction
+                        && p.sender == record.sender
+                        && local_day(p.time) == day
+                        && (record.time - p.time).num_seconds() < GROUP_WINDOW_SECS
+                });
             // In a room, each message names its writer by nickname, in the
             // nickname's own colour (XEP-0392 keys it on the nickname there).
             let (name, sender_key) = match (&record.sender, record.direction) {
@@ -496,6 +517,9 @@ impl State {
                 view
             });
             previous = Some(record);
+        }
+        if let Some(line) = stretch(None) {
+            list = list.push(line);
         }
 
         let messages = scrollable(list)
@@ -656,6 +680,14 @@ fn unread_marker<'a>() -> Element<'a, Message> {
 
 fn local_day(time: DateTime<Utc>) -> NaiveDate {
     time.with_timezone(&Local).date_naive()
+}
+
+/// Who came and went, quietly between the messages.
+fn activity_line<'a>(summary: String) -> Element<'a, Message> {
+    container(text(summary).size(12).style(theme::muted_text))
+        .center_x(Fill)
+        .padding([4, 0])
+        .into()
 }
 
 fn day_separator<'a>(day: NaiveDate) -> Element<'a, Message> {

@@ -3,6 +3,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use chrono::Utc;
+
 use iced::widget::{
     Space, button, column, container, pick_list, row, scrollable, text, text_input,
 };
@@ -17,6 +19,8 @@ use crate::xmpp::room::{
     Affiliation, Directory, JoinError, LeftReason, Listing, Occupant, Role, RoomEvent, RoomRequest,
     RoomSettings,
 };
+
+use super::conversation::activity::{Change, Log};
 
 mod command;
 mod directory;
@@ -78,6 +82,8 @@ struct Room {
     notice: Option<String>,
     /// What the room says of itself, once joined.
     info: Option<Listing>,
+    /// Who came and went since we joined.
+    activity: Log,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -716,10 +722,37 @@ impl State {
                 }
             }
             RoomEvent::Occupant(occupant) => {
+                // Those in the room when we came are not news (they come
+                // before our own presence, which makes us joined).
+                if state.joined && !state.occupants.contains_key(&occupant.nick) {
+                    state
+                        .activity
+                        .push(Utc::now(), Change::Joined(occupant.nick.clone()));
+                }
                 state.occupants.insert(occupant.nick.clone(), occupant);
             }
-            RoomEvent::OccupantLeft { nick, .. } => {
-                state.occupants.remove(&nick);
+            RoomEvent::OccupantLeft {
+                nick,
+                new_nick,
+                why,
+            } => {
+                let gone = state.occupants.remove(&nick);
+                // Under the new name at once: their presence under it is
+                // no arrival.
+                if let (Some(to), Some(mut occupant)) = (&new_nick, gone) {
+                    occupant.nick = to.clone();
+                    state.occupants.insert(to.clone(), occupant);
+                }
+                let change = match (new_nick, why) {
+                    (Some(to), _) => Change::Renamed { from: nick, to },
+                    (None, LeftReason::Kicked(_)) => Change::Kicked(nick),
+                    (None, LeftReason::Banned(_)) => Change::Banned(nick),
+                    (None, LeftReason::NoLongerMember) => Change::NoLongerMember(nick),
+                    (None, _) => Change::Left(nick),
+                };
+                if state.joined {
+                    state.activity.push(Utc::now(), change);
+                }
             }
             RoomEvent::Subject { subject, .. } => state.subject = subject,
             RoomEvent::Invited { .. } => {}
@@ -741,6 +774,11 @@ impl State {
                 }
             }
         }
+    }
+
+    /// Who came and went in a room, while we were in it this session.
+    pub fn activity(&self, id: &talk::Id) -> Option<&Log> {
+        self.rooms.get(id).map(|r| &r.activity)
     }
 
     /// The room's line under its name: who is in it and its subject, or
@@ -972,6 +1010,62 @@ mod tests {
             password: Some("pw".into()),
             mediated,
         }
+    }
+
+    fn someone(nick: &str, is_self: bool) -> RoomEvent {
+        RoomEvent::Occupant(Occupant {
+            nick: nick.into(),
+            jid: None,
+            role: Role::Participant,
+            affiliation: Affiliation::None,
+            availability: crate::xmpp::Availability::Available,
+            occupant_id: None,
+            is_self,
+        })
+    }
+
+    /// Comings and goings are kept from our own join on: those already
+    /// there are not news, a change of presence is not an arrival, and a
+    /// removal is told as one.
+    #[test]
+    fn activity_starts_with_our_join() {
+        let account: BareJid = "alice@example.org".parse().unwrap();
+        let lounge: BareJid = "lounge@muc.example.org".parse().unwrap();
+        let id = talk::Id::room(account.clone(), lounge.clone());
+        let mut state = State::default();
+        state.on_event(&account, &lounge, someone("Bob", false));
+        state.on_event(&account, &lounge, someone("Alice", true));
+        state.on_event(
+            &account,
+            &lounge,
+            RoomEvent::Joined {
+                nick: "Alice".into(),
+            },
+        );
+        state.on_event(&account, &lounge, someone("Bob", false));
+        state.on_event(&account, &lounge, someone("Mallory", false));
+        state.on_event(
+            &account,
+            &lounge,
+            RoomEvent::OccupantLeft {
+                nick: "Mallory".into(),
+                new_nick: None,
+                why: LeftReason::Kicked(Some("spam".into())),
+            },
+        );
+        let changes: Vec<Change> = state
+            .activity(&id)
+            .unwrap()
+            .iter()
+            .map(|a| a.change.clone())
+            .collect();
+        assert_eq!(
+            changes,
+            [
+                Change::Joined("Mallory".into()),
+                Change::Kicked("Mallory".into())
+            ]
+        );
     }
 
     /// Invitations open the join form one at a time, filled in; declining

@@ -14,10 +14,13 @@ pub enum RoomEvent {
     JoinFailed(JoinError),
     /// Someone is in the room, or changed (presence, role, affiliation).
     Occupant(Occupant),
-    /// Someone left; `new_nick` when it was a change of nickname.
+    /// Someone left; `new_nick` when it was a change of nickname, `why`
+    /// when they did not leave of their own accord (kicked, banned…;
+    /// otherwise [`LeftReason::Unexplained`]).
     OccupantLeft {
         nick: String,
         new_nick: Option<String>,
+        why: LeftReason,
     },
     /// The room's subject (empty: none), and who set it if known.
     Subject { subject: String, by: Option<String> },

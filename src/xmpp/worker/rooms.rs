@@ -648,7 +648,16 @@ impl Worker {
                 .contains(&Status::NewNick)
                 .then(|| item.and_then(|i| i.nick.clone()))
                 .flatten();
-            return self.emit_room(&room, RoomEvent::OccupantLeft { nick, new_nick });
+            let reason = item.and_then(|i| i.reason.as_ref()).map(|r| r.0.clone());
+            let why = left_reason(&user.status, reason);
+            return self.emit_room(
+                &room,
+                RoomEvent::OccupantLeft {
+                    nick,
+                    new_nick,
+                    why,
+                },
+            );
         }
         if presence.type_ != PresenceType::None {
             return true;

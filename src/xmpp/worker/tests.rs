@@ -947,7 +947,8 @@ mod rooms {
                 room_events(&mut events),
                 [RoomEvent::OccupantLeft {
                     nick: "Bob".into(),
-                    new_nick: None
+                    new_nick: None,
+                    why: LeftReason::Unexplained,
                 }]
             );
             worker.on_presence(destroyed("Alice", marked));
@@ -1440,6 +1441,21 @@ mod rooms {
             [early.id.as_str()]
         );
         let _ = room_events(&mut events);
+        // Someone else thrown out is said to be, not just gone.
+        worker.on_presence(occupant("Bob", vec![], PresenceType::None));
+        worker.on_presence(occupant(
+            "Bob",
+            vec![Status::Banned],
+            PresenceType::Unavailable,
+        ));
+        assert_eq!(
+            room_events(&mut events).last(),
+            Some(&RoomEvent::OccupantLeft {
+                nick: "Bob".into(),
+                new_nick: None,
+                why: LeftReason::Banned(None),
+            })
+        );
         // Kicked: out for good, and said why; a shutdown: joined again later.
         worker.on_presence(occupant(
             "Alice",
