@@ -9,7 +9,7 @@ use iced::{Element, Fill, Subscription, Task, Theme, event, window};
 use crate::config::{AccountConfig, Config, ThemeChoice};
 use crate::fl;
 use crate::profile::Profile;
-use crate::screen::{chat, login, settings, sharing};
+use crate::screen::{chat, login, room, settings, sharing};
 use crate::store::Store;
 use crate::theme;
 use crate::xmpp::uri::XmppUri;
@@ -687,6 +687,14 @@ impl App {
                 Some((id, level))
             },
         ));
+        state.set_trusted_rooms(self.config.trusted_rooms().into_iter().filter_map(
+            |(account, room)| {
+                Some(crate::conversation::Id::room(
+                    account.parse().ok()?,
+                    room.parse().ok()?,
+                ))
+            },
+        ));
         let mut tasks = Vec::new();
         for session in self.sessions.iter().filter(|s| !s.interactive) {
             let rank = rank(&self.config, &session.account);
@@ -960,12 +968,17 @@ impl App {
                         task
                     }
                     chat::Event::OpenSettings => Task::batch([task, self.open_settings()]),
-                    chat::Event::RoomLevel { room, level } => {
-                        self.config.set_room_level(
-                            room.account().as_str(),
-                            room.bare().as_str(),
-                            level,
-                        );
+                    chat::Event::RoomPreference { room, preference } => {
+                        let (account, address) = (room.account().as_str(), room.bare());
+                        match preference {
+                            room::Preference::Level(level) => {
+                                self.config.set_room_level(account, address.as_str(), level)
+                            }
+                            room::Preference::Images(trusted) => {
+                                self.config
+                                    .set_room_trusted(account, address.as_str(), trusted)
+                            }
+                        }
                         Task::batch([task, self.save_config()])
                     }
                     chat::Event::AddAccount => {

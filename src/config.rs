@@ -33,6 +33,10 @@ pub struct RoomConfig {
     /// (a newer Tern's choice) is the room's default.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub notify: Option<String>,
+    /// Images from the room's occupants load by themselves, as a contact's
+    /// do (the user trusts the room).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub images: bool,
 }
 
 fn level_name(level: crate::notification::RoomLevel) -> &'static str {
@@ -321,19 +325,40 @@ impl Config {
         room: &str,
         level: crate::notification::RoomLevel,
     ) {
-        let notify = Some(level_name(level).to_string());
-        match self
+        self.room_entry(account, room).notify = Some(level_name(level).to_string());
+    }
+
+    /// The rooms whose images load by themselves.
+    pub fn trusted_rooms(&self) -> Vec<(String, String)> {
+        self.rooms
+            .iter()
+            .filter(|r| r.images)
+            .map(|r| (r.account.clone(), r.room.clone()))
+            .collect()
+    }
+
+    /// Keeps whether a room's images load by themselves.
+    pub fn set_room_trusted(&mut self, account: &str, room: &str, trusted: bool) {
+        self.room_entry(account, room).images = trusted;
+    }
+
+    fn room_entry(&mut self, account: &str, room: &str) -> &mut RoomConfig {
+        let at = match self
             .rooms
-            .iter_mut()
-            .find(|r| r.account == account && r.room == room)
+            .iter()
+            .position(|r| r.account == account && r.room == room)
         {
-            Some(known) => known.notify = notify,
-            None => self.rooms.push(RoomConfig {
-                account: account.to_string(),
-                room: room.to_string(),
-                notify,
-            }),
-        }
+            Some(at) => at,
+            None => {
+                self.rooms.push(RoomConfig {
+                    account: account.to_string(),
+                    room: room.to_string(),
+                    ..RoomConfig::default()
+                });
+                self.rooms.len() - 1
+            }
+        };
+        &mut self.rooms[at]
     }
 }
 
@@ -491,6 +516,47 @@ mod tests {
                 .iter()
                 .all(|r| r.account == "alice@example.org")
         );
+    }
+
+    #[test]
+    fn trusted_rooms_round_trip_beside_their_levels() {
+        use crate::notification::RoomLevel;
+        let v6 = Config::parse(include_str!("../tests/fixtures/config-v6.toml")).unwrap();
+        let family = (
+            "alice@example.org".to_string(),
+            "family@conference.example.org".to_string(),
+        );
+        assert_eq!(v6.trusted_rooms(), vec![family.clone()]);
+        assert_eq!(v6.room_levels().len(), 2);
+        // An older file has no trusted room.
+        let v5 = Config::parse(include_str!("../tests/fixtures/config-v5.toml")).unwrap();
+        assert!(v5.trusted_rooms().is_empty());
+        let mut config = v6.clone();
+        config.set_room_trusted(&family.0, &family.1, false);
+        config.set_room_trusted("alice@example.org", "lobby@conference.example.org", true);
+        config.set_room_trusted("alice@example.org", "new@conference.example.org", true);
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("config.toml");
+        config.save(&path).unwrap();
+        let saved = Config::load(&path).unwrap();
+        assert_eq!(saved, config);
+        assert_eq!(
+            saved.trusted_rooms(),
+            vec![
+                (
+                    "alice@example.org".to_string(),
+                    "lobby@conference.example.org".to_string()
+                ),
+                (
+                    "alice@example.org".to_string(),
+                    "new@conference.example.org".to_string()
+                ),
+            ]
+        );
+        // Trust leaves the level as it was, and a false one is not written.
+        assert_eq!(saved.room_levels()[1].2, RoomLevel::Mentions);
+        let written = std::fs::read_to_string(&path).unwrap();
+        assert!(!written.contains("images = false"), "{written}");
     }
 
     #[test]

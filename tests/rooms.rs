@@ -540,11 +540,8 @@ async fn rooms_are_created_set_up_listed_and_destroyed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_window_joins_a_room_and_shows_who_says_what() {
     use iced_test::selector::id;
-    use std::time::Instant;
-    use tern::app::Flags;
     use tern::profile::Profile;
     use tern::screen::{conversation, room as room_screen};
-    use tern::xmpp::Trust;
     ui::use_tiny_skia();
     tern::i18n::select(&["en".parse().unwrap()]);
     let server = Prosody::start(&[
@@ -557,21 +554,13 @@ async fn the_window_joins_a_room_and_shows_who_says_what() {
     create(&mut bob, &team, "alice").await;
 
     let profile = tempfile::tempdir().unwrap();
-    let mut h = ui::Harness::started(Flags {
-        profile: Profile::at(profile.path()),
-        trust: Trust::from_pem_file(&server.ca()).unwrap(),
-        open: None,
-        launched: Instant::now(),
-        instance: None,
-        credentials: false,
-    })
+    let mut h = ui::Harness::signed_in(
+        ui::flags(Profile::at(profile.path()), &server.ca()),
+        server.port,
+        "alice@localhost",
+        "alicepass",
+    )
     .await;
-    h.sign_in(server.port, "alice@localhost", "alicepass");
-    assert!(
-        h.pump_until(WAIT, |app| app.is_signed_in()).await,
-        "alice signed in"
-    );
-    h.settle().await;
     h.interact(|ui| {
         ui.click("+ Join a room").unwrap();
     });
@@ -687,14 +676,14 @@ async fn the_window_joins_a_room_and_shows_who_says_what() {
              <x xmlns='http://jabber.org/protocol/muc'><history maxstanzas='0'/></x></presence>",
         )
         .await;
-    assert!(until_shows(&mut h, "Carol joined").await, "carol's arrival");
+    assert!(h.until_shows("Carol joined").await, "carol's arrival");
     assert!(
         !h.shows("alice joined"),
         "who was there before us is no news"
     );
     assert!(h.shows("Carol"), "and she is in the occupant list");
     bob.handle.send_to_room(team.clone(), "hi Carol".into());
-    assert!(until_shows(&mut h, "hi Carol").await);
+    assert!(h.until_shows("hi Carol").await);
     carol
         .send_xml("<presence to='team@conference.localhost/Caroline'/>")
         .await;
@@ -702,7 +691,7 @@ async fn the_window_joins_a_room_and_shows_who_says_what() {
         .send_xml("<presence to='team@conference.localhost/Caroline' type='unavailable'/>")
         .await;
     assert!(
-        until_shows(&mut h, "Carol is now Caroline · Caroline left").await,
+        h.until_shows("Carol is now Caroline · Caroline left").await,
         "her new name and her departure, on one line"
     );
     assert!(
@@ -714,15 +703,130 @@ async fn the_window_joins_a_room_and_shows_who_says_what() {
     h.save_snapshot(&snap, "room");
 }
 
-/// Waits, settling the window, until it shows `text`.
-async fn until_shows(h: &mut ui::Harness, text: &str) -> bool {
-    for _ in 0..60 {
+/// Uploads `path` to `from`'s server (HTTP upload) and returns its link.
+async fn upload(from: &mut Client, http: &tern::transfer::Http, path: &std::path::Path) -> String {
+    let name = path.file_name().unwrap().to_string_lossy().into_owned();
+    let size = std::fs::metadata(path).unwrap().len();
+    from.handle
+        .request_slot(name.clone(), name, size, "image/png".into());
+    let slot = match from
+        .next_event(WAIT, |e| matches!(e, Event::Slot { .. }))
+        .await
+    {
+        Some(Event::Slot {
+            result: Ok(slot), ..
+        }) => slot,
+        other => panic!("no slot: {other:?}"),
+    };
+    http.upload(&slot, path, "image/png", std::sync::Arc::new(|_| {}))
+        .await
+        .unwrap();
+    slot.get
+}
+
+/// Files in a room, in the window: an occupant's picture waits for a click
+/// (occupants are strangers) until the user ticks "Load images" for the
+/// room, which loads it at once and is kept in the configuration; a file
+/// dropped on the room goes to everyone in it as a file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_go_both_ways_in_a_room_and_its_images_load_once_it_is_trusted() {
+    use iced_test::selector::id;
+    use tern::app::event_message;
+    use tern::profile::Profile;
+    use tern::screen::room as room_screen;
+    ui::use_tiny_skia();
+    tern::i18n::select(&["en".parse().unwrap()]);
+    let server = Prosody::start(&[("alice", "alicepass"), ("bob", "bobpass")]);
+    let mut bob = sign_in(&server, "bob").await;
+    let photos = room("photos");
+    create(&mut bob, &photos, "Bob").await;
+    let profile = tempfile::tempdir().unwrap();
+    let mut h = ui::Harness::signed_in(
+        ui::flags(Profile::at(profile.path()), &server.ca()),
+        server.port,
+        "alice@localhost",
+        "alicepass",
+    )
+    .await;
+    h.interact(|ui| {
+        ui.click("+ Join a room").unwrap();
+    });
+    h.interact(|ui| {
+        ui.click(id(room_screen::ADDRESS_INPUT)).unwrap();
+        ui.typewrite("photos@conference.localhost");
+        ui.click("Join").unwrap();
+    });
+    assert!(h.until_shows("2 people").await, "alice is in the room");
+
+    let files = tempfile::tempdir().unwrap();
+    let picture = files.path().join("sunset.png");
+    image::RgbaImage::from_pixel(320, 200, image::Rgba([240, 120, 40, 255]))
+        .save(&picture)
+        .unwrap();
+    let http = tern::transfer::Http::new(&tern::xmpp::Trust::from_pem_file(&server.ca()).unwrap())
+        .unwrap();
+    let url = upload(&mut bob, &http, &picture).await;
+    bob.handle.send(tern::xmpp::Command::ShareFile {
+        to: Id::room(bob.jid.clone(), photos.clone()),
+        url: url.clone(),
+    });
+    assert!(
+        h.until_shows("Show image").await,
+        "an occupant's picture waits for a click"
+    );
+    assert_eq!(h.app.sharing().unwrap().preview_size(&url), None);
+    h.interact(|ui| {
+        ui.click("Load images").unwrap();
+    });
+    assert!(
+        h.pump_until(WAIT, |app| app
+            .sharing()
+            .is_some_and(|s| s.preview_size(&url).is_some()))
+            .await,
+        "trusted, the room's picture loads at once"
+    );
+    let config = Profile::at(profile.path()).config_file();
+    let mut kept = false;
+    for _ in 0..25 {
         h.settle().await;
-        if h.shows(text) {
-            return true;
+        if std::fs::read_to_string(&config).is_ok_and(|c| c.contains("images = true")) {
+            kept = true;
+            break;
         }
     }
-    false
+    assert!(kept, "the room's trust is kept in the configuration");
+    assert!(
+        h.app
+            .config()
+            .trusted_rooms()
+            .contains(&("alice@localhost".into(), photos.to_string()))
+    );
+
+    // A file dropped on the open room is shared with it.
+    let notes = files.path().join("agenda.txt");
+    std::fs::write(&notes, "1. photos").unwrap();
+    h.update(event_message(iced::Event::Window(iced::window::Event::FileDropped(notes))).unwrap());
+    let room_id = Id::room(bob.jid.clone(), photos.clone());
+    let deadline = std::time::Instant::now() + WAIT;
+    let mut received = None;
+    while received.is_none() && std::time::Instant::now() < deadline {
+        h.settle().await;
+        while let Ok(event) = bob.events.try_recv() {
+            if let Event::Messages(records) = event {
+                received = received.or(records
+                    .into_iter()
+                    .find(|m| m.conversation == room_id && m.body.ends_with("agenda.txt")));
+            }
+        }
+    }
+    let received = received.expect("bob got the dropped file in the room");
+    assert!(
+        received.attachment,
+        "as a file, not a bare link: {received:?}"
+    );
+    assert_eq!(received.sender.as_deref(), Some("alice"));
+    drop(h);
+    drop(bob);
 }
 
 /// In the window: a join of a room that does not exist offers to create it;
@@ -733,12 +837,10 @@ async fn until_shows(h: &mut ui::Harness, text: &str) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_window_creates_sets_up_destroys_and_browses_rooms() {
     use iced_test::selector::id;
-    use std::time::Instant;
-    use tern::app::{Flags, Message};
+    use tern::app::Message;
     use tern::notification::RoomLevel;
     use tern::profile::Profile;
     use tern::screen::room as room_screen;
-    use tern::xmpp::Trust;
     ui::use_tiny_skia();
     tern::i18n::select(&["en".parse().unwrap()]);
     let server = Prosody::start(&[("alice", "alicepass"), ("bob", "bobpass")]);
@@ -747,21 +849,13 @@ async fn the_window_creates_sets_up_destroys_and_browses_rooms() {
     create(&mut bob, &lounge, "Bob").await;
 
     let profile = tempfile::tempdir().unwrap();
-    let mut h = ui::Harness::started(Flags {
-        profile: Profile::at(profile.path()),
-        trust: Trust::from_pem_file(&server.ca()).unwrap(),
-        open: None,
-        launched: Instant::now(),
-        instance: None,
-        credentials: false,
-    })
+    let mut h = ui::Harness::signed_in(
+        ui::flags(Profile::at(profile.path()), &server.ca()),
+        server.port,
+        "alice@localhost",
+        "alicepass",
+    )
     .await;
-    h.sign_in(server.port, "alice@localhost", "alicepass");
-    assert!(
-        h.pump_until(WAIT, |app| app.is_signed_in()).await,
-        "alice signed in"
-    );
-    h.settle().await;
     h.interact(|ui| {
         ui.click("+ Join a room").unwrap();
     });
@@ -771,7 +865,8 @@ async fn the_window_creates_sets_up_destroys_and_browses_rooms() {
         ui.click("Join").unwrap();
     });
     assert!(
-        until_shows(&mut h, "There is no such room on that service.").await,
+        h.until_shows("There is no such room on that service.")
+            .await,
         "the form says there is no such room"
     );
     h.interact(|ui| {
@@ -798,10 +893,7 @@ async fn the_window_creates_sets_up_destroys_and_browses_rooms() {
             .await,
         "the new room opened"
     );
-    assert!(
-        until_shows(&mut h, "Room settings").await,
-        "the owner's settings"
-    );
+    assert!(h.until_shows("Room settings").await, "the owner's settings");
     // A private group notifies of every message unless told otherwise.
     assert!(
         h.pump_until(WAIT, |app| app.room_level(&book_id) == Some(RoomLevel::All))
@@ -820,7 +912,7 @@ async fn the_window_creates_sets_up_destroys_and_browses_rooms() {
         ui.click("Room settings").unwrap();
     });
     assert!(
-        until_shows(&mut h, "Only members may enter").await,
+        h.until_shows("Only members may enter").await,
         "the room's settings came"
     );
     h.interact(|ui| {
@@ -829,7 +921,7 @@ async fn the_window_creates_sets_up_destroys_and_browses_rooms() {
     h.interact(|ui| {
         ui.click("Save").unwrap();
     });
-    assert!(until_shows(&mut h, "Saved.").await, "the room took it");
+    assert!(h.until_shows("Saved.").await, "the room took it");
     join(&mut bob, &book, "Bob").await;
 
     // Destroyed, after asking once more; Bob is told.
@@ -851,7 +943,7 @@ async fn the_window_creates_sets_up_destroys_and_browses_rooms() {
         "bob is told the room was destroyed"
     );
     assert!(
-        until_shows(&mut h, "The room was destroyed by its owner.").await,
+        h.until_shows("The room was destroyed by its owner.").await,
         "the header says what happened"
     );
 
@@ -860,7 +952,7 @@ async fn the_window_creates_sets_up_destroys_and_browses_rooms() {
         ui.click("Public rooms").unwrap();
     });
     assert!(
-        until_shows(&mut h, "lounge@conference.localhost").await,
+        h.until_shows("lounge@conference.localhost").await,
         "the lounge is listed"
     );
     h.interact(|ui| {
@@ -876,7 +968,7 @@ async fn the_window_creates_sets_up_destroys_and_browses_rooms() {
         }
         ui.typewrite("LOUN");
     });
-    assert!(until_shows(&mut h, "1 person").await, "with who is in it");
+    assert!(h.until_shows("1 person").await, "with who is in it");
     let snap = h.snapshot(&tern::theme::for_mode(iced::theme::Mode::Light));
     h.save_snapshot(&snap, "room-directory");
     h.interact(|ui| {
@@ -896,7 +988,7 @@ async fn the_window_creates_sets_up_destroys_and_browses_rooms() {
             .await,
         "the lounge opened"
     );
-    assert!(until_shows(&mut h, "2 people").await, "alice is in");
+    assert!(h.until_shows("2 people").await, "alice is in");
     // A public channel notifies of mentions only, unless told otherwise;
     // what the user chooses is kept in the configuration.
     assert!(
@@ -943,7 +1035,7 @@ async fn the_window_creates_sets_up_destroys_and_browses_rooms() {
     h.interact(|ui| {
         ui.click("lounge").unwrap();
     });
-    assert!(until_shows(&mut h, "New messages").await, "the marker");
+    assert!(h.until_shows("New messages").await, "the marker");
     assert!(h.shows("anyone here?"));
     let snap = h.snapshot(&tern::theme::for_mode(iced::theme::Mode::Light));
     h.save_snapshot(&snap, "room-channel");

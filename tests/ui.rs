@@ -29,21 +29,13 @@ fn sign_in(h: &mut Harness, server: &Prosody, jid: &str, password: &str) {
 
 /// A Tern on `profile`, trusting `server`'s certificates, with alice signed in.
 async fn alice_signed_in(server: &Prosody, profile: Profile) -> Harness {
-    let mut h = Harness::started(Flags {
-        profile,
-        trust: Trust::from_pem_file(&server.ca()).unwrap(),
-        open: None,
-        launched: Instant::now(),
-        instance: None,
-        credentials: false,
-    })
-    .await;
-    sign_in(&mut h, server, "alice@localhost", "alicepass");
-    assert!(
-        h.pump_until(Duration::from_secs(10), |app| app.is_signed_in())
-            .await
-    );
-    h
+    Harness::signed_in(
+        ui::flags(profile, &server.ca()),
+        server.port,
+        "alice@localhost",
+        "alicepass",
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -55,15 +47,7 @@ async fn sign_in_open_chat_type_enter_and_see_messages() {
         &prosody::alice_and_bob(),
     );
     let profile_dir = tempfile::tempdir().unwrap();
-    let mut h = Harness::started(Flags {
-        profile: Profile::at(profile_dir.path()),
-        trust: Trust::from_pem_file(&server.ca()).unwrap(),
-        open: None,
-        launched: Instant::now(),
-        instance: None,
-        credentials: false,
-    })
-    .await;
+    let mut h = Harness::started(ui::flags(Profile::at(profile_dir.path()), &server.ca())).await;
     assert!(h.shows("Sign in with your XMPP (Jabber) account"));
 
     let t0 = Instant::now();
@@ -201,15 +185,7 @@ async fn wrong_password_is_shown_on_the_sign_in_screen() {
     tern::i18n::select(&["en".parse().unwrap()]);
     let server = Prosody::start(&[("alice", "alicepass")]);
     let profile_dir = tempfile::tempdir().unwrap();
-    let mut h = Harness::started(Flags {
-        profile: Profile::at(profile_dir.path()),
-        trust: Trust::from_pem_file(&server.ca()).unwrap(),
-        open: None,
-        launched: Instant::now(),
-        instance: None,
-        credentials: false,
-    })
-    .await;
+    let mut h = Harness::started(ui::flags(Profile::at(profile_dir.path()), &server.ca())).await;
     let t0 = Instant::now();
     sign_in(&mut h, &server, "alice@localhost", "nope");
     assert!(
@@ -291,16 +267,12 @@ async fn xmpp_uri_opens_the_chat_and_scrolling_up_loads_older_pages() {
         store.flush().unwrap();
     }
     let mut h = Harness::started(Flags {
-        profile,
-        trust: Trust::from_pem_file(&server.ca()).unwrap(),
         open: Some(
             "xmpp:bob@localhost?message;body=draft%20text"
                 .parse()
                 .unwrap(),
         ),
-        launched: Instant::now(),
-        instance: None,
-        credentials: false,
+        ..ui::flags(profile, &server.ca())
     })
     .await;
     sign_in(&mut h, &server, "alice@localhost", "alicepass");
@@ -392,12 +364,8 @@ async fn scrolling_up_past_local_history_fetches_older_pages_from_the_archive() 
     // The smallest first-sign-in window: one page of the archive.
     std::fs::write(profile.config_file(), "[history]\ncatch_up_messages = 1\n").unwrap();
     let mut h = Harness::started(Flags {
-        profile,
-        trust: Trust::from_pem_file(&server.ca()).unwrap(),
         open: Some("xmpp:bob@localhost".parse().unwrap()),
-        launched: Instant::now(),
-        instance: None,
-        credentials: false,
+        ..ui::flags(profile, &server.ca())
     })
     .await;
     // In the background, as on a first start while the user does something
@@ -556,15 +524,7 @@ async fn dropped_and_pasted_files_upload_with_progress_and_received_ones_show_in
         format!("[files]\ndownload_dir = {:?}\n", downloads.path()),
     )
     .unwrap();
-    let mut h = Harness::started(Flags {
-        profile: Profile::at(profile_dir.path()),
-        trust: Trust::from_pem_file(&server.ca()).unwrap(),
-        open: None,
-        launched: Instant::now(),
-        instance: None,
-        credentials: false,
-    })
-    .await;
+    let mut h = Harness::started(ui::flags(Profile::at(profile_dir.path()), &server.ca())).await;
     sign_in(&mut h, &server, "alice@localhost", "alicepass");
     assert!(
         h.pump_until(Duration::from_secs(10), |app| {
@@ -1174,15 +1134,7 @@ async fn thousands_of_chats_scroll_to_the_oldest() {
         }
         store.flush().unwrap();
     }
-    let mut h = Harness::started(Flags {
-        profile,
-        trust: Trust::from_pem_file(&server.ca()).unwrap(),
-        open: None,
-        launched: Instant::now(),
-        instance: None,
-        credentials: false,
-    })
-    .await;
+    let mut h = Harness::started(ui::flags(profile, &server.ca())).await;
     sign_in(&mut h, &server, "alice@localhost", "alicepass");
     assert!(
         h.pump_until(Duration::from_secs(10), |app| app.is_signed_in())

@@ -317,3 +317,5 @@ room-names-more = { $first } and { $count ->
     [one] 1 other
    *[other] { $count } others
 }
+room-images = Load images
+room-images-tooltip = Images shared in this room load by themselves, as a contact's do. Leave it off in rooms of people you do not know: loading an image tells its server that you are reading.

@@ -304,3 +304,5 @@ room-names-two = { $first } 和 { $second }
 room-names-many = { $first } 和 { $last }
 room-names-more = { $first } 及另外 { $count } 人
 room-names-separator = 、
+room-images = 加载图片
+room-images-tooltip = 此聊天室中分享的图片会自动加载，和联系人发送的图片一样。对于成员你不认识的聊天室请保持关闭：加载图片会让图片所在的服务器知道你正在阅读。

@@ -203,10 +203,10 @@ pub enum Event {
     /// The user asks to add an account (the sign-in form).
     AddAccount,
     OpenSettings,
-    /// The user chose which of a room's messages notify: keep it.
-    RoomLevel {
+    /// The user changed one of a room's own settings: keep it.
+    RoomPreference {
         room: talk::Id,
-        level: crate::notification::RoomLevel,
+        preference: room::Preference,
     },
 }
 
@@ -342,6 +342,11 @@ impl State {
     /// Which of a room's messages notify.
     pub fn room_level(&self, room: &talk::Id) -> crate::notification::RoomLevel {
         self.rooms.level(room)
+    }
+
+    /// The rooms trusted before, whose images load by themselves.
+    pub fn set_trusted_rooms(&mut self, rooms: impl IntoIterator<Item = talk::Id>) {
+        self.rooms.set_trusted(rooms);
     }
 
     /// The notification levels chosen for rooms before.
@@ -590,13 +595,23 @@ impl State {
         let Some(open) = &self.open else {
             return Task::none();
         };
-        let account = open.id().account();
+        let id = open.id();
+        let account = id.account();
         let roster = self
             .accounts
             .iter()
             .find(|a| &a.jid == account)
             .map(|a| &a.roster);
-        let trusted = |peer: &BareJid| roster.is_some_and(|r| r.get(peer).is_some());
+        // A room's occupants (and their private messages) are strangers
+        // unless the user trusts the room; a chat's peer, when a contact.
+        let room_trusted = id.kind() != talk::Kind::Chat
+            && self
+                .rooms
+                .is_trusted(&talk::Id::room(account.clone(), id.bare()));
+        let chat = id.kind() == talk::Kind::Chat;
+        let trusted = |peer: &BareJid| {
+            room_trusted || (chat && roster.is_some_and(|r| r.get(peer).is_some()))
+        };
         self.sharing
             .request_previews(open.records(), trusted)
             .map(Message::Sharing)
@@ -1008,8 +1023,13 @@ impl State {
                         task,
                         Some(Event::Worker(account, Command::BrowseRooms { service })),
                     ),
-                    Some(room::Event::Level(room, level)) => {
-                        (task, Some(Event::RoomLevel { room, level }))
+                    Some(room::Event::Preference(room, preference)) => {
+                        // Trusted now: what the room shows loads at once.
+                        let task = match preference {
+                            room::Preference::Images(true) => Task::batch([task, self.previews()]),
+                            _ => task,
+                        };
+                        (task, Some(Event::RoomPreference { room, preference }))
                     }
                     Some(room::Event::Request(room, request)) => (
                         task,

@@ -1,12 +1,12 @@
 //! Group chats in the window: the "Join a room" form, and what the window
 //! knows of each room (how the join went, its subject, who is in it).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::Utc;
 
 use iced::widget::{
-    Space, button, column, container, pick_list, row, scrollable, text, text_input,
+    Space, button, checkbox, column, container, pick_list, row, scrollable, text, text_input,
 };
 use iced::{Alignment, Element, Fill, Task};
 
@@ -45,6 +45,8 @@ pub struct State {
     panel: Option<Panel>,
     /// The notification level the user chose for rooms, where they did.
     levels: HashMap<talk::Id, RoomLevel>,
+    /// The rooms whose images load by themselves (the user trusts them).
+    trusted: HashSet<talk::Id>,
 }
 
 /// The dialogs of rooms, shown in the conversation's place.
@@ -126,6 +128,8 @@ pub enum Message {
     Settings(setup::SettingsMessage),
     /// Which of the room's messages notify.
     Level(talk::Id, LevelChoice),
+    /// Whether the room's images load by themselves.
+    Images(talk::Id, bool),
 }
 
 /// A notification level in the room header's list.
@@ -170,8 +174,17 @@ pub enum Event {
     },
     /// Ask this of a room (its settings, a change, its destruction).
     Request(talk::Id, RoomRequest),
-    /// The user chose which of the room's messages notify: keep it.
-    Level(talk::Id, RoomLevel),
+    /// The user changed one of the room's own settings: keep it.
+    Preference(talk::Id, Preference),
+}
+
+/// A room's own setting in Tern, kept in the configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Preference {
+    /// Which of its messages notify.
+    Level(RoomLevel),
+    /// Whether its occupants' images load by themselves.
+    Images(bool),
 }
 
 /// A room's address as typed: bare, with a local part, `xmpp:` and `?join` allowed.
@@ -497,7 +510,21 @@ impl State {
             }
             Message::Level(id, LevelChoice(level)) => {
                 self.levels.insert(id.clone(), level);
-                return (Task::none(), Some(Event::Level(id, level)));
+                return (
+                    Task::none(),
+                    Some(Event::Preference(id, Preference::Level(level))),
+                );
+            }
+            Message::Images(id, trusted) => {
+                if trusted {
+                    self.trusted.insert(id.clone());
+                } else {
+                    self.trusted.remove(&id);
+                }
+                return (
+                    Task::none(),
+                    Some(Event::Preference(id, Preference::Images(trusted))),
+                );
             }
             Message::Settings(message) => {
                 let Some(Panel::Settings(settings)) = &mut self.panel else {
@@ -523,6 +550,16 @@ impl State {
     /// The notification levels the user chose before (from the configuration).
     pub fn set_levels(&mut self, levels: impl IntoIterator<Item = (talk::Id, RoomLevel)>) {
         self.levels.extend(levels);
+    }
+
+    /// The rooms the user trusted before (from the configuration).
+    pub fn set_trusted(&mut self, rooms: impl IntoIterator<Item = talk::Id>) {
+        self.trusted.extend(rooms);
+    }
+
+    /// Whether images from the room's occupants load by themselves.
+    pub fn is_trusted(&self, id: &talk::Id) -> bool {
+        self.trusted.contains(id)
     }
 
     /// Which of the room's messages notify: the user's choice, else all of a
@@ -986,9 +1023,24 @@ impl State {
         )
         .text_size(12)
         .padding([2, 6]);
+        let room = id.clone();
+        let images = iced::widget::tooltip(
+            checkbox(self.is_trusted(id))
+                .label(fl!("room-images"))
+                .on_toggle(move |on| Message::Images(room.clone(), on))
+                .text_size(12)
+                .size(14)
+                .spacing(6),
+            container(text(fl!("room-images-tooltip")).size(12))
+                .padding(6)
+                .max_width(280)
+                .style(container::rounded_box),
+            iced::widget::tooltip::Position::Bottom,
+        );
         Some(
             row![
                 level,
+                images,
                 settings,
                 link(fl!("room-leave"), Message::Leave(id.clone()))
             ]

@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::hash::Hasher as _;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -12,6 +13,8 @@ use iced::Task;
 use iced::advanced::subscription::{Hasher, into_recipes};
 use iced_test::Simulator;
 use tern::app::{App, Flags, Message};
+use tern::profile::Profile;
+use tern::xmpp::Trust;
 use tokio::sync::mpsc;
 
 /// Checks that the headless renderer is selected: deterministic, no GPU, no
@@ -22,6 +25,19 @@ pub fn use_tiny_skia() {
         Ok("tiny-skia"),
         "run the UI tests with ICED_TEST_BACKEND=tiny-skia (the README's test command does)"
     );
+}
+
+/// How the tests start Tern: on `profile`, trusting the certificates in
+/// the PEM file `ca`, opening nothing, keeping no password.
+pub fn flags(profile: Profile, ca: &Path) -> Flags {
+    Flags {
+        profile,
+        trust: Trust::from_pem_file(ca).unwrap(),
+        open: None,
+        launched: Instant::now(),
+        instance: None,
+        credentials: false,
+    }
 }
 
 pub struct Harness {
@@ -43,6 +59,20 @@ impl Harness {
         };
         h.run_task(task);
         h.sync_subscriptions();
+        h
+    }
+
+    /// A started Tern (see [`flags`]) signed in as `jid` with `password` to
+    /// the server on 127.0.0.1 at `port`.
+    pub async fn signed_in(flags: Flags, port: u16, jid: &str, password: &str) -> Self {
+        let mut h = Self::started(flags).await;
+        h.sign_in(port, jid, password);
+        assert!(
+            h.pump_until(Duration::from_secs(15), |app| app.is_signed_in())
+                .await,
+            "{jid} did not sign in"
+        );
+        h.settle().await;
         h
     }
 
@@ -163,6 +193,18 @@ impl Harness {
             ui.typewrite(&port);
             ui.click("Sign in").unwrap();
         });
+    }
+
+    /// Settles the window until it shows `text`; false after 60 rounds
+    /// that brought nothing more (each at least 200 ms).
+    pub async fn until_shows(&mut self, text: &str) -> bool {
+        for _ in 0..60 {
+            self.settle().await;
+            if self.shows(text) {
+                return true;
+            }
+        }
+        false
     }
 
     /// Whether the current view shows `text`.
