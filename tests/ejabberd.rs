@@ -2,7 +2,8 @@
 //! tests: sign-in over STARTTLS and direct TLS on TLS 1.3 (where ejabberd
 //! offers `-PLUS` without saying which binding, and knows only one TLS 1.3
 //! lacks), chat, receipts, carbons, archive catch-up with offline delivery
-//! beside it, and a contact seeing Tern go offline when it quits.
+//! beside it, a contact seeing Tern go offline when it quits, and rooms on
+//! ejabberd's MUC service (`conference.localhost`).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
 #[path = "support/client.rs"]
@@ -12,12 +13,17 @@ mod ejabberd;
 // `client` signs in to Prosody too.
 #[path = "support/prosody.rs"]
 mod prosody;
+#[path = "support/rooms.rs"]
+mod rooms;
 
 use std::time::{Duration, Instant};
 
 use client::{Client, settings};
 use ejabberd::Ejabberd;
+use rooms::{WAIT, join, room, room_event, room_message};
+use tern::conversation::Id;
 use tern::store::{Delivery, Direction};
+use tern::xmpp::room::{JoinError, LeftReason, Role, RoomEvent, RoomRequest, RoomSettings};
 use tern::xmpp::{Availability, BareJid, Event};
 
 fn server() -> Ejabberd {
@@ -223,4 +229,313 @@ async fn a_contact_sees_tern_go_offline_when_it_quits() {
     );
     assert!(offline.is_some(), "bob never saw alice go offline");
     assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
+}
+
+/// Who `client` is in `room` as: signs in to ejabberd.
+async fn on(server: &Ejabberd, name: &str) -> Client {
+    Client::online(user(server, name, false)).await
+}
+
+/// A room on ejabberd as on Prosody: a join of a free address makes
+/// nothing; a created channel has its maker as moderator; messages go both
+/// ways under their writers' nicknames, ours marked delivered by the room's
+/// reflection and stored once; private messages through the room are a
+/// conversation of their own; a nickname taken is refused as such; someone
+/// leaving is seen to leave.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rooms_on_ejabberd_are_joined_and_lived_in() {
+    let server = server();
+    let mut alice = on(&server, "alice").await;
+    let mut bob = on(&server, "bob").await;
+    let lounge = room("lounge");
+
+    // Nobody made it: refused, and still not there for the next try.
+    for _ in 0..2 {
+        bob.handle.join_room(lounge.clone(), "Bob".into(), None);
+        assert_eq!(
+            room_event(&mut bob, &lounge, |e| matches!(
+                e,
+                RoomEvent::Joined { .. } | RoomEvent::JoinFailed(_)
+            ))
+            .await,
+            Some(RoomEvent::JoinFailed(JoinError::NotFound)),
+            "ejabberd: a join made a room"
+        );
+    }
+
+    alice.handle.create_room(
+        lounge.clone(),
+        "Alice".into(),
+        RoomSettings::public_channel("Lounge"),
+    );
+    alice
+        .handle
+        .send_to_room(lounge.clone(), "first, before the join".into());
+    assert!(
+        matches!(
+            room_event(&mut alice, &lounge, |e| matches!(
+                e,
+                RoomEvent::Joined { .. } | RoomEvent::JoinFailed(_)
+            ))
+            .await,
+            Some(RoomEvent::Joined { .. })
+        ),
+        "alice created the room"
+    );
+    let seen = join(&mut bob, &lounge, "Bob").await;
+    assert!(
+        seen.iter().any(|e| matches!(e, RoomEvent::Occupant(o)
+            if o.nick == "Alice" && o.role == Role::Moderator && !o.is_self)),
+        "bob sees alice as the room's moderator: {seen:?}"
+    );
+
+    alice
+        .handle
+        .send_to_room(lounge.clone(), "hello, room".into());
+    assert_eq!(
+        room_message(&mut bob, &lounge, "hello, room").await,
+        Some(Some("Alice".into()))
+    );
+    bob.handle
+        .send_to_room(lounge.clone(), "hello, Alice".into());
+    assert_eq!(
+        room_message(&mut alice, &lounge, "hello, Alice").await,
+        Some(Some("Bob".into()))
+    );
+    let conversation = Id::room(alice.jid.clone(), lounge.clone());
+    let deadline = Instant::now() + WAIT;
+    let page = loop {
+        let page = alice.store.page(&conversation, None, 50).unwrap();
+        if page.records.len() >= 3
+            && page
+                .records
+                .iter()
+                .filter(|r| r.direction == Direction::Out)
+                .all(|r| r.state == Delivery::Delivered)
+        {
+            break page;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "ejabberd: alice's messages were not reflected: {:?}",
+            page.records
+                .iter()
+                .map(|r| (&r.body, r.state))
+                .collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let bodies: Vec<&str> = page.records.iter().map(|r| r.body.as_str()).collect();
+    assert_eq!(
+        bodies,
+        ["first, before the join", "hello, room", "hello, Alice"],
+        "each message once, in order"
+    );
+
+    // Privately, through the room.
+    let to_alice = Id::private_with(bob.jid.clone(), &lounge, "Alice").unwrap();
+    bob.handle.send(tern::xmpp::Command::SendMessage {
+        to: to_alice,
+        body: "just between us".into(),
+    });
+    let from_bob = Id::private_with(alice.jid.clone(), &lounge, "Bob").unwrap();
+    let wanted = from_bob.clone();
+    let private = alice
+        .next_event(
+            WAIT,
+            move |e| matches!(e, Event::Messages(m) if m.iter().any(|m| m.conversation == wanted)),
+        )
+        .await;
+    assert!(
+        matches!(&private, Some(Event::Messages(m))
+            if m.iter().any(|m| m.body == "just between us" && m.sender.as_deref() == Some("Bob"))),
+        "alice has bob's private message in its own conversation: {private:?}"
+    );
+    assert!(
+        !alice
+            .store
+            .page(&conversation, None, 50)
+            .unwrap()
+            .records
+            .iter()
+            .any(|r| r.body == "just between us"),
+        "nothing private in the room's history"
+    );
+
+    // A nickname already in the room.
+    let mut carol = on(&server, "carol").await;
+    carol.handle.join_room(lounge.clone(), "Alice".into(), None);
+    assert_eq!(
+        room_event(&mut carol, &lounge, |e| matches!(
+            e,
+            RoomEvent::JoinFailed(_)
+        ))
+        .await,
+        Some(RoomEvent::JoinFailed(JoinError::NicknameInUse))
+    );
+    join(&mut carol, &lounge, "Carol").await;
+
+    bob.handle.leave_room(lounge.clone());
+    assert_eq!(
+        room_event(&mut bob, &lounge, |e| matches!(e, RoomEvent::Left(_))).await,
+        Some(RoomEvent::Left(LeftReason::Requested))
+    );
+    assert!(
+        room_event(
+            &mut alice,
+            &lounge,
+            |e| matches!(e, RoomEvent::OccupantLeft { nick, .. } if nick == "Bob")
+        )
+        .await
+        .is_some(),
+        "alice sees bob leave"
+    );
+}
+
+/// A private group on ejabberd: made as asked (members only), closed to
+/// strangers until its owner makes them members; its bookmark takes it to
+/// the account's other Tern; what was said while Tern was closed comes
+/// from the room's archive, once; its destruction reaches everyone in it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_groups_on_ejabberd_are_set_up_bookmarked_caught_up_and_destroyed() {
+    let server = server();
+    let mut alice = on(&server, "alice").await;
+    let mut bob = on(&server, "bob").await;
+    let family = room("family");
+    bob.handle.create_room(
+        family.clone(),
+        "Bob".into(),
+        RoomSettings::private_group("Family"),
+    );
+    assert!(
+        matches!(
+            room_event(&mut bob, &family, |e| matches!(
+                e,
+                RoomEvent::Joined { .. } | RoomEvent::JoinFailed(_)
+            ))
+            .await,
+            Some(RoomEvent::Joined { .. })
+        ),
+        "bob created the group"
+    );
+    bob.handle
+        .room_request(family.clone(), RoomRequest::Settings);
+    let settings = room_event(&mut bob, &family, |e| {
+        matches!(e, RoomEvent::Settings(_) | RoomEvent::Refused(_))
+    })
+    .await;
+    let Some(RoomEvent::Settings(settings)) = settings else {
+        panic!("ejabberd: no settings: {settings:?}");
+    };
+    assert_eq!(settings.members_only, Some(true), "{settings:?}");
+    assert_eq!(settings.public, Some(false), "{settings:?}");
+    assert_eq!(settings.name.as_deref(), Some("Family"), "{settings:?}");
+
+    alice.handle.join_room(family.clone(), "Alice".into(), None);
+    assert_eq!(
+        room_event(&mut alice, &family, |e| matches!(
+            e,
+            RoomEvent::Joined { .. } | RoomEvent::JoinFailed(_)
+        ))
+        .await,
+        Some(RoomEvent::JoinFailed(JoinError::MembersOnly))
+    );
+    bob.handle.room_request(
+        family.clone(),
+        RoomRequest::Affiliation {
+            jid: "alice@localhost".parse().unwrap(),
+            affiliation: tern::xmpp::room::Affiliation::Member,
+            reason: None,
+        },
+    );
+    let mut admitted = false;
+    for _ in 0..20 {
+        alice.handle.join_room(family.clone(), "Alice".into(), None);
+        if matches!(
+            room_event(&mut alice, &family, |e| matches!(
+                e,
+                RoomEvent::Joined { .. } | RoomEvent::JoinFailed(_)
+            ))
+            .await,
+            Some(RoomEvent::Joined { .. })
+        ) {
+            admitted = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(admitted, "ejabberd: a member is let in");
+
+    // The account's other Tern joins it from the bookmark.
+    let mut laptop = on(&server, "alice").await;
+    let joined = room_event(&mut laptop, &family, |e| {
+        matches!(e, RoomEvent::Joined { .. } | RoomEvent::JoinFailed(_))
+    })
+    .await;
+    assert!(
+        matches!(joined, Some(RoomEvent::Joined { .. })),
+        "ejabberd: the bookmark took the room to alice's other Tern: {joined:?}\n{}",
+        server.log()
+    );
+    drop(laptop);
+
+    // Closed while Bob talks: back, it has everything once, in order.
+    bob.handle.send_to_room(family.clone(), "before".into());
+    assert!(room_message(&mut alice, &family, "before").await.is_some());
+    let settings_again = alice.settings.clone();
+    let dir = alice.quit().await;
+    const MISSED: usize = 50;
+    for n in 0..MISSED {
+        bob.handle
+            .send_to_room(family.clone(), format!("missed {n:02}"));
+    }
+    let last = format!("missed {:02}", MISSED - 1);
+    assert!(room_message(&mut bob, &family, &last).await.is_some());
+    let mut alice = Client::spawn_in(settings_again, dir);
+    alice.handle.connect(alice.settings.clone(), false);
+    alice.wait_online(WAIT).await;
+    let conversation = Id::room(alice.jid.clone(), family.clone());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let bodies = loop {
+        while alice.events.try_recv().is_ok() {}
+        let bodies: Vec<String> = alice
+            .store
+            .page(&conversation, None, 1000)
+            .unwrap()
+            .records
+            .into_iter()
+            .map(|r| r.body)
+            .collect();
+        if bodies.contains(&last) || Instant::now() > deadline {
+            break bodies;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let missed: Vec<&String> = bodies.iter().filter(|b| b.starts_with("missed")).collect();
+    assert_eq!(
+        missed.len(),
+        MISSED,
+        "ejabberd: each missed message once: {bodies:?}"
+    );
+    assert!(
+        missed.windows(2).all(|w| w[0] < w[1]),
+        "in order: {missed:?}"
+    );
+    assert_eq!(bodies.iter().filter(|b| *b == "before").count(), 1);
+
+    // Bob destroys it: Alice is told.
+    bob.handle.room_request(
+        family.clone(),
+        RoomRequest::Destroy {
+            reason: Some("moving on".into()),
+        },
+    );
+    let left = room_event(&mut alice, &family, |e| matches!(e, RoomEvent::Left(_))).await;
+    assert!(
+        matches!(
+            &left,
+            Some(RoomEvent::Left(LeftReason::Destroyed { reason: Some(r), .. })) if r == "moving on"
+        ),
+        "ejabberd: alice told of the destruction: {left:?}"
+    );
 }

@@ -11,6 +11,8 @@ mod client;
 mod prosody;
 #[path = "support/raw.rs"]
 mod raw;
+#[path = "support/rooms.rs"]
+mod rooms;
 #[path = "support/ui.rs"]
 mod ui;
 #[path = "support/xvfb.rs"]
@@ -20,96 +22,13 @@ use std::time::Duration;
 
 use client::{Client, sign_in};
 use prosody::Prosody;
+use rooms::{WAIT, create, join, room, room_event, room_message};
 use tern::conversation::{Id, Kind};
 use tern::store::Delivery;
 use tern::xmpp::room::{
     Directory, JoinError, LeftReason, Role, RoomEvent, RoomRequest, RoomSettings,
 };
 use tern::xmpp::{BareJid, ConnectionState, Event};
-
-const WAIT: Duration = Duration::from_secs(15);
-
-fn room(name: &str) -> BareJid {
-    format!("{name}@conference.localhost").parse().unwrap()
-}
-
-/// Waits for `room`'s event that `wanted` picks.
-async fn room_event(
-    client: &mut Client,
-    room: &BareJid,
-    wanted: impl Fn(&RoomEvent) -> bool,
-) -> Option<RoomEvent> {
-    let room = room.clone();
-    match client
-        .next_event(
-            WAIT,
-            move |e| matches!(e, Event::Room { room: r, event } if *r == room && wanted(event)),
-        )
-        .await
-    {
-        Some(Event::Room { event, .. }) => Some(event),
-        _ => None,
-    }
-}
-
-/// Waits for a message in `room` with `body`; its sender's nickname.
-async fn room_message(client: &mut Client, room: &BareJid, body: &str) -> Option<Option<String>> {
-    let id = Id::room(client.jid.clone(), room.clone());
-    let body = body.to_string();
-    let wanted = id.clone();
-    let found = client
-        .next_event(WAIT, move |e| {
-            matches!(e, Event::Messages(m) | Event::Backfill(m)
-                if m.iter().any(|m| m.conversation == wanted && m.body == body))
-        })
-        .await?;
-    match found {
-        Event::Messages(messages) | Event::Backfill(messages) => messages
-            .into_iter()
-            .find(|m| m.conversation == id)
-            .map(|m| m.sender),
-        _ => None,
-    }
-}
-
-/// Joins `room` as `nick`; what the room said of itself on the way in
-/// (its occupants come before our own presence).
-async fn join(client: &mut Client, room: &BareJid, nick: &str) -> Vec<RoomEvent> {
-    client.handle.join_room(room.clone(), nick.into(), None);
-    let mut seen = Vec::new();
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        let Some(event) = room_event(client, room, |_| true).await else {
-            panic!("{} did not join {room} as {nick}: {seen:?}", client.jid);
-        };
-        match event {
-            RoomEvent::Joined { nick: n } => {
-                assert_eq!(n, nick);
-                return seen;
-            }
-            RoomEvent::JoinFailed(e) => panic!("{} could not join {room}: {e}", client.jid),
-            other => seen.push(other),
-        }
-        assert!(!left.is_zero(), "{} did not join {room}", client.jid);
-    }
-}
-
-/// Creates `room` (a public channel) and joins it as `nick`, its owner.
-async fn create(client: &mut Client, room: &BareJid, nick: &str) {
-    let settings = RoomSettings::public_channel(room.node().unwrap().as_str());
-    client
-        .handle
-        .create_room(room.clone(), nick.into(), settings);
-    match room_event(client, room, |e| {
-        matches!(e, RoomEvent::Joined { .. } | RoomEvent::JoinFailed(_))
-    })
-    .await
-    {
-        Some(RoomEvent::Joined { nick: n }) => assert_eq!(n, nick),
-        other => panic!("{} could not create {room}: {other:?}", client.jid),
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_tern_workers_live_in_one_room() {

@@ -44,6 +44,7 @@ use futures::{FutureExt, StreamExt};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_xmpp::Stanza;
 use tokio_xmpp::jid::{BareJid, Jid};
+use tokio_xmpp::parsers::bookmarks2::Conference;
 use tokio_xmpp::parsers::{
     carbons::{Enable as CarbonsEnable, Received as CarbonReceived, Sent as CarbonSent},
     data_forms::{DataForm, DataFormType, Field, FieldType},
@@ -157,6 +158,7 @@ impl Worker {
             room_catch_ups_due: Vec::new(),
             room_silence: crate::xmpp::Liveness::default().room_silence,
             left_offline: HashMap::new(),
+            bookmark_full_options: true,
             bookmark_echoes: HashMap::new(),
         }
     }
@@ -236,7 +238,11 @@ struct Worker {
     /// session, before the bookmarks are read (which would join them again).
     /// Each with its bookmark as it is to be published (nickname and
     /// password kept for when the user comes back).
-    left_offline: HashMap<BareJid, Stanza>,
+    left_offline: HashMap<BareJid, Conference>,
+    /// Whether bookmarks are published with all the options XEP-0402
+    /// asks for: ejabberd 23.01 refuses some of them, and once a publish
+    /// with only the essential ones succeeds, later ones go so.
+    bookmark_full_options: bool,
     /// The autojoin of each bookmark we published whose notification has
     /// not come back yet, oldest first: our own change coming back is not
     /// another client's (it would undo a join made since).
@@ -310,6 +316,13 @@ enum Pending {
     RoomListing(BareJid),
     /// What a room just joined says of itself (disco#info).
     RoomInfo(BareJid),
+    /// A room's bookmark published (XEP-0402), and whether with all the
+    /// publish options.
+    Bookmark {
+        room: BareJid,
+        conference: Conference,
+        full: bool,
+    },
 }
 
 /// How long an answer to a question that the session waits on (roster,

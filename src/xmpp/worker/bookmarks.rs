@@ -2,7 +2,6 @@
 //! autojoin, leaving clears its autojoin, the user's other clients see both,
 //! and their changes apply here live. Fetched after each new session.
 
-use tokio_xmpp::parsers::bookmarks2::Conference;
 use tokio_xmpp::parsers::data_forms::{DataForm, DataFormType, Field, FieldType};
 use tokio_xmpp::parsers::pubsub::event::Payload as EventPayload;
 use tokio_xmpp::parsers::pubsub::pubsub::{Item, Items, Publish, PublishOptions};
@@ -18,19 +17,24 @@ pub(super) const MAX_BOOKMARKS: usize = 500;
 const MAX_ECHOES: usize = 8;
 
 /// The publish options XEP-0402 §3 requires: kept, as many as there are,
-/// and readable by no one but the account.
-fn publish_options() -> PublishOptions {
+/// and readable by no one but the account. Not `full`: only the two that
+/// keep them and keep them private (those of XEP-0223), for a server that
+/// refuses the others in publish options: ejabberd 23.01 knows neither
+/// `max_items` nor `send_last_published_item` there (its nodes then keep
+/// their default number of items, hundreds).
+fn publish_options(full: bool) -> PublishOptions {
     let field = |var: &str, value: &str| Field::new(var, FieldType::TextSingle).with_value(value);
+    let mut fields = vec![field("pubsub#persist_items", "true")];
+    if full {
+        fields.push(field("pubsub#max_items", "max"));
+        fields.push(field("pubsub#send_last_published_item", "never"));
+    }
+    fields.push(field("pubsub#access_model", "whitelist"));
     PublishOptions {
         form: Some(DataForm::new(
             DataFormType::Submit,
             "http://jabber.org/protocol/pubsub#publish-options",
-            vec![
-                field("pubsub#persist_items", "true"),
-                field("pubsub#max_items", "max"),
-                field("pubsub#send_last_published_item", "never"),
-                field("pubsub#access_model", "whitelist"),
-            ],
+            fields,
         )),
     }
 }
@@ -67,7 +71,8 @@ impl Worker {
     /// autojoin: the server answers in order, so they are not joined again.
     pub(super) fn fetch_bookmarks(&mut self, pending: &mut Requests<Pending>) -> Vec<Stanza> {
         let mut out: Vec<Stanza> = std::mem::take(&mut self.left_offline)
-            .into_values()
+            .into_iter()
+            .map(|(room, conference)| self.publish_conference(room, conference, pending))
             .collect();
         let id = pending.add(
             None,
@@ -79,35 +84,95 @@ impl Worker {
         out
     }
 
-    /// Publishes (or updates) a room's bookmark: autojoin while we are in it.
-    pub(super) fn publish_bookmark(&mut self, room: &BareJid, autojoin: bool) -> Option<Stanza> {
-        let echoes = self.bookmark_echoes.entry(room.clone()).or_default();
-        // A server that sends no notifications never returns them: a bound.
-        if echoes.len() >= MAX_ECHOES {
-            echoes.pop_front();
-        }
-        echoes.push_back(autojoin);
+    /// A room's bookmark as it stands (our nickname and its password while
+    /// we know them): autojoin while we are in it.
+    pub(super) fn conference(&self, room: &BareJid, autojoin: bool) -> Conference {
         let state = self.rooms.get(room);
-        let conference = Conference {
+        Conference {
             autojoin,
             name: None,
             nick: state.and_then(|r| r.nick.parse::<tokio_xmpp::jid::ResourcePart>().ok()),
             password: state.and_then(|r| r.password.clone()),
             extensions: None,
-        };
+        }
+    }
+
+    /// Publishes (or updates) a room's bookmark.
+    pub(super) fn publish_conference(
+        &mut self,
+        room: BareJid,
+        conference: Conference,
+        pending: &mut Requests<Pending>,
+    ) -> Stanza {
+        let echoes = self.bookmark_echoes.entry(room.clone()).or_default();
+        // A server that sends no notifications never returns them: a bound.
+        if echoes.len() >= MAX_ECHOES {
+            echoes.pop_front();
+        }
+        echoes.push_back(conference.autojoin);
+        let full = self.bookmark_full_options;
         let publish = PubSub::Publish {
             publish: Publish {
                 node: NodeName(ns::BOOKMARKS2.to_string()),
                 items: vec![Item {
                     id: Some(ItemId(room.to_string())),
                     publisher: None,
-                    payload: Some(conference.into()),
+                    payload: Some(conference.clone().into()),
                 }],
             },
-            publish_options: Some(publish_options()),
+            publish_options: Some(publish_options(full)),
         };
-        // Its answer matters to no one: a failure leaves the bookmark as it was.
-        Some(Iq::from_set(requests::new_id(), publish).into())
+        let id = pending.add(
+            None,
+            Pending::Bookmark {
+                room,
+                conference,
+                full,
+            },
+            Some(REPLY_TIMEOUT),
+            Instant::now(),
+        );
+        Iq::from_set(id, publish).into()
+    }
+
+    /// The answer to a bookmark published (`refused`: why not). Refused
+    /// with XEP-0402's full options, it goes again with the essential ones
+    /// (and so do later ones once that works); refused again, the bookmark
+    /// stays as it was.
+    pub(super) fn on_bookmark_published(
+        &mut self,
+        room: BareJid,
+        conference: Conference,
+        full: bool,
+        refused: Option<&StanzaError>,
+        pending: &mut Requests<Pending>,
+    ) -> Vec<Stanza> {
+        let Some(error) = refused else {
+            if !full && self.bookmark_full_options {
+                tracing::info!("bookmarks are published with the essential options from now on");
+                self.bookmark_full_options = false;
+            }
+            return vec![];
+        };
+        self.forget_echo(&room, conference.autojoin);
+        let said = error.texts.values().next().cloned().unwrap_or_default();
+        if full && self.bookmark_full_options {
+            tracing::info!(
+                "the server refused {room}'s bookmark with XEP-0402's publish options ({:?} {said}); \
+                 again with only persist_items and access_model",
+                error.defined_condition
+            );
+            self.bookmark_full_options = false;
+            let again = self.publish_conference(room, conference, pending);
+            // Back to asking for it if this one fails too: the field was not why.
+            self.bookmark_full_options = true;
+            return vec![again];
+        }
+        tracing::warn!(
+            "{room}'s bookmark was not saved: {:?} {said}",
+            error.defined_condition
+        );
+        vec![]
     }
 
     /// The bookmarks the server holds: join those marked autojoin that we
@@ -153,6 +218,18 @@ impl Worker {
             }
             (false, true) => self.leave_room(&bookmark.room, true),
             _ => vec![],
+        }
+    }
+
+    /// A publish that failed sends no notification: not an echo to wait for.
+    pub(super) fn forget_echo(&mut self, room: &BareJid, autojoin: bool) {
+        if let Some(echoes) = self.bookmark_echoes.get_mut(room)
+            && let Some(at) = echoes.iter().rposition(|a| *a == autojoin)
+        {
+            echoes.remove(at);
+            if echoes.is_empty() {
+                self.bookmark_echoes.remove(room);
+            }
         }
     }
 

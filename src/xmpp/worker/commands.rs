@@ -111,10 +111,17 @@ impl Worker {
             }
             Command::LeaveRoom { room } => {
                 // Our other clients leave it too, and none joins it again.
-                if let Some(unbookmark) = self.publish_bookmark(&room, false) {
-                    if bound {
-                        self.outq.push_back(Box::new(unbookmark));
-                    } else {
+                let unbookmark = self.conference(&room, false);
+                match session {
+                    Some(InSession {
+                        bound: true,
+                        pending,
+                        ..
+                    }) => {
+                        let stanza = self.publish_conference(room.clone(), unbookmark, pending);
+                        self.outq.push_back(Box::new(stanza));
+                    }
+                    _ => {
                         self.left_offline.insert(room.clone(), unbookmark);
                     }
                 }

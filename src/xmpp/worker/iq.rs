@@ -208,6 +208,17 @@ impl Worker {
                 let info = payload.and_then(|p| DiscoInfoResult::try_from(p).ok());
                 (self.on_room_info(room, info), vec![])
             }
+            (
+                Pending::Bookmark {
+                    room,
+                    conference,
+                    full,
+                },
+                _,
+            ) => (
+                true,
+                self.on_bookmark_published(room, conference, full, None, pending),
+            ),
         }
     }
 
@@ -301,6 +312,14 @@ impl Worker {
             }
             Pending::RoomListing(room) => (self.on_room_listing(room, None), vec![]),
             Pending::RoomInfo(room) => (self.on_room_info(room, None), vec![]),
+            Pending::Bookmark {
+                room,
+                conference,
+                full,
+            } => (
+                true,
+                self.on_bookmark_published(room, conference, full, Some(error), pending),
+            ),
         }
     }
 
@@ -379,6 +398,13 @@ impl Worker {
             }
             Pending::RoomListing(room) => (self.on_room_listing(room, None), vec![]),
             Pending::RoomInfo(room) => (self.on_room_info(room, None), vec![]),
+            Pending::Bookmark {
+                room, conference, ..
+            } => {
+                tracing::warn!("{room}'s bookmark: the server did not answer");
+                self.forget_echo(&room, conference.autojoin);
+                (true, vec![])
+            }
             // Never given a deadline: the link's own liveness check covers them.
             Pending::Barrier(_) | Pending::Probe => (true, vec![]),
         }

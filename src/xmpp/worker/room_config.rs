@@ -21,9 +21,9 @@ pub(super) enum FormPurpose {
     Create(RoomSettings),
 }
 
-/// A question for a room's owner interface that a handler without the
-/// session's requests leaves for the loop to send (see `send_room_asks`).
-#[derive(Debug, Clone, PartialEq)]
+/// A question about a room that a handler without the session's requests
+/// leaves for the loop to send (see `send_room_asks`).
+#[derive(Debug, Clone)]
 pub(super) enum RoomAsk {
     /// Accept the default configuration of a room we created (an instant
     /// room, §10.1.2).
@@ -34,6 +34,8 @@ pub(super) enum RoomAsk {
     Discard(BareJid),
     /// Ask a room just joined what it is (disco#info).
     Info(BareJid),
+    /// Publish the room's bookmark (to our own account's PEP).
+    Bookmark(BareJid, Conference),
 }
 
 impl Worker {
@@ -69,6 +71,9 @@ impl Worker {
                 )
             }
             RoomAsk::Info(room) => (room.clone(), Query::Info, Pending::RoomInfo(room)),
+            RoomAsk::Bookmark(room, conference) => {
+                return self.publish_conference(room, conference, pending);
+            }
         };
         let to = Jid::from(room);
         let id = pending.add(

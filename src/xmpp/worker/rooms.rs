@@ -604,9 +604,9 @@ impl Worker {
                 // The room is gone for good: so is its bookmark, which
                 // would make it again on the next sign-in.
                 tracing::info!("{room} was destroyed");
-                if let Some(unbookmark) = self.publish_bookmark(&room, false) {
-                    self.outq.push_back(Box::new(unbookmark));
-                }
+                let unbookmark = self.conference(&room, false);
+                self.room_asks
+                    .push(RoomAsk::Bookmark(room.clone(), unbookmark));
                 self.rooms.remove(&room);
                 let why = LeftReason::Destroyed {
                     reason: destroyed.reason.filter(|r| !r.trim().is_empty()),
@@ -757,8 +757,10 @@ impl Worker {
                     ),
                     Err(e) => tracing::error!("cannot read the outbox: {e}"),
                 }
-                if bookmark && let Some(publish) = self.publish_bookmark(&room, true) {
-                    self.outq.push_back(Box::new(publish));
+                if bookmark {
+                    let conference = self.conference(&room, true);
+                    self.room_asks
+                        .push(RoomAsk::Bookmark(room.clone(), conference));
                 }
                 // We created the room (201): it stays locked to others
                 // until its configuration is accepted. Take the defaults (an

@@ -931,6 +931,7 @@ mod rooms {
         for marked in [true, false] {
             let (mut worker, mut events, _dir) = joined();
             worker.outq.clear();
+            worker.room_asks.clear();
             let destroyed = |nick: &str, marked: bool| {
                 let status = if marked { "<status code='110'/>" } else { "" };
                 let xml = format!(
@@ -961,8 +962,118 @@ mod rooms {
                 "marked: {marked}"
             );
             assert!(worker.rooms.is_empty());
-            assert_eq!(worker.outq.len(), 1, "the bookmark, without autojoin");
+            let mut pending = Requests::new(worker.account.clone());
+            worker.send_room_asks(&mut pending);
+            assert!(
+                matches!(&worker.outq.iter().map(|s| &**s).collect::<Vec<_>>()[..],
+                    [Stanza::Iq(iq)] if published(iq).is_some_and(|(c, _)| !c.autojoin)),
+                "the bookmark, without autojoin"
+            );
         }
+    }
+
+    /// The conference and publish options of a bookmark publish.
+    fn published(iq: &Iq) -> Option<(tokio_xmpp::parsers::bookmarks2::Conference, Vec<String>)> {
+        use tokio_xmpp::parsers::pubsub::PubSub;
+        let Iq::Set { payload, .. } = iq else {
+            return None;
+        };
+        let PubSub::Publish {
+            publish,
+            publish_options,
+        } = PubSub::try_from(payload.clone()).ok()?
+        else {
+            return None;
+        };
+        let conference = publish.items.first()?.payload.clone()?.try_into().ok()?;
+        let fields = publish_options?
+            .form?
+            .fields
+            .into_iter()
+            .map(|f| f.var.unwrap_or_default())
+            .collect();
+        Some((conference, fields))
+    }
+
+    /// ejabberd 23.01 refuses `pubsub#max_items` in publish options: the
+    /// bookmark goes again with only the essential options, and so do the
+    /// next ones once that worked; a server that refuses that too is asked
+    /// with all of them next time.
+    #[test]
+    fn a_bookmark_refused_with_all_options_goes_again_with_the_essential_ones() {
+        let (mut worker, _events, _dir) = test_worker();
+        let mut pending = Requests::new(worker.account.clone());
+        let room = room();
+        let refused = |id: String| -> Iq {
+            let mut error = StanzaError::new(
+                ErrorType::Wait,
+                DefinedCondition::ResourceConstraint,
+                "en",
+                "Unknown field 'pubsub#max_items' of type \
+                 'http://jabber.org/protocol/pubsub#publish-options'",
+            );
+            error.by = None;
+            Iq::from_error(id, error).with_from(jid(ALICE))
+        };
+        let first =
+            worker.publish_conference(room.clone(), worker.conference(&room, true), &mut pending);
+        let Stanza::Iq(first) = first else { panic!() };
+        assert!(
+            published(&first)
+                .unwrap()
+                .1
+                .contains(&"pubsub#max_items".to_string())
+        );
+        let (_, again) = worker.on_iq(refused(first.id().to_string()), &mut pending);
+        let [Stanza::Iq(again)] = &again[..] else {
+            panic!("not published again: {again:?}")
+        };
+        let (conference, fields) = published(again).unwrap();
+        assert!(conference.autojoin);
+        assert!(
+            !fields.contains(&"pubsub#max_items".to_string()),
+            "{fields:?}"
+        );
+        assert!(fields.contains(&"pubsub#access_model".to_string()));
+        // The failed one is no echo to wait for: one publish, one echo.
+        assert_eq!(worker.bookmark_echoes[&room].len(), 1);
+        // Taken: the next bookmark goes without it at once.
+        worker.on_iq(
+            Iq::empty_result(jid(ALICE), again.id().to_string()),
+            &mut pending,
+        );
+        let next =
+            worker.publish_conference(room.clone(), worker.conference(&room, false), &mut pending);
+        let Stanza::Iq(next) = next else { panic!() };
+        assert!(
+            !published(&next)
+                .unwrap()
+                .1
+                .contains(&"pubsub#max_items".to_string())
+        );
+
+        // Elsewhere, refused both ways: given up, and still asked next time.
+        let (mut worker, _events, _dir) = test_worker();
+        let mut pending = Requests::new(worker.account.clone());
+        let first =
+            worker.publish_conference(room.clone(), worker.conference(&room, true), &mut pending);
+        let Stanza::Iq(first) = first else { panic!() };
+        let (_, again) = worker.on_iq(refused(first.id().to_string()), &mut pending);
+        let [Stanza::Iq(again)] = &again[..] else {
+            panic!()
+        };
+        let (_, more) = worker.on_iq(refused(again.id().to_string()), &mut pending);
+        assert!(more.is_empty(), "{more:?}");
+        assert!(!worker.bookmark_echoes.contains_key(&room));
+        let next =
+            worker.publish_conference(room.clone(), worker.conference(&room, true), &mut pending);
+        let Stanza::Iq(next) = next else { panic!() };
+        assert!(
+            published(&next)
+                .unwrap()
+                .1
+                .contains(&"pubsub#max_items".to_string())
+        );
     }
 
     /// Private messages written or read on another of our devices come as
